@@ -1,0 +1,659 @@
+//! Option specs: each module declares its options once, as `static` data, and gets back
+//! validated, coerced parameters. The rules follow ansible-core's `AnsibleModule`
+//! (argument_spec, mutually_exclusive, required_one_of, required_together), because Ansible
+//! itself validates nothing for a binary module.
+
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// The type of an option, with Ansible's names (`type: str`, `bool`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    Bool,
+    Int,
+    Float,
+    List,
+    Dict,
+    Path,
+    Raw,
+}
+
+impl Kind {
+    /// The name Ansible documentation uses for this type.
+    pub fn ansible_name(self) -> &'static str {
+        match self {
+            Kind::Str => "str",
+            Kind::Bool => "bool",
+            Kind::Int => "int",
+            Kind::Float => "float",
+            Kind::List => "list",
+            Kind::Dict => "dict",
+            Kind::Path => "path",
+            Kind::Raw => "raw",
+        }
+    }
+}
+
+/// A default value that can live in a `static` spec.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DefaultValue {
+    Str(&'static str),
+    Bool(bool),
+    Int(i64),
+}
+
+impl DefaultValue {
+    pub fn to_json(self) -> Value {
+        match self {
+            DefaultValue::Str(s) => Value::from(s),
+            DefaultValue::Bool(b) => Value::from(b),
+            DefaultValue::Int(i) => Value::from(i),
+        }
+    }
+}
+
+/// One option of a module.
+#[derive(Clone, Copy, Debug)]
+pub struct Opt {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub required: bool,
+    pub default: Option<DefaultValue>,
+    pub choices: &'static [&'static str],
+    pub aliases: &'static [&'static str],
+    pub no_log: bool,
+    /// For `list` options: the type of each element.
+    pub elements: Option<Kind>,
+    /// For lists of dicts: the entries' options. Used to mask their secrets in output and by
+    /// modules that validate each entry on its own (a bad entry fails that entry only).
+    pub suboptions: &'static [Opt],
+}
+
+impl Opt {
+    pub const fn new(name: &'static str, kind: Kind) -> Opt {
+        Opt {
+            name,
+            kind,
+            required: false,
+            default: None,
+            choices: &[],
+            aliases: &[],
+            no_log: false,
+            elements: None,
+            suboptions: &[],
+        }
+    }
+    pub const fn str(name: &'static str) -> Opt {
+        Opt::new(name, Kind::Str)
+    }
+    pub const fn bool(name: &'static str) -> Opt {
+        Opt::new(name, Kind::Bool)
+    }
+    pub const fn int(name: &'static str) -> Opt {
+        Opt::new(name, Kind::Int)
+    }
+    pub const fn float(name: &'static str) -> Opt {
+        Opt::new(name, Kind::Float)
+    }
+    pub const fn path(name: &'static str) -> Opt {
+        Opt::new(name, Kind::Path)
+    }
+    pub const fn list(name: &'static str, elements: Kind) -> Opt {
+        let mut o = Opt::new(name, Kind::List);
+        o.elements = Some(elements);
+        o
+    }
+    pub const fn required(mut self) -> Opt {
+        self.required = true;
+        self
+    }
+    pub const fn default_str(mut self, v: &'static str) -> Opt {
+        self.default = Some(DefaultValue::Str(v));
+        self
+    }
+    pub const fn default_bool(mut self, v: bool) -> Opt {
+        self.default = Some(DefaultValue::Bool(v));
+        self
+    }
+    pub const fn default_int(mut self, v: i64) -> Opt {
+        self.default = Some(DefaultValue::Int(v));
+        self
+    }
+    pub const fn choices(mut self, c: &'static [&'static str]) -> Opt {
+        self.choices = c;
+        self
+    }
+    pub const fn aliases(mut self, a: &'static [&'static str]) -> Opt {
+        self.aliases = a;
+        self
+    }
+    pub const fn no_log(mut self) -> Opt {
+        self.no_log = true;
+        self
+    }
+    pub const fn suboptions(mut self, s: &'static [Opt]) -> Opt {
+        self.suboptions = s;
+        self
+    }
+}
+
+/// A module's whole argument spec.
+#[derive(Debug)]
+pub struct Spec {
+    /// Groups of options, e.g. the module's own plus the shared connection options.
+    pub groups: &'static [&'static [Opt]],
+    pub mutually_exclusive: &'static [&'static [&'static str]],
+    pub required_one_of: &'static [&'static [&'static str]],
+    pub required_together: &'static [&'static [&'static str]],
+}
+
+impl Spec {
+    pub const fn new(groups: &'static [&'static [Opt]]) -> Spec {
+        Spec {
+            groups,
+            mutually_exclusive: &[],
+            required_one_of: &[],
+            required_together: &[],
+        }
+    }
+
+    /// Every option, in declaration order.
+    pub fn options(&self) -> impl Iterator<Item = &'static Opt> + '_ {
+        self.groups.iter().flat_map(|g| g.iter())
+    }
+
+    pub fn option(&self, name: &str) -> Option<&'static Opt> {
+        self.options().find(|o| o.name == name)
+    }
+
+    /// Validates and coerces raw arguments (without `_ansible_*` keys). On failure returns every
+    /// problem found, each naming the option, as Ansible does.
+    pub fn validate(&self, raw: &Map<String, Value>) -> Result<Params, Vec<String>> {
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+
+        // 1. Resolve aliases; a null value counts as "not given", as in Ansible.
+        let mut given: BTreeMap<&'static str, (&str, &Value)> = BTreeMap::new();
+        let mut unknown = Vec::new();
+        for (key, value) in raw {
+            let Some(opt) = self
+                .options()
+                .find(|o| o.name == key || o.aliases.contains(&key.as_str()))
+            else {
+                unknown.push(key.as_str());
+                continue;
+            };
+            if value.is_null() {
+                continue;
+            }
+            if let Some((other, _)) = given.get(opt.name) {
+                errors.push(format!(
+                    "parameters are mutually exclusive: {other}|{key} (both name '{}')",
+                    opt.name
+                ));
+                continue;
+            }
+            given.insert(opt.name, (key.as_str(), value));
+        }
+        if !unknown.is_empty() {
+            let mut supported: Vec<&str> = self
+                .options()
+                .flat_map(|o| std::iter::once(o.name).chain(o.aliases.iter().copied()))
+                .collect();
+            supported.sort_unstable();
+            errors.push(format!(
+                "Unsupported parameters: {}. Supported parameters include: {}.",
+                unknown.join(", "),
+                supported.join(", ")
+            ));
+        }
+
+        // 2. Relations between options, checked on what the user gave (before defaults).
+        for group in self.mutually_exclusive {
+            let set: Vec<&str> = group
+                .iter()
+                .copied()
+                .filter(|n| given.contains_key(n))
+                .collect();
+            if set.len() > 1 {
+                errors.push(format!(
+                    "parameters are mutually exclusive: {}",
+                    set.join("|")
+                ));
+            }
+        }
+        for group in self.required_one_of {
+            if !group.iter().any(|n| given.contains_key(n)) {
+                errors.push(format!(
+                    "one of the following is required: {}",
+                    group.join(", ")
+                ));
+            }
+        }
+        for group in self.required_together {
+            let n = group.iter().filter(|n| given.contains_key(*n)).count();
+            if n != 0 && n != group.len() {
+                errors.push(format!(
+                    "parameters are required together: {}",
+                    group.join(", ")
+                ));
+            }
+        }
+        let missing: Vec<&str> = self
+            .options()
+            .filter(|o| o.required && !given.contains_key(o.name))
+            .map(|o| o.name)
+            .collect();
+        if !missing.is_empty() {
+            errors.push(format!(
+                "missing required arguments: {}",
+                missing.join(", ")
+            ));
+        }
+
+        // 3. Types, choices, defaults.
+        let mut values = BTreeMap::new();
+        for opt in self.options() {
+            match given.get(opt.name) {
+                Some((_, raw)) => match coerce_option(opt, raw, &mut warnings) {
+                    Ok(v) => {
+                        values.insert(opt.name, v);
+                    }
+                    Err(e) => errors.push(e),
+                },
+                None => {
+                    if let Some(d) = opt.default {
+                        values.insert(opt.name, d.to_json());
+                    }
+                }
+            }
+        }
+
+        if errors.is_empty() {
+            Ok(Params {
+                values,
+                given: given.keys().copied().collect(),
+                warnings,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
+
+/// Ansible's boolean spellings (`ansible.module_utils.parsing.convert_bool`).
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "yes" | "on" | "1" | "true" | "y" | "t" | "1.0" => Some(true),
+        "no" | "off" | "0" | "false" | "n" | "f" | "0.0" | "" => Some(false),
+        _ => None,
+    }
+}
+
+fn coerce_option(opt: &Opt, raw: &Value, warnings: &mut Vec<String>) -> Result<Value, String> {
+    let v = coerce(opt.name, opt.kind, raw, warnings)?;
+    let v = match (opt.kind, opt.elements, v) {
+        (Kind::List, Some(el), Value::Array(items)) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| coerce(&format!("{}[{i}]", opt.name), el, item, warnings))
+                .collect::<Result<_, _>>()?,
+        ),
+        (_, _, v) => v,
+    };
+    if !opt.choices.is_empty() {
+        let bad: Vec<String> = match &v {
+            Value::Array(items) => items.iter().filter_map(|i| not_a_choice(opt, i)).collect(),
+            other => not_a_choice(opt, other).into_iter().collect(),
+        };
+        if !bad.is_empty() {
+            return Err(format!(
+                "value of {} must be one of: {}, got: {}",
+                opt.name,
+                opt.choices.join(", "),
+                bad.join(", ")
+            ));
+        }
+    }
+    Ok(v)
+}
+
+fn not_a_choice(opt: &Opt, v: &Value) -> Option<String> {
+    let s = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    (!opt.choices.contains(&s.as_str())).then_some(s)
+}
+
+/// Coerces one value to `kind`, as ansible-core's `check_type_*` functions do.
+pub fn coerce(
+    name: &str,
+    kind: Kind,
+    v: &Value,
+    warnings: &mut Vec<String>,
+) -> Result<Value, String> {
+    let fail = |why: &str| {
+        Err(format!(
+            "argument '{name}' is of type {} and we were unable to convert to {}{why}",
+            type_name(v),
+            kind.ansible_name()
+        ))
+    };
+    match kind {
+        Kind::Raw => Ok(v.clone()),
+        Kind::Str | Kind::Path => {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => {
+                    // Ansible converts and warns: `username: yes` in YAML is almost always a mistake.
+                    let s = if *b { "True" } else { "False" };
+                    warnings.push(format!(
+                        "The value {s} (type bool) in '{name}' was converted to the string '{s}'; quote it if that is what you meant."
+                    ));
+                    s.to_string()
+                }
+                _ => return fail(""),
+            };
+            if kind == Kind::Path {
+                Ok(Value::String(expand_home(&s)))
+            } else {
+                Ok(Value::String(s))
+            }
+        }
+        Kind::Bool => match v {
+            Value::Bool(b) => Ok(Value::Bool(*b)),
+            Value::String(s) => match parse_bool(s) {
+                Some(b) => Ok(Value::Bool(b)),
+                None => fail(&format!(
+                    ": the value '{s}' is not a valid boolean. Valid booleans include: yes, no, true, false, on, off, y, n, 1, 0 (any case)"
+                )),
+            },
+            Value::Number(n) if n.as_f64() == Some(1.0) => Ok(Value::Bool(true)),
+            Value::Number(n) if n.as_f64() == Some(0.0) => Ok(Value::Bool(false)),
+            _ => fail(""),
+        },
+        Kind::Int => match v {
+            Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    Ok(Value::from(i))
+                } else {
+                    match n.as_f64() {
+                        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Value::from(f as i64)),
+                        _ => fail(&format!(": {n} is not a whole number in range")),
+                    }
+                }
+            }
+            Value::String(s) => match s.trim().parse::<i64>() {
+                Ok(i) => Ok(Value::from(i)),
+                Err(_) => fail(&format!(": '{s}' is not an integer")),
+            },
+            _ => fail(""),
+        },
+        Kind::Float => match v {
+            Value::Number(n) => Ok(Value::from(n.as_f64().unwrap_or(0.0))),
+            Value::String(s) => match s.trim().parse::<f64>() {
+                Ok(f) if f.is_finite() => Ok(Value::from(f)),
+                _ => fail(&format!(": '{s}' is not a number")),
+            },
+            _ => fail(""),
+        },
+        Kind::List => match v {
+            Value::Array(a) => Ok(Value::Array(a.clone())),
+            // Ansible splits a string on commas: `-e users=a,b`.
+            Value::String(s) => Ok(Value::Array(
+                s.split(',').map(|p| Value::from(p.trim())).collect(),
+            )),
+            Value::Number(_) | Value::Bool(_) => Ok(Value::Array(vec![v.clone()])),
+            _ => fail(""),
+        },
+        Kind::Dict => match v {
+            Value::Object(_) => Ok(v.clone()),
+            Value::String(s) if s.trim_start().starts_with('{') => {
+                match serde_json::from_str::<Value>(s) {
+                    Ok(obj @ Value::Object(_)) => Ok(obj),
+                    _ => fail(": the string is not a JSON object"),
+                }
+            }
+            _ => fail(""),
+        },
+    }
+}
+
+fn expand_home(p: &str) -> String {
+    match (p.strip_prefix('~'), std::env::var("HOME")) {
+        (Some(rest), Ok(home)) if rest.is_empty() || rest.starts_with('/') => {
+            format!("{home}{rest}")
+        }
+        _ => p.to_string(),
+    }
+}
+
+/// Validated parameters: every option the user gave, coerced, plus defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    values: BTreeMap<&'static str, Value>,
+    given: Vec<&'static str>,
+    /// Conversions Ansible would warn about.
+    pub warnings: Vec<String>,
+}
+
+impl Params {
+    pub fn value(&self, name: &str) -> Option<&Value> {
+        self.values.get(name)
+    }
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.values.get(name).and_then(Value::as_str)
+    }
+    /// A bool option; absent without default reads as false.
+    pub fn bool(&self, name: &str) -> bool {
+        self.values
+            .get(name)
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+    pub fn opt_bool(&self, name: &str) -> Option<bool> {
+        self.values.get(name).and_then(Value::as_bool)
+    }
+    pub fn int(&self, name: &str) -> Option<i64> {
+        self.values.get(name).and_then(Value::as_i64)
+    }
+    pub fn list(&self, name: &str) -> Option<&Vec<Value>> {
+        self.values.get(name).and_then(Value::as_array)
+    }
+    /// Whether the user set this option (as opposed to a default).
+    pub fn is_given(&self, name: &str) -> bool {
+        self.given.contains(&name)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Value)> {
+        self.values.iter().map(|(k, v)| (*k, v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    static OPTS: &[Opt] = &[
+        Opt::str("username").aliases(&["name", "user"]),
+        Opt::str("password").no_log(),
+        Opt::path("password_file"),
+        Opt::bool("admin").default_bool(false),
+        Opt::int("count"),
+        Opt::float("ratio"),
+        Opt::str("state")
+            .choices(&["present", "absent"])
+            .default_str("present"),
+        Opt::list("tags", Kind::Str),
+        Opt::new("extra", Kind::Dict),
+        Opt::str("must").required(),
+        Opt::str("a_user"),
+        Opt::str("a_pass"),
+    ];
+    static SPEC: Spec = Spec {
+        groups: &[OPTS],
+        mutually_exclusive: &[&["password", "password_file"]],
+        required_one_of: &[&["username", "tags"]],
+        required_together: &[&["a_user", "a_pass"]],
+    };
+
+    fn validate(v: Value) -> Result<Params, Vec<String>> {
+        SPEC.validate(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn booleans_coerce_like_ansible() {
+        for (s, want) in [
+            ("yes", true),
+            ("YES", true),
+            ("On", true),
+            ("1", true),
+            ("y", true),
+            ("True", true),
+            ("no", false),
+            ("OFF", false),
+            ("0", false),
+            ("n", false),
+            ("false", false),
+        ] {
+            let p = validate(json!({"must": "x", "username": "u", "admin": s})).unwrap();
+            assert_eq!(p.bool("admin"), want, "{s}");
+        }
+        let p = validate(json!({"must": "x", "username": "u", "admin": 1})).unwrap();
+        assert!(p.bool("admin"));
+        let e = validate(json!({"must": "x", "username": "u", "admin": "maybe"})).unwrap_err();
+        assert!(
+            e[0].contains("'admin'") && e[0].contains("maybe") && e[0].contains("bool"),
+            "{e:?}"
+        );
+        let e = validate(json!({"must": "x", "username": "u", "admin": [true]})).unwrap_err();
+        assert!(e[0].contains("admin"), "{e:?}");
+    }
+
+    #[test]
+    fn defaults_apply_and_are_not_marked_given() {
+        let p = validate(json!({"must": "x", "username": "u"})).unwrap();
+        assert!(!p.bool("admin"));
+        assert_eq!(p.str("state"), Some("present"));
+        assert!(!p.is_given("state"));
+        assert!(p.is_given("username"));
+        assert_eq!(p.int("count"), None);
+    }
+
+    #[test]
+    fn integers_coerce_from_strings_and_whole_floats() {
+        let p = validate(json!({"must": "x", "username": "u", "count": " 42 "})).unwrap();
+        assert_eq!(p.int("count"), Some(42));
+        let p = validate(json!({"must": "x", "username": "u", "count": 7.0})).unwrap();
+        assert_eq!(p.int("count"), Some(7));
+        let p = validate(json!({"must": "x", "username": "u", "count": "-3"})).unwrap();
+        assert_eq!(p.int("count"), Some(-3));
+        for bad in [json!("4x"), json!(1.5), json!(true), json!({})] {
+            let e = validate(json!({"must": "x", "username": "u", "count": bad})).unwrap_err();
+            assert!(e[0].contains("'count'") && e[0].contains("int"), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn floats_and_strings_coerce() {
+        let p = validate(json!({"must": 5, "username": 12, "ratio": "0.5"})).unwrap();
+        assert_eq!(p.str("must"), Some("5"));
+        assert_eq!(p.str("username"), Some("12"));
+        assert_eq!(p.value("ratio"), Some(&json!(0.5)));
+        let p = validate(json!({"must": true, "username": "u"})).unwrap();
+        assert_eq!(p.str("must"), Some("True"));
+        assert_eq!(p.warnings.len(), 1);
+        let e = validate(json!({"must": ["a"], "username": "u"})).unwrap_err();
+        assert!(e[0].contains("'must'"), "{e:?}");
+    }
+
+    #[test]
+    fn lists_and_dicts() {
+        let p = validate(json!({"must": "x", "tags": "a, b,c"})).unwrap();
+        assert_eq!(
+            p.list("tags").unwrap(),
+            &vec![json!("a"), json!("b"), json!("c")]
+        );
+        let p = validate(json!({"must": "x", "tags": [1, "b"]})).unwrap();
+        assert_eq!(p.list("tags").unwrap(), &vec![json!("1"), json!("b")]);
+        let p = validate(json!({"must": "x", "username": "u", "extra": "{\"k\": 1}"})).unwrap();
+        assert_eq!(p.value("extra"), Some(&json!({"k": 1})));
+        let e = validate(json!({"must": "x", "username": "u", "extra": "k"})).unwrap_err();
+        assert!(e[0].contains("'extra'"), "{e:?}");
+    }
+
+    #[test]
+    fn unknown_options_are_named_with_the_valid_ones() {
+        let e = validate(json!({"must": "x", "username": "u", "pasword": "p"})).unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert!(e[0].contains("Unsupported parameters: pasword"), "{e:?}");
+        assert!(e[0].contains("password, password_file"), "{e:?}");
+    }
+
+    #[test]
+    fn aliases_resolve_and_collide() {
+        let p = validate(json!({"must": "x", "name": "u"})).unwrap();
+        assert_eq!(p.str("username"), Some("u"));
+        let e = validate(json!({"must": "x", "name": "u", "user": "v"})).unwrap_err();
+        assert!(e[0].contains("mutually exclusive"), "{e:?}");
+    }
+
+    #[test]
+    fn choices_are_enforced() {
+        let e = validate(json!({"must": "x", "username": "u", "state": "gone"})).unwrap_err();
+        assert_eq!(
+            e,
+            vec!["value of state must be one of: present, absent, got: gone"]
+        );
+    }
+
+    #[test]
+    fn relations_are_enforced() {
+        let e =
+            validate(json!({"must": "x", "username": "u", "password": "a", "password_file": "/f"}))
+                .unwrap_err();
+        assert!(e
+            .iter()
+            .any(|m| m.contains("mutually exclusive: password|password_file")));
+        let e = validate(json!({"must": "x"})).unwrap_err();
+        assert!(e
+            .iter()
+            .any(|m| m.contains("one of the following is required: username, tags")));
+        let e = validate(json!({"username": "u"})).unwrap_err();
+        assert!(e.iter().any(|m| m == "missing required arguments: must"));
+        let e = validate(json!({"must": "x", "username": "u", "a_user": "z"})).unwrap_err();
+        assert!(e
+            .iter()
+            .any(|m| m.contains("required together: a_user, a_pass")));
+    }
+
+    #[test]
+    fn null_counts_as_not_given() {
+        let p = validate(json!({"must": "x", "username": "u", "admin": null})).unwrap();
+        assert!(!p.bool("admin"));
+        assert!(!p.is_given("admin"));
+    }
+
+    #[test]
+    fn paths_expand_home() {
+        let home = std::env::var("HOME").unwrap();
+        let p = validate(json!({"must": "x", "username": "u", "password_file": "~/pw"})).unwrap();
+        assert_eq!(p.str("password_file"), Some(format!("{home}/pw").as_str()));
+    }
+}

@@ -1,0 +1,4 @@
+//! One file per server implementation.
+
+pub mod dendrite;
+pub mod synapse;

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Starts and stops a throwaway Synapse on 127.0.0.1 for tests and the demo.
+#
+#   synapse.sh start DIR [PORT [EXTRA_CONFIG.yaml...]]
+#       Writes a config into DIR (SQLite, one client listener on 127.0.0.1:PORT, bcrypt_rounds 4,
+#       relaxed rate limits, no federation), a random registration shared secret into
+#       DIR/shared-secret, starts Synapse in the background, waits until /health answers and
+#       records the PID in DIR/synapse.pid. Prints the base URL on stdout.
+#       If WATCH_PID is set, a watchdog stops Synapse when that process exits, so a crashed
+#       test run never leaves a server behind.
+#   synapse.sh stop DIR
+#       Stops the Synapse whose PID is recorded in DIR (SIGTERM, then SIGKILL after 10 s).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${MATRIX_TEST_CACHE:-$HOME/.cache/ansible-matrix-users}
+venv="$cache/venv-synapse"
+
+free_port() {
+  "$cache/venv-synapse/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+stop() {
+  local dir=$1 pid
+  [ -f "$dir/synapse.pid" ] || return 0
+  pid=$(cat "$dir/synapse.pid")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/synapse.pid"
+}
+
+start() {
+  local dir port
+  dir=$(mkdir -p "$1" && cd "$1" && pwd); shift
+  "$here/venvs.sh" synapse
+  port=${1:-$(free_port)}; [ $# -gt 0 ] && shift
+  local extra=()
+  for f in "$@"; do extra+=(-c "$(cd "$(dirname "$f")" && pwd)/$(basename "$f")"); done
+
+  # A new random secret per server: tests must read it, never assume it.
+  [ -f "$dir/shared-secret" ] || "$venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(24))' > "$dir/shared-secret"
+  chmod 600 "$dir/shared-secret"
+  cat > "$dir/homeserver.yaml" <<YAML
+server_name: localhost
+public_baseurl: http://127.0.0.1:$port/
+report_stats: false
+pid_file: $dir/homeserver.pid
+listeners:
+  - {port: $port, bind_addresses: ['127.0.0.1'], type: http, tls: false, resources: [{names: [client], compress: false}]}
+database: {name: sqlite3, args: {database: $dir/homeserver.db}}
+media_store_path: $dir/media_store
+signing_key_path: $dir/localhost.signing.key
+registration_shared_secret_path: $dir/shared-secret
+enable_registration: false
+bcrypt_rounds: ${SYNAPSE_BCRYPT_ROUNDS:-4}
+trusted_key_servers: []
+suppress_key_server_warning: true
+federation_domain_whitelist: []
+url_preview_enabled: false
+presence: {enabled: false}
+rc_login: {address: {per_second: 1000, burst_count: 1000}, account: {per_second: 1000, burst_count: 1000}, failed_attempts: {per_second: 1000, burst_count: 1000}}
+rc_registration: {per_second: 1000, burst_count: 1000}
+rc_registration_token_validity: {per_second: 1000, burst_count: 1000}
+rc_message: {per_second: 1000, burst_count: 1000}
+rc_admin_redaction: {per_second: 1000, burst_count: 1000}
+YAML
+  [ -f "$dir/localhost.signing.key" ] ||
+    "$venv/bin/python" -m synapse.app.homeserver -c "$dir/homeserver.yaml" --generate-keys >/dev/null 2>&1
+
+  stop "$dir"
+  (cd "$dir" && setsid nohup "$venv/bin/python" -m synapse.app.homeserver -c homeserver.yaml "${extra[@]}" \
+      > synapse.log 2>&1 < /dev/null & echo $! > synapse.pid)
+  local pid; pid=$(cat "$dir/synapse.pid")
+  echo "http://127.0.0.1:$port" > "$dir/url"
+
+  if [ -n "${WATCH_PID:-}" ]; then
+    setsid nohup bash -c "while kill -0 $WATCH_PID 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 0.3; done; kill -TERM $pid 2>/dev/null" \
+      > /dev/null 2>&1 < /dev/null &
+  fi
+
+  for _ in $(seq 300); do
+    if curl -fsS -o /dev/null "http://127.0.0.1:$port/health" 2>/dev/null; then
+      echo "http://127.0.0.1:$port"; return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "synapse.sh: Synapse did not become healthy on 127.0.0.1:$port; last log lines:" >&2
+  tail -n 30 "$dir/synapse.log" >&2
+  stop "$dir"
+  return 1
+}
+
+case ${1:-} in
+  start) shift; start "$@" ;;
+  stop) shift; stop "$1" ;;
+  *) echo "usage: $0 start DIR [PORT [EXTRA_CONFIG...]] | stop DIR" >&2; exit 2 ;;
+esac
