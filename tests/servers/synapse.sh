@@ -6,6 +6,7 @@
 #       relaxed rate limits, no federation), a random registration shared secret into
 #       DIR/shared-secret, starts Synapse in the background, waits until /health answers and
 #       records the PID in DIR/synapse.pid. Prints the base URL on stdout.
+#       SYNAPSE_BCRYPT_ROUNDS (default 4) and SYNAPSE_NO_SHARED_SECRET=1 adjust the config.
 #       If WATCH_PID is set, a watchdog stops Synapse when that process exits, so a crashed
 #       test run never leaves a server behind.
 #   synapse.sh stop DIR
@@ -42,6 +43,9 @@ start() {
   # A new random secret per server: tests must read it, never assume it.
   [ -f "$dir/shared-secret" ] || "$venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(24))' > "$dir/shared-secret"
   chmod 600 "$dir/shared-secret"
+  # SYNAPSE_NO_SHARED_SECRET=1 starts a server with shared-secret registration disabled.
+  local secret_line="registration_shared_secret_path: $dir/shared-secret"
+  [ -n "${SYNAPSE_NO_SHARED_SECRET:-}" ] && secret_line="# shared-secret registration disabled"
   cat > "$dir/homeserver.yaml" <<YAML
 server_name: localhost
 public_baseurl: http://127.0.0.1:$port/
@@ -52,7 +56,7 @@ listeners:
 database: {name: sqlite3, args: {database: $dir/homeserver.db}}
 media_store_path: $dir/media_store
 signing_key_path: $dir/localhost.signing.key
-registration_shared_secret_path: $dir/shared-secret
+$secret_line
 enable_registration: false
 bcrypt_rounds: ${SYNAPSE_BCRYPT_ROUNDS:-4}
 trusted_key_servers: []
@@ -70,9 +74,15 @@ YAML
     "$venv/bin/python" -m synapse.app.homeserver -c "$dir/homeserver.yaml" --generate-keys >/dev/null 2>&1
 
   stop "$dir"
-  (cd "$dir" && setsid nohup "$venv/bin/python" -m synapse.app.homeserver -c homeserver.yaml "${extra[@]}" \
-      > synapse.log 2>&1 < /dev/null & echo $! > synapse.pid)
-  local pid; pid=$(cat "$dir/synapse.pid")
+  # A plain background command (no subshell): $! is Synapse itself, and nothing keeps this
+  # script's stdout open after it exits.
+  local pid
+  pushd "$dir" > /dev/null
+  setsid nohup "$venv/bin/python" -m synapse.app.homeserver -c homeserver.yaml "${extra[@]}" \
+      > synapse.log 2>&1 < /dev/null &
+  pid=$!
+  popd > /dev/null
+  echo "$pid" > "$dir/synapse.pid"
   echo "http://127.0.0.1:$port" > "$dir/url"
 
   if [ -n "${WATCH_PID:-}" ]; then
