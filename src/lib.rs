@@ -12,3 +12,6 @@ pub mod client;
 pub mod matrix;
 pub mod register_user;
 pub mod secrets;
+
+/// Every module with its spec: the sidecar docs in `library/` are checked against these.
+pub static MODULES: &[(&str, &ansible::Spec)] = &[("register_user", &register_user::SPEC)];
