@@ -1,0 +1,202 @@
+//! The playbook tags, run with a real ansible-playbook against a real Synapse, the way operators
+//! run them: `playbooks/setup.yml --tags=register-user --extra-vars='username=.. password=.. admin=yes'`.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Ansible {
+    _dir: tempfile::TempDir,
+    library: PathBuf,
+    inventory: PathBuf,
+}
+
+impl Ansible {
+    /// A library dir holding this build's module binaries with their sidecar docs, and an
+    /// inventory for the local Synapse in the shape of matrix-docker-ansible-deploy's vars.
+    fn new(s: &Synapse, shared_secret_line: &str) -> Ansible {
+        let status = Command::new(repo().join("tests/servers/venvs.sh"))
+            .arg("ansible")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let dir = tempfile::tempdir().unwrap();
+        let library = dir.path().join("library");
+        std::fs::create_dir(&library).unwrap();
+        for m in ["register_user"] {
+            std::fs::copy(module_bin(m), library.join(m)).unwrap();
+            std::fs::copy(
+                repo().join(format!("library/{m}.yml")),
+                library.join(format!("{m}.yml")),
+            )
+            .unwrap();
+        }
+        let inventory = dir.path().join("hosts");
+        std::fs::write(
+            &inventory,
+            format!(
+                "[matrix_servers]\nlocalhost ansible_connection=local\n\n[matrix_servers:vars]\n\
+                 matrix_domain=localhost\nmatrix_user_management_homeserver_url={}\n{shared_secret_line}\n",
+                s.url
+            ),
+        )
+        .unwrap();
+        Ansible {
+            _dir: dir,
+            library,
+            inventory,
+        }
+    }
+
+    fn playbook(&self, args: &[&str]) -> (i32, String) {
+        let bin = cache_dir().join("venv-ansible/bin");
+        let out = Command::new(bin.join("ansible-playbook"))
+            .current_dir(repo())
+            .arg("-i")
+            .arg(&self.inventory)
+            .arg("playbooks/setup.yml")
+            .args(args)
+            .env(
+                "PATH",
+                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+            )
+            .env("ANSIBLE_LIBRARY", &self.library)
+            .env("ANSIBLE_ROLES_PATH", repo().join("roles"))
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env("ANSIBLE_FORCE_COLOR", "0")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    }
+}
+
+fn secret_file_line(path: &Path) -> String {
+    format!(
+        "matrix_user_management_shared_secret_file={}",
+        path.display()
+    )
+}
+
+fn recap_has(out: &str, what: &str) -> bool {
+    out.lines()
+        .any(|l| l.starts_with("localhost") && l.contains(what))
+}
+
+#[test]
+fn register_user_tag_creates_once_then_is_ok() {
+    let s = Synapse::shared();
+    let a = Ansible::new(s, &secret_file_line(&s.secret_file()));
+    let name = unique_user("john");
+    let pw = random_secret("john-pw");
+    let extra = format!("username={name} password={pw} admin=yes");
+
+    let (code, out) = a.playbook(&["--tags=register-user", "--extra-vars", &extra]);
+    assert_eq!(code, 0, "{out}");
+    assert!(recap_has(&out, "changed=1"), "{out}");
+    let u = s.user(&format!("@{name}:localhost")).expect("john exists");
+    assert_eq!(
+        u["admin"], true,
+        "admin=yes arrives as a string and is coerced"
+    );
+    assert!(s.can_login(&name, &pw));
+
+    let (code, out) = a.playbook(&["--tags=register-user", "--extra-vars", &extra]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        recap_has(&out, "changed=0"),
+        "second run must be ok, not changed: {out}"
+    );
+    assert!(!out.contains(&pw));
+}
+
+#[test]
+fn check_mode_creates_nobody() {
+    let s = Synapse::shared();
+    let a = Ansible::new(s, &secret_file_line(&s.secret_file()));
+    let name = unique_user("checkonly");
+    let extra = format!("username={name} password=check-pw-123");
+    let (code, out) = a.playbook(&[
+        "--tags=register-user",
+        "--check",
+        "--diff",
+        "--extra-vars",
+        &extra,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        recap_has(&out, "changed=1"),
+        "check mode predicts the creation: {out}"
+    );
+    assert!(s.user(&format!("@{name}:localhost")).is_none());
+}
+
+#[test]
+fn without_tags_nothing_runs() {
+    let s = Synapse::shared();
+    let a = Ansible::new(s, &secret_file_line(&s.secret_file()));
+    let name = unique_user("untagged");
+    let (code, out) = a.playbook(&[
+        "--extra-vars",
+        &format!("username={name} password=pw-untagged"),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        !out.contains("TASK ["),
+        "no task may run without its tag: {out}"
+    );
+    assert!(s.user(&format!("@{name}:localhost")).is_none());
+}
+
+#[test]
+fn wrong_secret_fails_clearly_and_secrets_stay_out_of_verbose_output() {
+    let s = Synapse::shared();
+    let wrong = random_secret("wrong-shared-secret");
+    let a = Ansible::new(s, &format!("matrix_user_management_shared_secret={wrong}"));
+    let name = unique_user("vvv");
+    let pw = random_secret("vvv-password");
+    let (code, out) = a.playbook(&[
+        "-vvv",
+        "--tags=register-user",
+        "--extra-vars",
+        &format!("username={name} password={pw}"),
+    ]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("registration_shared_secret"),
+        "the failure says what to fix: {out}"
+    );
+    assert!(!out.contains(&wrong), "shared secret leaked in -vvv output");
+    assert!(!out.contains(&pw), "password leaked in -vvv output");
+    assert!(s.user(&format!("@{name}:localhost")).is_none());
+
+    // The success path at -vvv, in diff mode, leaks nothing either.
+    let a = Ansible::new(s, &secret_file_line(&s.secret_file()));
+    let (code, out) = a.playbook(&[
+        "-vvv",
+        "--diff",
+        "--tags=register-user",
+        "--extra-vars",
+        &format!("username={name} password={pw}"),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        !out.contains(&pw) && !out.contains(&s.shared_secret),
+        "secret leaked in -vvv output"
+    );
+}
+
+#[test]
+fn missing_extra_vars_are_explained() {
+    let s = Synapse::shared();
+    let a = Ansible::new(s, &secret_file_line(&s.secret_file()));
+    let (code, out) = a.playbook(&["--tags=register-user", "--extra-vars", "username=someone"]);
+    assert_ne!(code, 0);
+    assert!(out.contains("register-user needs --extra-vars"), "{out}");
+}
