@@ -50,6 +50,21 @@ impl Ansible {
         }
     }
 
+    /// Writes extra vars to a file for `--extra-vars @file`: the same strings as
+    /// `--extra-vars 'username=.. password=..'`, without putting a password in the process list.
+    fn extra_vars(&self, pairs: &[(&str, &str)]) -> String {
+        let map: serde_json::Map<String, serde_json::Value> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect();
+        let path = self
+            ._dir
+            .path()
+            .join(format!("extra-vars-{}.json", unique_user("v")));
+        std::fs::write(&path, serde_json::to_vec(&map).unwrap()).unwrap();
+        format!("@{}", path.display())
+    }
+
     fn playbook(&self, args: &[&str]) -> (i32, String) {
         let bin = cache_dir().join("venv-ansible/bin");
         let out = Command::new(bin.join("ansible-playbook"))
@@ -95,7 +110,7 @@ fn register_user_tag_creates_once_then_is_ok() {
     let a = Ansible::new(s, &secret_file_line(&s.secret_file()));
     let name = unique_user("john");
     let pw = random_secret("john-pw");
-    let extra = format!("username={name} password={pw} admin=yes");
+    let extra = a.extra_vars(&[("username", &name), ("password", &pw), ("admin", "yes")]);
 
     let (code, out) = a.playbook(&["--tags=register-user", "--extra-vars", &extra]);
     assert_eq!(code, 0, "{out}");
@@ -121,7 +136,7 @@ fn check_mode_creates_nobody() {
     let s = Synapse::shared();
     let a = Ansible::new(s, &secret_file_line(&s.secret_file()));
     let name = unique_user("checkonly");
-    let extra = format!("username={name} password=check-pw-123");
+    let extra = a.extra_vars(&[("username", &name), ("password", "check-pw-123")]);
     let (code, out) = a.playbook(&[
         "--tags=register-user",
         "--check",
@@ -144,7 +159,7 @@ fn without_tags_nothing_runs() {
     let name = unique_user("untagged");
     let (code, out) = a.playbook(&[
         "--extra-vars",
-        &format!("username={name} password=pw-untagged"),
+        &a.extra_vars(&[("username", &name), ("password", "pw-untagged")]),
     ]);
     assert_eq!(code, 0, "{out}");
     assert!(
@@ -165,7 +180,7 @@ fn wrong_secret_fails_clearly_and_secrets_stay_out_of_verbose_output() {
         "-vvv",
         "--tags=register-user",
         "--extra-vars",
-        &format!("username={name} password={pw}"),
+        &a.extra_vars(&[("username", &name), ("password", &pw)]),
     ]);
     assert_ne!(code, 0, "{out}");
     assert!(
@@ -183,7 +198,7 @@ fn wrong_secret_fails_clearly_and_secrets_stay_out_of_verbose_output() {
         "--diff",
         "--tags=register-user",
         "--extra-vars",
-        &format!("username={name} password={pw}"),
+        &a.extra_vars(&[("username", &name), ("password", &pw)]),
     ]);
     assert_eq!(code, 0, "{out}");
     assert!(
