@@ -4,7 +4,7 @@
 //! - [`client`]: the HTTP client (connection options, retries, Matrix errors);
 //! - [`matrix`]: identifiers and the registration MAC;
 //! - [`backends`]: one file per server implementation;
-//! - one file per module ([`register_user`]); `src/bin/` holds their thin entry points.
+//! - one file per module ([`register_user`], [`user_admin`]); `src/bin/` holds their thin entry points.
 
 pub mod ansible;
 pub mod backends;
@@ -12,6 +12,10 @@ pub mod client;
 pub mod matrix;
 pub mod register_user;
 pub mod secrets;
+pub mod user_admin;
 
 /// Every module with its spec: the sidecar docs in `library/` are checked against these.
-pub static MODULES: &[(&str, &ansible::Spec)] = &[("register_user", &register_user::SPEC)];
+pub static MODULES: &[(&str, &ansible::Spec)] = &[
+    ("register_user", &register_user::SPEC),
+    ("user_admin", &user_admin::SPEC),
+];

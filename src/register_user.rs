@@ -5,9 +5,7 @@
 //! GET instead of a hash. Registration uses the shared secret with `inhibit_login`, so a new
 //! account is left without a device or access token.
 
-use crate::ansible::{
-    register_secret, Diff, Error, Kind, Module, Opt, Outcome, Params, Result, Spec,
-};
+use crate::ansible::{Diff, Error, Kind, Module, Opt, Outcome, Params, Result, Spec};
 use crate::backends::dendrite;
 use crate::backends::synapse::{
     self, AdminCredentials, AdminSession, NewUser, Presence, Registration,
@@ -127,7 +125,7 @@ pub fn run(m: &mut Module) -> Result<Outcome> {
         validate_server_name("server_name", s)?;
     }
     let always_update_password = p.str("update_password") == Some("always");
-    let creds = admin_credentials(p)?;
+    let creds = AdminCredentials::from_params(p)?;
     if always_update_password && creds.is_none() {
         return Err(fail!(
             "update_password=always resets the password of existing accounts, which needs admin credentials: give access_token, or admin_username and admin_password"
@@ -200,45 +198,12 @@ fn full_or_local(u: &User) -> String {
     u.id().unwrap_or_else(|| u.localpart.clone())
 }
 
-fn admin_credentials(p: &Params) -> Result<Option<AdminCredentials>> {
-    if let Some(t) = p.str("access_token") {
-        if t.is_empty() {
-            return Err(fail!("access_token is empty"));
-        }
-        return Ok(Some(AdminCredentials::Token(t.to_string())));
-    }
-    match (p.str("admin_username"), p.str("admin_password")) {
-        (Some(u), Some(pw)) => {
-            register_secret(pw);
-            Ok(Some(AdminCredentials::Login {
-                username: u.to_string(),
-                password: pw.to_string(),
-            }))
-        }
-        _ => Ok(None),
-    }
-}
-
-/// With an admin token the server name is one whoami away (`@admin:server`).
+/// With an admin token the server name is one whoami away.
 fn server_name_from_admin(task: &Task<'_>) -> Result<Option<String>> {
-    let Some(session) = &task.admin else {
-        return Ok(None);
-    };
-    let r = task.client.send(
-        reqwest::Method::GET,
-        "/_matrix/client/v3/account/whoami",
-        Auth::Bearer(session.token()),
-        crate::client::Body::Empty,
-        true,
-    )?;
-    if !r.is_success() {
-        return Err(synapse::admin_error(&r, "checking the admin credentials"));
+    match &task.admin {
+        Some(session) => synapse::server_name_of_token(task.client, session.token()).map(Some),
+        None => Ok(None),
     }
-    Ok(r.body
-        .get("user_id")
-        .and_then(Value::as_str)
-        .and_then(|id| id.split_once(':'))
-        .map(|(_, server)| server.to_string()))
 }
 
 /// Reads one account from validated params (top level, or an entry of `users`, whose missing

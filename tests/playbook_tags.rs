@@ -25,7 +25,7 @@ impl Ansible {
         let dir = tempfile::tempdir().unwrap();
         let library = dir.path().join("library");
         std::fs::create_dir(&library).unwrap();
-        for m in ["register_user"] {
+        for (m, _) in matrix_modules::MODULES {
             std::fs::copy(module_bin(m), library.join(m)).unwrap();
             std::fs::copy(
                 repo().join(format!("library/{m}.yml")),
@@ -214,4 +214,46 @@ fn missing_extra_vars_are_explained() {
     let (code, out) = a.playbook(&["--tags=register-user", "--extra-vars", "username=someone"]);
     assert_ne!(code, 0);
     assert!(out.contains("register-user needs --extra-vars"), "{out}");
+}
+
+#[test]
+fn update_user_admin_tag_promotes_once_and_demotes() {
+    let s = Synapse::shared();
+    let a = Ansible::new(
+        s,
+        &format!("matrix_user_management_access_token={}", s.admin_token),
+    );
+    let name = unique_user("promoted");
+    let id = format!("@{name}:localhost");
+    s.register_raw(&name, "promoted-pw-1", false, true);
+
+    let yes = a.extra_vars(&[("username", &name), ("admin", "yes")]);
+    let (code, out) = a.playbook(&["--tags=update-user-admin", "--extra-vars", &yes]);
+    assert_eq!(code, 0, "{out}");
+    assert!(recap_has(&out, "changed=1"), "{out}");
+    assert_eq!(s.user(&id).unwrap()["admin"], true);
+    let (code, out) = a.playbook(&["-vvv", "--tags=update-user-admin", "--extra-vars", &yes]);
+    assert_eq!(code, 0, "{out}");
+    assert!(recap_has(&out, "changed=0"), "{out}");
+    assert!(
+        !out.contains(&s.admin_token),
+        "access token leaked in -vvv output"
+    );
+
+    let no = a.extra_vars(&[("username", &name), ("admin", "no")]);
+    let (code, out) = a.playbook(&["--tags=update-user-admin", "--check", "--extra-vars", &no]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        s.user(&id).unwrap()["admin"],
+        true,
+        "--check changes nothing"
+    );
+    let (code, out) = a.playbook(&["--tags=update-user-admin", "--extra-vars", &no]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(s.user(&id).unwrap()["admin"], false);
+
+    let ghost = a.extra_vars(&[("username", "ghost-user"), ("admin", "yes")]);
+    let (code, out) = a.playbook(&["--tags=update-user-admin", "--extra-vars", &ghost]);
+    assert_ne!(code, 0);
+    assert!(out.contains("does not exist"), "{out}");
 }

@@ -2,3 +2,4 @@
 
 pub mod dendrite;
 pub mod synapse;
+pub mod synapse_sqlite;

@@ -2,7 +2,7 @@
 //! Dendrite serves the same registration endpoint and the same client API; its own admin calls
 //! live in `dendrite.rs`.
 
-use crate::ansible::{register_secret, Result};
+use crate::ansible::{register_secret, Params, Result};
 use crate::client::{encode_segment, Auth, Body, Client, Response};
 use crate::fail;
 use crate::matrix::registration_mac;
@@ -205,6 +205,48 @@ pub enum AdminCredentials {
         username: String,
         password: String,
     },
+}
+
+impl AdminCredentials {
+    /// Reads `access_token`, or `admin_username` + `admin_password`; None if neither is given.
+    pub fn from_params(p: &Params) -> Result<Option<AdminCredentials>> {
+        if let Some(t) = p.str("access_token") {
+            if t.is_empty() {
+                return Err(fail!("access_token is empty"));
+            }
+            return Ok(Some(AdminCredentials::Token(t.to_string())));
+        }
+        match (p.str("admin_username"), p.str("admin_password")) {
+            (Some(u), Some(pw)) => {
+                register_secret(pw);
+                Ok(Some(AdminCredentials::Login {
+                    username: u.to_string(),
+                    password: pw.to_string(),
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The server name, from the user ID the token belongs to (`@admin:server`).
+pub fn server_name_of_token(client: &Client, token: &str) -> Result<String> {
+    let r = client.send(
+        Method::GET,
+        "/_matrix/client/v3/account/whoami",
+        Auth::Bearer(token),
+        Body::Empty,
+        true,
+    )?;
+    if !r.is_success() {
+        return Err(admin_error(&r, "checking the admin credentials"));
+    }
+    r.body
+        .get("user_id")
+        .and_then(Value::as_str)
+        .and_then(|id| id.split_once(':'))
+        .map(|(_, s)| s.to_string())
+        .ok_or_else(|| fail!("whoami did not return a user ID; give server_name"))
 }
 
 /// An admin access token for the duration of a task. A session opened by logging in is logged

@@ -268,6 +268,7 @@ pub fn module_bin(name: &str) -> PathBuf {
     // CARGO_BIN_EXE_<name> is set for integration tests of a package with that binary.
     let exe = match name {
         "register_user" => env!("CARGO_BIN_EXE_register_user"),
+        "user_admin" => env!("CARGO_BIN_EXE_user_admin"),
         other => panic!("unknown module {other}"),
     };
     PathBuf::from(exe)

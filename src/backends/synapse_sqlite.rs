@@ -1,0 +1,164 @@
+//! Synapse's SQLite database, written directly: the documented way to make the first admin when
+//! no admin account exists yet (`UPDATE users SET admin = 1 WHERE name = '@foo:bar.com'`).
+//! Synapse caches user records, so a change is seen only after Synapse restarts.
+
+use crate::ansible::Result;
+use crate::fail;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use std::time::Duration;
+
+/// What a change of the admin flag found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminChange {
+    pub before: bool,
+    pub changed: bool,
+}
+
+fn open(path: &str, write: bool) -> Result<Connection> {
+    // Never create a database: a wrong path must fail, not leave an empty file behind.
+    let flags = if write {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if !std::path::Path::new(path).is_file() {
+        return Err(fail!(
+            "database {path} does not exist (it must be Synapse's SQLite database, homeserver.db)"
+        ));
+    }
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| fail!("cannot open database {path}: {e}"))?;
+    // Synapse holds the database open; wait for its write lock instead of failing at once.
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(|e| fail!("database {path}: {e}"))?;
+    let is_synapse: bool = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'users'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n == 1)
+        .map_err(|e| fail!("database {path} cannot be read as SQLite: {e}"))?;
+    if !is_synapse {
+        return Err(fail!(
+            "database {path} has no users table: is it Synapse's homeserver.db?"
+        ));
+    }
+    Ok(conn)
+}
+
+fn read_admin(conn: &Connection, path: &str, user_id: &str) -> Result<bool> {
+    conn.query_row("SELECT admin FROM users WHERE name = ?1", [user_id], |r| r.get::<_, i64>(0))
+        .optional()
+        .map_err(|e| fail!("reading {user_id} from {path}: {e}"))?
+        .map(|a| a != 0)
+        .ok_or_else(|| fail!("user {user_id} does not exist in {path}; user_admin never creates accounts (use register_user)"))
+}
+
+/// Sets the admin flag of an existing user in one immediate transaction. In check mode the
+/// database is opened read-only and nothing is written.
+pub fn set_admin(path: &str, user_id: &str, admin: bool, check_mode: bool) -> Result<AdminChange> {
+    if check_mode {
+        let conn = open(path, false)?;
+        let before = read_admin(&conn, path, user_id)?;
+        return Ok(AdminChange {
+            before,
+            changed: before != admin,
+        });
+    }
+    let mut conn = open(path, true)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| fail!("cannot lock database {path} for writing: {e}"))?;
+    let before = read_admin(&tx, path, user_id)?;
+    if before == admin {
+        return Ok(AdminChange {
+            before,
+            changed: false,
+        });
+    }
+    let n = tx
+        .execute(
+            "UPDATE users SET admin = ?1 WHERE name = ?2",
+            rusqlite::params![admin as i64, user_id],
+        )
+        .map_err(|e| fail!("updating {user_id} in {path}: {e}"))?;
+    if n != 1 {
+        return Err(fail!(
+            "updating {user_id} in {path} touched {n} rows; nothing was changed"
+        ));
+    }
+    tx.commit()
+        .map_err(|e| fail!("committing the change to {path}: {e}"))?;
+    Ok(AdminChange {
+        before,
+        changed: true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir
+            .path()
+            .join("homeserver.db")
+            .to_str()
+            .unwrap()
+            .to_string();
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE users(name TEXT, admin SMALLINT DEFAULT 0 NOT NULL, UNIQUE(name));
+             INSERT INTO users(name, admin) VALUES ('@alice:example.org', 0);",
+        )
+        .unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn promotes_once_and_check_mode_writes_nothing() {
+        let (_d, p) = db();
+        assert_eq!(
+            set_admin(&p, "@alice:example.org", true, true).unwrap(),
+            AdminChange {
+                before: false,
+                changed: true
+            }
+        );
+        assert_eq!(
+            set_admin(&p, "@alice:example.org", true, false).unwrap(),
+            AdminChange {
+                before: false,
+                changed: true
+            }
+        );
+        assert_eq!(
+            set_admin(&p, "@alice:example.org", true, false).unwrap(),
+            AdminChange {
+                before: true,
+                changed: false
+            }
+        );
+    }
+
+    #[test]
+    fn missing_users_and_files_fail_without_writing() {
+        let (d, p) = db();
+        let e = set_admin(&p, "@bob:example.org", true, false).unwrap_err();
+        assert!(e.0.contains("does not exist"), "{e}");
+        let missing = d.path().join("nope.db");
+        let e =
+            set_admin(missing.to_str().unwrap(), "@alice:example.org", true, false).unwrap_err();
+        assert!(e.0.contains("does not exist"), "{e}");
+        assert!(!missing.exists(), "no database may be created");
+        let other = d.path().join("other.db");
+        Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x)")
+            .unwrap();
+        let e = set_admin(other.to_str().unwrap(), "@alice:example.org", true, false).unwrap_err();
+        assert!(e.0.contains("no users table"), "{e}");
+    }
+}
