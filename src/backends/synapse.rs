@@ -6,8 +6,10 @@ use crate::ansible::{register_secret, Params, Result};
 use crate::client::{encode_segment, Auth, Body, Client, Response};
 use crate::fail;
 use crate::matrix::registration_mac;
+use crate::tokens::Token;
+use chrono::{DateTime, Utc};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 const REGISTER: &str = "/_synapse/admin/v1/register";
 
@@ -343,5 +345,168 @@ impl<'c> AdminSession<'c> {
 impl Drop for AdminSession<'_> {
     fn drop(&mut self) {
         let _ = self.logout();
+    }
+}
+
+// Registration tokens: /_synapse/admin/v1/registration_tokens. Synapse has no disabled flag;
+// a disabled token is one with uses_allowed 0, which no registration can ever satisfy.
+
+const TOKENS: &str = "/_synapse/admin/v1/registration_tokens";
+
+fn parse_token(v: &Value) -> Result<Token> {
+    let name = v
+        .get("token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| fail!("Synapse sent a registration token without a name: {v}"))?
+        .to_string();
+    let uses_allowed = v.get("uses_allowed").and_then(Value::as_u64);
+    let pending = v.get("pending").and_then(Value::as_u64).unwrap_or(0);
+    let completed = v.get("completed").and_then(Value::as_u64).unwrap_or(0);
+    let expiry = v
+        .get("expiry_time")
+        .and_then(Value::as_i64)
+        .and_then(DateTime::<Utc>::from_timestamp_millis);
+    let disabled = uses_allowed == Some(0);
+    // Synapse's own validity rule (registration_token_validity).
+    let valid = uses_allowed.is_none_or(|n| pending + completed < n)
+        && expiry.is_none_or(|t| t > Utc::now());
+    Ok(Token {
+        name,
+        max_usage: uses_allowed.unwrap_or(0),
+        used: completed,
+        expiration_date: expiry,
+        disabled,
+        valid,
+    })
+}
+
+fn token_path(name: &str) -> String {
+    format!("{TOKENS}/{}", encode_segment(name))
+}
+
+fn expect_token(r: &Response, action: &str) -> Result<Token> {
+    if r.is_success() {
+        parse_token(&r.body)
+    } else {
+        Err(admin_error(r, action))
+    }
+}
+
+pub fn list_tokens(client: &Client, token: &str, valid: Option<bool>) -> Result<Vec<Token>> {
+    let path = match valid {
+        Some(v) => format!("{TOKENS}?valid={v}"),
+        None => TOKENS.to_string(),
+    };
+    let r = client.send(Method::GET, &path, Auth::Bearer(token), Body::Empty, true)?;
+    if !r.is_success() {
+        return Err(admin_error(&r, "listing registration tokens"));
+    }
+    r.body
+        .get("registration_tokens")
+        .and_then(Value::as_array)
+        .ok_or_else(|| fail!("Synapse sent no registration_tokens list"))?
+        .iter()
+        .map(parse_token)
+        .collect()
+}
+
+pub fn get_token(client: &Client, token: &str, name: &str) -> Result<Option<Token>> {
+    let r = client.send(
+        Method::GET,
+        &token_path(name),
+        Auth::Bearer(token),
+        Body::Empty,
+        true,
+    )?;
+    if r.status.as_u16() == 404 && r.errcode() == Some("M_NOT_FOUND") {
+        return Ok(None);
+    }
+    expect_token(&r, &format!("reading registration token {name}")).map(Some)
+}
+
+fn uses_json(max_usage: u64) -> Value {
+    if max_usage == 0 {
+        Value::Null
+    } else {
+        Value::from(max_usage)
+    }
+}
+
+pub fn create_token(
+    client: &Client,
+    token: &str,
+    name: Option<&str>,
+    max_usage: u64,
+    expiry: Option<DateTime<Utc>>,
+) -> Result<Token> {
+    let mut body = json!({
+        "uses_allowed": uses_json(max_usage),
+        "expiry_time": expiry.map(|t| t.timestamp_millis()),
+    });
+    if let Some(n) = name {
+        body["token"] = Value::from(n);
+    }
+    let r = client.send(
+        Method::POST,
+        &format!("{TOKENS}/new"),
+        Auth::Bearer(token),
+        Body::Json(&body),
+        false,
+    )?;
+    expect_token(&r, "creating a registration token")
+}
+
+/// Sets what is given: `uses` (0: unlimited) and `expiry`.
+pub fn update_token(
+    client: &Client,
+    token: &str,
+    name: &str,
+    uses: Option<u64>,
+    expiry: Option<DateTime<Utc>>,
+) -> Result<Token> {
+    let mut body = Map::new();
+    if let Some(n) = uses {
+        body.insert("uses_allowed".into(), uses_json(n));
+    }
+    if let Some(t) = expiry {
+        body.insert("expiry_time".into(), Value::from(t.timestamp_millis()));
+    }
+    let r = client.send(
+        Method::PUT,
+        &token_path(name),
+        Auth::Bearer(token),
+        Body::Json(&Value::Object(body)),
+        true,
+    )?;
+    expect_token(&r, &format!("updating registration token {name}"))
+}
+
+pub fn disable_token(client: &Client, token: &str, name: &str) -> Result<Token> {
+    let body = json!({"uses_allowed": 0});
+    let r = client.send(
+        Method::PUT,
+        &token_path(name),
+        Auth::Bearer(token),
+        Body::Json(&body),
+        true,
+    )?;
+    expect_token(&r, &format!("disabling registration token {name}"))
+}
+
+pub fn delete_token(client: &Client, token: &str, name: &str) -> Result<()> {
+    let r = client.send(
+        Method::DELETE,
+        &token_path(name),
+        Auth::Bearer(token),
+        Body::Empty,
+        true,
+    )?;
+    if r.is_success() {
+        Ok(())
+    } else {
+        Err(admin_error(
+            &r,
+            &format!("deleting registration token {name}"),
+        ))
     }
 }

@@ -269,6 +269,8 @@ pub fn module_bin(name: &str) -> PathBuf {
     let exe = match name {
         "register_user" => env!("CARGO_BIN_EXE_register_user"),
         "user_admin" => env!("CARGO_BIN_EXE_user_admin"),
+        "registration_token" => env!("CARGO_BIN_EXE_registration_token"),
+        "registration_token_info" => env!("CARGO_BIN_EXE_registration_token_info"),
         other => panic!("unknown module {other}"),
     };
     PathBuf::from(exe)

@@ -1,0 +1,260 @@
+//! matrix-registration's admin API, both generations in the field:
+//! - 0.7/0.8 (what matrix-docker-ansible-deploy deployed): `/token`, tokens are one-time or
+//!   unlimited (`one_time`), `ex_date`, disabling with `PUT {"disable": true}`, which rewrites
+//!   `ex_date` to 0001-01-01;
+//! - 0.9: `/api/token`, `max_usage`, `expiration_date`, `PATCH {"disabled": bool}`.
+//!
+//! Only 0.9 answers `GET /api/version`, which tells them apart. Neither can delete a token, and
+//! 0.9 fails with a server error when asked to change an expiry date, so the module refuses
+//! those changes itself instead of sending them. Dates are naive `YYYY-MM-DD HH:MM:SS` in the
+//! service's local time; they are read and written as UTC.
+
+use crate::ansible::Result;
+use crate::client::{encode_segment, Auth, Body, Client, Response};
+use crate::fail;
+use crate::tokens::Token;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use reqwest::Method;
+use serde_json::{json, Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// 0.7.x and 0.8.x: `/token`.
+    Legacy,
+    /// 0.9.x: `/api/token`.
+    V09,
+}
+
+pub struct MatrixRegistration<'c> {
+    client: &'c Client,
+    secret: String,
+    pub api: Api,
+}
+
+const NAIVE: &str = "%Y-%m-%d %H:%M:%S";
+
+impl<'c> MatrixRegistration<'c> {
+    /// Detects the API generation and checks the secret.
+    pub fn connect(client: &'c Client, secret: &str) -> Result<MatrixRegistration<'c>> {
+        let mut m = MatrixRegistration {
+            client,
+            secret: secret.to_string(),
+            api: Api::V09,
+        };
+        let r = m.send(Method::GET, "/api/version", Body::Empty)?;
+        match r.status.as_u16() {
+            200 => return Ok(m),
+            401 => return Err(bad_secret(&r)),
+            404 => {}
+            _ => {
+                return Err(fail!(
+                    "GET {} answered {}: is api_url matrix-registration?",
+                    client.url("/api/version"),
+                    r.describe()
+                ))
+            }
+        }
+        m.api = Api::Legacy;
+        let r = m.send(Method::GET, "/token", Body::Empty)?;
+        match r.status.as_u16() {
+            200 => Ok(m),
+            401 => Err(bad_secret(&r)),
+            _ => Err(fail!(
+                "{} serves neither matrix-registration API (/api/version answered 404, /token {}): check api_url",
+                client.base(),
+                r.describe()
+            )),
+        }
+    }
+
+    fn send(&self, method: Method, path: &str, body: Body<'_>) -> Result<Response> {
+        let idempotent = method != Method::POST;
+        self.client.send(
+            method,
+            path,
+            Auth::SharedSecret(&self.secret),
+            body,
+            idempotent,
+        )
+    }
+
+    fn tokens_path(&self) -> &'static str {
+        match self.api {
+            Api::Legacy => "/token",
+            Api::V09 => "/api/token",
+        }
+    }
+
+    fn token_path(&self, name: &str) -> String {
+        format!("{}/{}", self.tokens_path(), encode_segment(name))
+    }
+
+    pub fn registration_url(&self, name: &str) -> String {
+        self.client
+            .url(&format!("/register?token={}", encode_segment(name)))
+    }
+
+    pub fn list(&self) -> Result<Vec<Token>> {
+        let r = self.send(Method::GET, self.tokens_path(), Body::Empty)?;
+        let body = expect_ok(&r, "listing tokens")?;
+        body.as_array()
+            .ok_or_else(|| fail!("matrix-registration sent a token list that is not a list"))?
+            .iter()
+            .map(|t| self.parse(t))
+            .collect()
+    }
+
+    pub fn get(&self, name: &str) -> Result<Option<Token>> {
+        let r = self.send(Method::GET, &self.token_path(name), Body::Empty)?;
+        if r.status.as_u16() == 404 {
+            return Ok(None);
+        }
+        let body = expect_ok(&r, &format!("reading token {name}"))?;
+        self.parse(&body).map(Some)
+    }
+
+    pub fn create(&self, max_usage: u64, expiry: Option<DateTime<Utc>>) -> Result<Token> {
+        let expiry = expiry.map(|t| t.naive_utc().format(NAIVE).to_string());
+        let body = match self.api {
+            Api::V09 => json!({"max_usage": max_usage, "expiration_date": expiry}),
+            Api::Legacy => {
+                if max_usage > 1 {
+                    return Err(fail!(
+                        "matrix-registration 0.7/0.8 knows only one-time or unlimited tokens; max_usage {max_usage} needs 0.9 or later"
+                    ));
+                }
+                // one_time must be a JSON boolean: the string "yes" gives a server error.
+                json!({"one_time": max_usage == 1, "ex_date": expiry})
+            }
+        };
+        let r = self.send(Method::POST, self.tokens_path(), Body::Json(&body))?;
+        let body = expect_ok(&r, "creating a token")?;
+        self.parse(&body)
+    }
+
+    /// Converges usage limit, expiry and (0.9) the disabled flag of an existing token.
+    pub fn update(
+        &self,
+        current: &Token,
+        max_usage: Option<u64>,
+        expiry: Option<DateTime<Utc>>,
+        enable: bool,
+    ) -> Result<Token> {
+        let name = &current.name;
+        let mut patch = Map::new();
+        if enable && current.disabled {
+            if self.api == Api::Legacy {
+                return Err(fail!(
+                    "token {name} is disabled, and matrix-registration 0.7/0.8 cannot enable a token again; create a new one"
+                ));
+            }
+            patch.insert("disabled".into(), Value::Bool(false));
+        }
+        if let Some(n) = max_usage.filter(|n| *n != current.max_usage) {
+            if self.api == Api::Legacy {
+                return Err(fail!(
+                    "matrix-registration 0.7/0.8 cannot change the usage limit of token {name} (max_usage {} to {n}); create a new token",
+                    current.max_usage
+                ));
+            }
+            patch.insert("max_usage".into(), Value::from(n));
+        }
+        if let Some(t) =
+            expiry.filter(|t| Some(t.timestamp()) != current.expiration_date.map(|c| c.timestamp()))
+        {
+            return Err(fail!(
+                "matrix-registration cannot change the expiry of an existing token ({name} expires {}, asked for {}): its API fails with a server error. Disable the token and create a new one",
+                current.expiration_date.map(crate::tokens::rfc3339).unwrap_or_else(|| "never".into()),
+                crate::tokens::rfc3339(t)
+            ));
+        }
+        if patch.is_empty() {
+            return Ok(current.clone());
+        }
+        let r = self.send(
+            Method::PATCH,
+            &self.token_path(name),
+            Body::Json(&Value::Object(patch)),
+        )?;
+        let body = expect_ok(&r, &format!("updating token {name}"))?;
+        self.parse(&body)
+    }
+
+    pub fn disable(&self, name: &str) -> Result<Token> {
+        let r = match self.api {
+            Api::V09 => self.send(
+                Method::PATCH,
+                &self.token_path(name),
+                Body::Json(&json!({"disabled": true})),
+            )?,
+            Api::Legacy => self.send(
+                Method::PUT,
+                &self.token_path(name),
+                Body::Json(&json!({"disable": true})),
+            )?,
+        };
+        let body = expect_ok(&r, &format!("disabling token {name}"))?;
+        self.parse(&body)
+    }
+
+    fn parse(&self, t: &Value) -> Result<Token> {
+        let name = t
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| fail!("matrix-registration sent a token without a name: {t}"))?
+            .to_string();
+        let used = t.get("used").and_then(Value::as_u64).unwrap_or(0);
+        let date = |k: &str| -> Result<Option<DateTime<Utc>>> {
+            match t.get(k).and_then(Value::as_str) {
+                None => Ok(None),
+                Some(s) => NaiveDateTime::parse_from_str(s, NAIVE)
+                    .map(|d| Some(d.and_utc()))
+                    .map_err(|_| {
+                        fail!("matrix-registration sent an unreadable date '{s}' for token {name}")
+                    }),
+            }
+        };
+        Ok(match self.api {
+            Api::V09 => Token {
+                max_usage: t.get("max_usage").and_then(Value::as_u64).unwrap_or(0),
+                used,
+                expiration_date: date("expiration_date")?,
+                disabled: t.get("disabled").and_then(Value::as_bool).unwrap_or(false),
+                valid: t.get("active").and_then(Value::as_bool).unwrap_or(false),
+                name,
+            },
+            Api::Legacy => {
+                let ex = date("ex_date")?;
+                Token {
+                    max_usage: u64::from(
+                        t.get("one_time").and_then(Value::as_bool).unwrap_or(false),
+                    ),
+                    used,
+                    // Disabling sets ex_date to the year 1: that is 0.7's disabled flag.
+                    disabled: ex.is_some_and(|d| d.format("%Y").to_string() == "0001"),
+                    expiration_date: ex,
+                    valid: t.get("valid").and_then(Value::as_bool).unwrap_or(false),
+                    name,
+                }
+            }
+        })
+    }
+}
+
+fn bad_secret(r: &Response) -> crate::ansible::Error {
+    fail!(
+        "matrix-registration refused admin_secret ({}): it must be the service's admin API secret",
+        r.describe()
+    )
+}
+
+fn expect_ok(r: &Response, action: &str) -> Result<Value> {
+    match r.status.as_u16() {
+        200..=299 => Ok(r.body.clone()),
+        401 => Err(bad_secret(r)),
+        _ => Err(fail!(
+            "{action} on matrix-registration failed: {}",
+            r.describe()
+        )),
+    }
+}
