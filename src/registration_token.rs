@@ -123,7 +123,7 @@ fn present(
     } else {
         expiry
     };
-    let differs = cur.disabled
+    let differs = (cur.disabled && service.has_disabled_flag())
         || max_usage.is_some_and(|n| n != cur.max_usage)
         || expiry
             .is_some_and(|t| Some(t.timestamp()) != cur.expiration_date.map(|c| c.timestamp()));
@@ -133,13 +133,13 @@ fn present(
     }
     if m.check_mode {
         let mut predicted = cur.clone();
-        predicted.disabled = false;
+        predicted.disabled = predicted.disabled && !service.has_disabled_flag();
         predicted.max_usage = max_usage.unwrap_or(predicted.max_usage);
         predicted.expiration_date = expiry.or(predicted.expiration_date);
         let msg = format!("token {} would be updated", cur.name);
         return Ok((true, Some(cur), Some(predicted), msg));
     }
-    let after = service.update(&cur, max_usage, expiry, true)?;
+    let after = service.update(&cur, max_usage, expiry)?;
     let msg = format!("updated token {}", cur.name);
     Ok((true, Some(cur), Some(after), msg))
 }

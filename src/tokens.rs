@@ -273,25 +273,26 @@ impl<'c> TokenService<'c> {
         }
     }
 
-    /// Changes what differs between `current` and the wanted usage limit and expiry; returns the
-    /// token after the change. Errors where the service cannot make the change.
+    /// Whether `disabled` is a flag of its own that `state=present` clears (matrix-registration),
+    /// rather than a consequence of usage and expiry (Synapse).
+    pub fn has_disabled_flag(&self) -> bool {
+        matches!(self, TokenService::MatrixRegistration(_))
+    }
+
+    /// Changes what differs between `current` and the wanted usage limit and expiry, and clears
+    /// the disabled flag where there is one; returns the token after the change. Errors where the
+    /// service cannot make the change.
     pub fn update(
         &self,
         current: &Token,
         max_usage: Option<u64>,
         expiry: Option<DateTime<Utc>>,
-        enable: bool,
     ) -> Result<Token> {
         match self {
-            TokenService::MatrixRegistration(m) => m.update(current, max_usage, expiry, enable),
+            TokenService::MatrixRegistration(m) => m.update(current, max_usage, expiry),
+            // Synapse has no flag to clear: a new limit or expiry is what makes a token usable again.
             TokenService::Synapse { client, session } => {
-                // A disabled Synapse token has uses_allowed 0; enabling restores the wanted limit.
-                let uses = match (max_usage, enable) {
-                    (Some(n), _) => Some(n),
-                    (None, true) => Some(0),
-                    (None, false) => None,
-                };
-                synapse::update_token(client, session.token(), &current.name, uses, expiry)
+                synapse::update_token(client, session.token(), &current.name, max_usage, expiry)
             }
         }
     }

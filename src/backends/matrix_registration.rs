@@ -138,11 +138,10 @@ impl<'c> MatrixRegistration<'c> {
         current: &Token,
         max_usage: Option<u64>,
         expiry: Option<DateTime<Utc>>,
-        enable: bool,
     ) -> Result<Token> {
         let name = &current.name;
         let mut patch = Map::new();
-        if enable && current.disabled {
+        if current.disabled {
             if self.api == Api::Legacy {
                 return Err(fail!(
                     "token {name} is disabled, and matrix-registration 0.7/0.8 cannot enable a token again; create a new one"

@@ -348,8 +348,9 @@ impl Drop for AdminSession<'_> {
     }
 }
 
-// Registration tokens: /_synapse/admin/v1/registration_tokens. Synapse has no disabled flag;
-// a disabled token is one with uses_allowed 0, which no registration can ever satisfy.
+// Registration tokens: /_synapse/admin/v1/registration_tokens. Synapse has no disabled flag, and
+// uses_allowed 0 means unlimited to its validity check (`if uses_allowed and ...`), so a token is
+// disabled by making it expire now; a token that can no longer be used is reported disabled.
 
 const TOKENS: &str = "/_synapse/admin/v1/registration_tokens";
 
@@ -366,10 +367,10 @@ fn parse_token(v: &Value) -> Result<Token> {
         .get("expiry_time")
         .and_then(Value::as_i64)
         .and_then(DateTime::<Utc>::from_timestamp_millis);
-    let disabled = uses_allowed == Some(0);
-    // Synapse's own validity rule (registration_token_validity).
-    let valid = uses_allowed.is_none_or(|n| pending + completed < n)
+    // Synapse's own validity rule (registration_token_is_valid): 0 and null are unlimited.
+    let valid = uses_allowed.is_none_or(|n| n == 0 || pending + completed < n)
         && expiry.is_none_or(|t| t > Utc::now());
+    let disabled = !valid;
     Ok(Token {
         name,
         max_usage: uses_allowed.unwrap_or(0),
@@ -481,8 +482,11 @@ pub fn update_token(
     expect_token(&r, &format!("updating registration token {name}"))
 }
 
+/// Makes the token expire now. Synapse refuses an expiry in the past, so it is set a second
+/// ahead and the call returns once that second has passed and the token is unusable.
 pub fn disable_token(client: &Client, token: &str, name: &str) -> Result<Token> {
-    let body = json!({"uses_allowed": 0});
+    let until = Utc::now() + chrono::TimeDelta::seconds(1);
+    let body = json!({"expiry_time": until.timestamp_millis()});
     let r = client.send(
         Method::PUT,
         &token_path(name),
@@ -490,7 +494,12 @@ pub fn disable_token(client: &Client, token: &str, name: &str) -> Result<Token> 
         Body::Json(&body),
         true,
     )?;
-    expect_token(&r, &format!("disabling registration token {name}"))
+    expect_token(&r, &format!("disabling registration token {name}"))?;
+    if let Ok(wait) = (until - Utc::now() + chrono::TimeDelta::milliseconds(20)).to_std() {
+        std::thread::sleep(wait);
+    }
+    get_token(client, token, name)?
+        .ok_or_else(|| fail!("registration token {name} vanished while it was being disabled"))
 }
 
 pub fn delete_token(client: &Client, token: &str, name: &str) -> Result<()> {

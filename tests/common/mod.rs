@@ -324,3 +324,144 @@ pub fn run_raw(name: &str, argv: &[&str]) -> Run {
         stderr,
     }
 }
+
+/// A matrix-registration service ("0.7" or "0.9") in front of a Synapse, stopped like Synapse.
+pub struct Mreg {
+    pub url: String,
+    pub version: &'static str,
+    pub admin_secret: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Mreg {
+    pub fn start(version: &'static str, synapse: &Synapse) -> Mreg {
+        let dir = tempfile::Builder::new()
+            .prefix("mreg-test-")
+            .tempdir()
+            .unwrap();
+        let out = Command::new(repo().join("tests/servers/mreg.sh"))
+            .arg("start")
+            .arg(dir.path())
+            .arg(version)
+            .arg(&synapse.url)
+            .arg(synapse.secret_file())
+            .env("WATCH_PID", std::process::id().to_string())
+            .output()
+            .expect("run tests/servers/mreg.sh");
+        assert!(
+            out.status.success(),
+            "mreg.sh start failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let admin_secret = std::fs::read_to_string(dir.path().join("admin-secret"))
+            .unwrap()
+            .trim()
+            .to_string();
+        Mreg {
+            url,
+            version,
+            admin_secret,
+            dir,
+        }
+    }
+
+    /// The token list as the service itself reports it (not through the module).
+    pub fn tokens(&self) -> Vec<Value> {
+        let path = if self.version == "0.9" {
+            "/api/token"
+        } else {
+            "/token"
+        };
+        let r = reqwest::blocking::Client::new()
+            .get(format!("{}{path}", self.url))
+            .header(
+                "Authorization",
+                format!("SharedSecret {}", self.admin_secret),
+            )
+            .send()
+            .unwrap();
+        assert!(r.status().is_success());
+        r.json::<Vec<Value>>().unwrap()
+    }
+
+    pub fn token(&self, name: &str) -> Value {
+        self.tokens()
+            .into_iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or(Value::Null)
+    }
+
+    /// Registers through the service's own page, as a person does: a form POST.
+    pub fn register(&self, user: &str, password: &str, token: &str) -> (u16, Value) {
+        let r = reqwest::blocking::Client::new()
+            .post(format!("{}/register", self.url))
+            .form(&[
+                ("username", user),
+                ("password", password),
+                ("confirm", password),
+                ("token", token),
+            ])
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("mreg.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Mreg {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("tests/servers/mreg.sh"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+impl Synapse {
+    /// A Synapse that lets people register with a registration token only.
+    pub fn start_with_token_registration() -> Synapse {
+        Synapse::start(
+            &[],
+            &[&repo().join("tests/servers/synapse-token-registration.yaml")],
+        )
+    }
+
+    /// Registers through the client API with a registration token (the UIA flow
+    /// m.login.registration_token, then m.login.dummy). True if the account was created.
+    pub fn register_with_token(&self, user: &str, password: &str, token: &str) -> bool {
+        let http = reqwest::blocking::Client::new();
+        let url = format!("{}/_matrix/client/v3/register", self.url);
+        let post = |body: Value| {
+            let r = http.post(&url).json(&body).send().unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().unwrap_or(Value::Null),
+            )
+        };
+        let base = json!({"username": user, "password": password, "inhibit_login": true});
+        let (s, v) = post(base.clone());
+        assert_eq!(s, 401, "UIA starts with 401: {v}");
+        let session = v["session"].as_str().unwrap().to_string();
+        let mut step = base.clone();
+        step["auth"] =
+            json!({"type": "m.login.registration_token", "token": token, "session": session});
+        let (s, v) = post(step);
+        if s == 200 {
+            return true;
+        }
+        let done: Vec<&str> = v["completed"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !done.contains(&"m.login.registration_token") {
+            return false;
+        }
+        let mut step = base;
+        step["auth"] = json!({"type": "m.login.dummy", "session": session});
+        post(step).0 == 200
+    }
+}
