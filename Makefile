@@ -3,7 +3,7 @@
 # make build   static x86_64-unknown-linux-musl module binaries into library/
 SHELL := /bin/bash
 TARGET := x86_64-unknown-linux-musl
-MODULES := register_user user_admin
+MODULES := register_user registration_token registration_token_info user_admin
 CACHE ?= $(HOME)/.cache/ansible-matrix-users
 VENV_BIN := $(CACHE)/venv-ansible/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

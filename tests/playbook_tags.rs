@@ -16,7 +16,7 @@ struct Ansible {
 impl Ansible {
     /// A library dir holding this build's module binaries with their sidecar docs, and an
     /// inventory for the local Synapse in the shape of matrix-docker-ansible-deploy's vars.
-    fn new(s: &Synapse, shared_secret_line: &str) -> Ansible {
+    fn new(s: &Synapse, var_lines: &str) -> Ansible {
         let status = Command::new(repo().join("tests/servers/venvs.sh"))
             .arg("ansible")
             .status()
@@ -38,7 +38,7 @@ impl Ansible {
             &inventory,
             format!(
                 "[matrix_servers]\nlocalhost ansible_connection=local\n\n[matrix_servers:vars]\n\
-                 matrix_domain=localhost\nmatrix_user_management_homeserver_url={}\n{shared_secret_line}\n",
+                 matrix_domain=localhost\nmatrix_user_management_homeserver_url={}\n{var_lines}\n",
                 s.url
             ),
         )
@@ -256,4 +256,129 @@ fn update_user_admin_tag_promotes_once_and_demotes() {
     let (code, out) = a.playbook(&["--tags=update-user-admin", "--extra-vars", &ghost]);
     assert_ne!(code, 0);
     assert!(out.contains("does not exist"), "{out}");
+}
+
+/// The seed command line, against the API generation matrix-docker-ansible-deploy deployed
+/// (matrix-registration 0.7.2), then the list and disable tags.
+#[test]
+fn token_tags_generate_list_and_disable_on_matrix_registration() {
+    let s = Synapse::shared();
+    let m = Mreg::start("0.7", s);
+    let a = Ansible::new(
+        s,
+        &format!(
+            "matrix_user_management_registration_api_url={}\nmatrix_user_management_registration_admin_secret={}",
+            m.url, m.admin_secret
+        ),
+    );
+    // --extra-vars="one_time=yes ex_date=2031-12-31"
+    let gen = a.extra_vars(&[("one_time", "yes"), ("ex_date", "2031-12-31")]);
+    let (code, out) = a.playbook(&[
+        "--tags=generate-matrix-registration-token",
+        "--extra-vars",
+        &gen,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let tokens = m.tokens();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    let name = tokens[0]["name"].as_str().unwrap().to_string();
+    assert_eq!(tokens[0]["one_time"], true);
+    assert_eq!(tokens[0]["ex_date"], "2031-12-31 00:00:00");
+    assert!(
+        out.contains(&format!("{}/register?token={name}", m.url)),
+        "prints the link: {out}"
+    );
+
+    let (code, out) = a.playbook(&["--tags=list-matrix-registration-tokens"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("USED/ALLOWED") && out.contains(&name), "{out}");
+    assert!(
+        out.contains("0/1") && out.contains("2031-12-31T00:00:00Z") && out.contains("valid"),
+        "{out}"
+    );
+
+    let dis = a.extra_vars(&[("token", &name)]);
+    let (code, out) = a.playbook(&[
+        "-vvv",
+        "--tags=disable-matrix-registration-token",
+        "--extra-vars",
+        &dis,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(recap_has(&out, "changed=1"), "{out}");
+    assert_eq!(m.token(&name)["valid"], false);
+    assert!(
+        !out.contains(&m.admin_secret),
+        "admin secret leaked in -vvv output"
+    );
+    let (code, out) = a.playbook(&[
+        "--tags=disable-matrix-registration-token",
+        "--extra-vars",
+        &dis,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(recap_has(&out, "changed=0"), "{out}");
+
+    let (code, out) = a.playbook(&["--tags=list-matrix-registration-tokens"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("disabled"), "{out}");
+
+    let past = a.extra_vars(&[("one_time", "yes"), ("ex_date", "2020-01-01")]);
+    let (code, out) = a.playbook(&[
+        "--tags=generate-matrix-registration-token",
+        "--extra-vars",
+        &past,
+    ]);
+    assert_ne!(code, 0);
+    assert!(out.contains("is in the past"), "{out}");
+    assert_eq!(m.tokens().len(), 1);
+}
+
+#[test]
+fn token_tags_on_synapse() {
+    let s = Synapse::shared();
+    let a = Ansible::new(
+        s,
+        &format!(
+            "matrix_user_management_token_backend=synapse\nmatrix_user_management_access_token={}",
+            s.admin_token
+        ),
+    );
+    let gen = a.extra_vars(&[("one_time", "yes"), ("ex_date", "2031-12-31")]);
+    let (code, out) = a.playbook(&[
+        "--tags=generate-matrix-registration-token",
+        "--extra-vars",
+        &gen,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("Registration token: "))
+        .expect("prints the token");
+    let name: String = line
+        .split("Registration token: ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    let (status, token) = s.admin_get(&format!("/_synapse/admin/v1/registration_tokens/{name}"));
+    assert_eq!(status, 200, "{name}: {token}");
+    assert_eq!(token["uses_allowed"], 1);
+
+    let (code, out) = a.playbook(&["--tags=list-matrix-registration-tokens"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&name));
+    let dis = a.extra_vars(&[("token", &name)]);
+    let (code, out) = a.playbook(&[
+        "--tags=disable-matrix-registration-token",
+        "--extra-vars",
+        &dis,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let (_, token) = s.admin_get(&format!("/_synapse/admin/v1/registration_tokens/{name}"));
+    assert!(
+        token["expiry_time"].as_i64().unwrap() < 1_900_000_000_000,
+        "expired now: {token}"
+    );
 }

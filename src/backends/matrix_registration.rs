@@ -223,15 +223,17 @@ impl<'c> MatrixRegistration<'c> {
                 name,
             },
             Api::Legacy => {
+                // Disabling sets ex_date to the year 1: that is 0.7's disabled flag, not an
+                // expiry, and the real expiry is gone.
                 let ex = date("ex_date")?;
+                let disabled = ex.is_some_and(|d| d.format("%Y").to_string() == "0001");
                 Token {
                     max_usage: u64::from(
                         t.get("one_time").and_then(Value::as_bool).unwrap_or(false),
                     ),
                     used,
-                    // Disabling sets ex_date to the year 1: that is 0.7's disabled flag.
-                    disabled: ex.is_some_and(|d| d.format("%Y").to_string() == "0001"),
-                    expiration_date: ex,
+                    disabled,
+                    expiration_date: ex.filter(|_| !disabled),
                     valid: t.get("valid").and_then(Value::as_bool).unwrap_or(false),
                     name,
                 }
