@@ -256,3 +256,27 @@ mod tests {
         assert!(e.0.contains("not a valid server name"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Any string is either refused with a message naming the option, or is a user name that
+        /// cannot change a URL path or escape the grammar.
+        #[test]
+        fn user_names_are_safe_or_refused(s in "\\PC{0,40}|@[a-z0-9._=+/-]{0,10}:[a-z.:]{0,10}", server in prop::option::of("[a-z.]{1,12}")) {
+            match User::parse("username", &s, server.as_deref()) {
+                Ok(u) => {
+                    prop_assert!(!u.localpart.is_empty());
+                    prop_assert!(u.localpart.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._=-+".contains(c)));
+                    prop_assert!(!u.localpart.contains(".."));
+                }
+                Err(e) => prop_assert!(e.0.starts_with("username") || e.0.starts_with("server_name"), "{}", e),
+            }
+        }
+    }
+}

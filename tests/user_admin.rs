@@ -208,19 +208,7 @@ fn sqlite_backend_writes_the_flag_and_needs_a_restart() {
     assert_eq!(r.json["restart_required"], false);
 
     // Restart the same server: now the API reports the flag.
-    s.stop();
-    let out = std::process::Command::new(repo().join("tests/servers/synapse.sh"))
-        .arg("start")
-        .arg(s.dir.path())
-        .arg(s.url.rsplit(':').next().unwrap())
-        .env("WATCH_PID", std::process::id().to_string())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    s.restart();
     assert!(
         is_admin(&s, &id),
         "after a restart the API reports the new flag"

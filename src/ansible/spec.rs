@@ -657,3 +657,111 @@ mod tests {
         assert_eq!(p.str("password_file"), Some(format!("{home}/pw").as_str()));
     }
 }
+
+/// Property tests: no input, however odd, makes validation panic, and whatever passes is typed
+/// as declared.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    static OPTS: &[Opt] = &[
+        Opt::str("username").aliases(&["name"]),
+        Opt::str("password").no_log(),
+        Opt::bool("admin").default_bool(false),
+        Opt::int("count"),
+        Opt::float("ratio"),
+        Opt::path("file"),
+        Opt::str("state").choices(&["present", "absent"]),
+        Opt::list("tags", Kind::Str),
+        Opt::list("users", Kind::Dict),
+        Opt::new("extra", Kind::Dict),
+        Opt::new("anything", Kind::Raw),
+    ];
+    static SPEC: Spec = Spec {
+        groups: &[OPTS],
+        mutually_exclusive: &[&["password", "file"]],
+        required_one_of: &[&["username", "users"]],
+        required_together: &[&["count", "ratio"]],
+    };
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            "\\PC{0,12}".prop_map(Value::from),
+            prop_oneof![
+                Just("yes"),
+                Just("NO"),
+                Just("1"),
+                Just("7"),
+                Just("-3"),
+                Just(" 42 "),
+                Just("present"),
+                Just("~/x"),
+                Just("{\"a\":1}"),
+                Just("a,b")
+            ]
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z_]{1,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn args() -> impl Strategy<Value = Map<String, Value>> {
+        let key = prop_oneof![
+            Just("username".to_string()),
+            Just("name".to_string()),
+            Just("password".to_string()),
+            Just("admin".to_string()),
+            Just("count".to_string()),
+            Just("ratio".to_string()),
+            Just("file".to_string()),
+            Just("state".to_string()),
+            Just("tags".to_string()),
+            Just("users".to_string()),
+            Just("extra".to_string()),
+            Just("anything".to_string()),
+            "\\PC{0,10}",
+        ];
+        prop::collection::btree_map(key, json_value(), 0..8).prop_map(|m| m.into_iter().collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn validation_never_panics_and_types_what_it_accepts(raw in args()) {
+            if let Ok(p) = SPEC.validate(&raw) {
+                prop_assert!(p.value("admin").is_some_and(Value::is_boolean));
+                if let Some(v) = p.value("count") { prop_assert!(v.is_i64()); }
+                if let Some(v) = p.value("ratio") { prop_assert!(v.is_f64()); }
+                if let Some(v) = p.value("username") { prop_assert!(v.is_string()); }
+                if let Some(v) = p.value("tags") {
+                    prop_assert!(v.as_array().is_some_and(|a| a.iter().all(Value::is_string)));
+                }
+                if let Some(v) = p.value("users") {
+                    prop_assert!(v.as_array().is_some_and(|a| a.iter().all(Value::is_object)));
+                }
+                if let Some(s) = p.str("state") { prop_assert!(s == "present" || s == "absent"); }
+                prop_assert!(p.is_given("username") || p.is_given("users"));
+            }
+        }
+
+        #[test]
+        fn failures_always_say_something(raw in args()) {
+            if let Err(errors) = SPEC.validate(&raw) {
+                prop_assert!(!errors.is_empty());
+                prop_assert!(errors.iter().all(|e| !e.is_empty()));
+            }
+        }
+    }
+}

@@ -38,10 +38,18 @@ impl Synapse {
             .prefix("synapse-test-")
             .tempdir()
             .unwrap();
+        Synapse::start_in(dir, free_port(), env, extra_configs)
+    }
+
+    /// Starts a server in `dir` on `port`; a `shared-secret` file already in `dir` is kept.
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        port: u16,
+        env: &[(&str, &str)],
+        extra_configs: &[&Path],
+    ) -> Synapse {
         let mut cmd = Command::new(repo().join("tests/servers/synapse.sh"));
-        cmd.arg("start")
-            .arg(dir.path())
-            .arg(free_port().to_string());
+        cmd.arg("start").arg(dir.path()).arg(port.to_string());
         for c in extra_configs {
             cmd.arg(c);
         }
@@ -177,6 +185,34 @@ impl Synapse {
             .send()
             .unwrap();
         true
+    }
+
+    /// Restarts the server on the same port, with the same database and secret.
+    pub fn restart(&self) {
+        self.stop();
+        let out = Command::new(repo().join("tests/servers/synapse.sh"))
+            .arg("start")
+            .arg(self.dir.path())
+            .arg(self.url.rsplit(':').next().unwrap())
+            .env("WATCH_PID", std::process::id().to_string())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would.
+    pub fn kill(&self) {
+        let pid = std::fs::read_to_string(self.dir.path().join("synapse.pid")).unwrap();
+        Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.trim())
+            .status()
+            .unwrap();
+        let _ = std::fs::remove_file(self.dir.path().join("synapse.pid"));
     }
 
     pub fn stop(&self) {
