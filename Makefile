@@ -1,6 +1,7 @@
 # make demo    build the modules, run the register-user tag against a throwaway local Synapse
 # make test    everything: fmt, clippy, unit tests, integration tests against real servers, molecule
 # make build   static x86_64-unknown-linux-musl module binaries into library/
+# make bench   benchmarks against real Synapse servers, side by side with today's way (docs/benchmarks.md)
 SHELL := /bin/bash
 TARGET := x86_64-unknown-linux-musl
 MODULES := register_user registration_token registration_token_info user_admin
@@ -8,7 +9,7 @@ CACHE ?= $(HOME)/.cache/ansible-matrix-users
 VENV_BIN := $(CACHE)/venv-ansible/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: build toolchain venvs lint unit integration molecule test demo clean
+.PHONY: build toolchain venvs lint unit integration molecule test demo bench clean
 
 ## Installs what a static build needs: the musl target and Debian's musl-tools.
 toolchain:
@@ -45,6 +46,9 @@ test: lint venvs build
 
 demo: build
 	scripts/demo.sh
+
+bench: build venvs
+	$(CACHE)/venv-ansible/bin/python bench/run.py
 
 clean:
 	cargo clean

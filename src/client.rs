@@ -234,12 +234,31 @@ impl Client {
         body: Body<'_>,
         idempotent: bool,
     ) -> Result<Response> {
+        self.send_with(method, path, auth, body, idempotent, true)
+    }
+
+    /// A GET that is only an optimisation (a look-up the caller can do without): a 429 is
+    /// returned at once instead of waited out, so a rate limit never slows a task down.
+    pub fn get_unless_limited(&self, path: &str, auth: Auth<'_>) -> Result<Response> {
+        self.send_with(Method::GET, path, auth, Body::Empty, true, false)
+    }
+
+    fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Auth<'_>,
+        body: Body<'_>,
+        idempotent: bool,
+        wait_out_429: bool,
+    ) -> Result<Response> {
         let url = self.url(path);
         let started = Instant::now();
         let mut attempt: u32 = 0;
         loop {
             let outcome = self.send_once(method.clone(), &url, auth, &body);
             let retry_in = match &outcome {
+                Ok(r) if r.status.as_u16() == 429 && !wait_out_429 => None,
                 Ok(r) => retry_delay_for_status(r, idempotent, attempt),
                 Err(e) if e.is_connect() => Some(backoff(attempt)),
                 Err(e) if e.is_timeout() && idempotent => Some(backoff(attempt)),

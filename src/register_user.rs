@@ -15,7 +15,7 @@ use crate::fail;
 use crate::matrix::{validate_server_name, User};
 use crate::secrets;
 use serde_json::{json, Map, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Options of one account, at top level or as an entry of `users`.
 static USER_OPTIONS: &[Opt] = &[
@@ -86,6 +86,9 @@ struct Task<'c> {
     always_update_password: bool,
     admin: Option<AdminSession<'c>>,
     check_mode: bool,
+    /// Set once the server rate-limits profile look-ups (Synapse's rc_profile, which also
+    /// delays each refusal by half a second): from then on, registering is the look-up.
+    profile_limited: AtomicBool,
 }
 
 /// One account to ensure, validated.
@@ -162,6 +165,7 @@ pub fn run(m: &mut Module) -> Result<Outcome> {
         always_update_password,
         admin,
         check_mode: m.check_mode,
+        profile_limited: AtomicBool::new(false),
     };
     if task.server_name.is_none() {
         task.server_name = server_name_from_admin(&task)?;
@@ -317,10 +321,19 @@ fn lookup(task: &Task<'_>, acct: &Account, r: &mut AccountResult) -> Result<Pres
             },
         ),
         (session, _) => {
+            if task.profile_limited.load(Ordering::Relaxed) {
+                return Ok(Presence::Unknown(
+                    "profile look-ups are rate limited".into(),
+                ));
+            }
             let auth = session
                 .as_ref()
                 .map_or(Auth::None, |s| Auth::Bearer(s.token()));
-            synapse::lookup_profile(task.client, &user_id, auth)
+            let presence = synapse::lookup_profile(task.client, &user_id, auth)?;
+            if matches!(&presence, Presence::Unknown(why) if why.contains("rate limited")) {
+                task.profile_limited.store(true, Ordering::Relaxed);
+            }
+            Ok(presence)
         }
     }
 }

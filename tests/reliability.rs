@@ -192,3 +192,31 @@ fn secrets_stay_out_of_the_servers_logs() {
         );
     }
 }
+
+/// Synapse rate-limits profile look-ups (rc_profile: a burst of 500, then one a second, each
+/// refusal delayed by half a second). A bulk import past that limit must stop looking up and
+/// register directly, not wait out 429 after 429.
+#[test]
+fn bulk_beyond_the_profile_rate_limit_stops_looking_up() {
+    let s = Synapse::start(&[], &[]);
+    let users: Vec<Value> = (0..600)
+        .map(|i| json!({"username": format!("many{i:03}"), "password": "many-password"}))
+        .collect();
+    let args = json!({"homeserver_url": s.url, "shared_secret": s.shared_secret, "server_name": "localhost",
+                      "users": users, "concurrency": 8});
+    let r = run_module("register_user", args.clone()).ok();
+    assert_eq!(r.json["created"], 600);
+    let r = run_module("register_user", args).ok();
+    assert_eq!(
+        r.json["existing"], 600,
+        "the re-run converges without look-ups"
+    );
+    let limited = s.log().matches("Too Many Requests (rc_profile)").count();
+    assert!(limited > 0, "the test must reach the limit");
+    assert!(
+        limited <= 2 * 8,
+        "after the first refusals no look-up is sent: {limited} refusals"
+    );
+    let (_, list) = s.admin_get("/_synapse/admin/v2/users?name=many&limit=1");
+    assert_eq!(list["total"], 600);
+}

@@ -132,10 +132,16 @@ pub enum Presence {
 /// does not. Costs a millisecond where a registration attempt costs a bcrypt hash.
 pub fn lookup_profile(client: &Client, user_id: &str, auth: Auth<'_>) -> Result<Presence> {
     let path = format!("/_matrix/client/v3/profile/{}", encode_segment(user_id));
-    let r = client.send(Method::GET, &path, auth, Body::Empty, true)?;
+    // Synapse rate-limits profile look-ups (rc_profile); when it does, registering is the
+    // look-up, so the limit is not waited out.
+    let r = client.get_unless_limited(&path, auth)?;
     Ok(match r.status.as_u16() {
         200 => Presence::Exists,
         404 => Presence::Absent,
+        429 => Presence::Unknown(format!(
+            "profile look-ups are rate limited ({})",
+            r.describe()
+        )),
         401 | 403 => Presence::Unknown(format!(
             "the server does not show profiles without authentication ({})",
             r.describe()
