@@ -89,6 +89,21 @@ struct Task<'c> {
     /// Set once the server rate-limits profile look-ups (Synapse's rc_profile, which also
     /// delays each refusal by half a second): from then on, registering is the look-up.
     profile_limited: AtomicBool,
+    /// Profile look-ups done, and how many found no account. When nearly all find nothing (a
+    /// fresh import), a look-up only adds a request per account: registering tells the same.
+    lookups: AtomicUsize,
+    lookups_absent: AtomicUsize,
+}
+
+/// Look-ups go on until this many have been made, and stop if 90% or more found no account.
+const LOOKUP_SAMPLE: usize = 16;
+
+impl Task<'_> {
+    fn lookups_pay_off(&self) -> bool {
+        let n = self.lookups.load(Ordering::Relaxed);
+        let absent = self.lookups_absent.load(Ordering::Relaxed);
+        n < LOOKUP_SAMPLE || absent * 10 < n * 9
+    }
 }
 
 /// One account to ensure, validated.
@@ -166,6 +181,8 @@ pub fn run(m: &mut Module) -> Result<Outcome> {
         admin,
         check_mode: m.check_mode,
         profile_limited: AtomicBool::new(false),
+        lookups: AtomicUsize::new(0),
+        lookups_absent: AtomicUsize::new(0),
     };
     if task.server_name.is_none() {
         task.server_name = server_name_from_admin(&task)?;
@@ -321,18 +338,25 @@ fn lookup(task: &Task<'_>, acct: &Account, r: &mut AccountResult) -> Result<Pres
             },
         ),
         (session, _) => {
-            if task.profile_limited.load(Ordering::Relaxed) {
-                return Ok(Presence::Unknown(
-                    "profile look-ups are rate limited".into(),
-                ));
+            // Check mode keeps looking (unless refused): it must not guess.
+            let limited = task.profile_limited.load(Ordering::Relaxed);
+            if limited || (!task.check_mode && !task.lookups_pay_off()) {
+                return Ok(Presence::Unknown("look-ups were skipped".into()));
             }
             let auth = session
                 .as_ref()
                 .map_or(Auth::None, |s| Auth::Bearer(s.token()));
             let presence = synapse::lookup_profile(task.client, &user_id, auth)?;
-            if matches!(&presence, Presence::Unknown(why) if why.contains("rate limited")) {
-                task.profile_limited.store(true, Ordering::Relaxed);
+            match &presence {
+                Presence::Unknown(why) if why.contains("rate limited") => {
+                    task.profile_limited.store(true, Ordering::Relaxed)
+                }
+                Presence::Absent => {
+                    task.lookups_absent.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {}
             }
+            task.lookups.fetch_add(1, Ordering::Relaxed);
             Ok(presence)
         }
     }

@@ -382,3 +382,100 @@ fn token_tags_on_synapse() {
         "expired now: {token}"
     );
 }
+
+/// Every tag at -vvv, in check+diff mode and for real, and each through a failure: no password,
+/// shared secret, admin secret or access token in the output or in the services' logs.
+#[test]
+fn every_tag_at_vvv_keeps_every_secret_out_of_output_and_logs() {
+    let s = Synapse::shared();
+    let m = Mreg::start("0.9", s);
+    let password = random_secret("scan-password");
+    let vars = |admin_secret: &str, token: &str| {
+        format!(
+            "matrix_user_management_shared_secret_file={}\nmatrix_user_management_access_token={token}\n\
+             matrix_user_management_registration_api_url={}\nmatrix_user_management_registration_admin_secret={admin_secret}",
+            s.secret_file().display(),
+            m.url
+        )
+    };
+    let good = Ansible::new(s, &vars(&m.admin_secret, &s.admin_token));
+    let bad = Ansible::new(s, &vars("wrong-admin-secret-xyz", "syt_wrong_token_xyz"));
+    let name = unique_user("scan");
+    let mut outputs = Vec::new();
+    for a in [&good, &bad] {
+        let token = m
+            .tokens()
+            .first()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .unwrap_or("NoToken".into());
+        let runs: Vec<(&str, String)> = vec![
+            (
+                "register-user",
+                a.extra_vars(&[
+                    ("username", &name),
+                    ("password", &password),
+                    ("admin", "no"),
+                ]),
+            ),
+            (
+                "update-user-admin",
+                a.extra_vars(&[("username", &name), ("admin", "yes")]),
+            ),
+            (
+                "generate-matrix-registration-token",
+                a.extra_vars(&[("one_time", "yes"), ("ex_date", "2031-12-31")]),
+            ),
+            ("list-matrix-registration-tokens", a.extra_vars(&[])),
+            (
+                "disable-matrix-registration-token",
+                a.extra_vars(&[("token", &token)]),
+            ),
+        ];
+        for (tag, extra) in &runs {
+            for check in [true, false] {
+                let tags = format!("--tags={tag}");
+                let mut args = vec![
+                    "-vvv",
+                    "--diff",
+                    tags.as_str(),
+                    "--extra-vars",
+                    extra.as_str(),
+                ];
+                if check {
+                    args.push("--check");
+                }
+                let (_, out) = a.playbook(&args);
+                outputs.push((tag.to_string(), out));
+            }
+        }
+    }
+    assert!(
+        outputs
+            .iter()
+            .any(|(_, o)| o.contains("refused admin_secret")),
+        "the failure paths ran"
+    );
+    let secrets = [
+        password.as_str(),
+        s.shared_secret.as_str(),
+        s.admin_token.as_str(),
+        m.admin_secret.as_str(),
+        "wrong-admin-secret-xyz",
+        "syt_wrong_token_xyz",
+    ];
+    for (tag, out) in &outputs {
+        for secret in secrets {
+            assert!(
+                !out.contains(secret),
+                "{tag}: a secret is in the -vvv output"
+            );
+        }
+    }
+    for secret in secrets {
+        assert!(!s.log().contains(secret), "a secret is in Synapse's log");
+        assert!(
+            !m.log().contains(secret),
+            "a secret is in matrix-registration's log"
+        );
+    }
+}
