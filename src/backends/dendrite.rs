@@ -2,8 +2,8 @@
 //! lives under `/_dendrite/admin` and needs the access token of an account with admin rights.
 
 use crate::ansible::Result;
-use crate::backends::synapse::admin_error;
-use crate::client::{encode_segment, Auth, Body, Client};
+use crate::backends::synapse::admin_call;
+use crate::client::{encode_segment, Body, Client};
 use reqwest::Method;
 use serde_json::json;
 
@@ -16,19 +16,14 @@ pub fn admin_set_password(
 ) -> Result<()> {
     let path = format!("/_dendrite/admin/resetPassword/{}", encode_segment(user_id));
     let body = json!({"password": password, "logout_devices": false});
-    let r = client.send(
+    let action = format!("setting the password of {user_id}");
+    admin_call(
+        client,
+        token,
         Method::POST,
         &path,
-        Auth::Bearer(token),
         Body::Json(&body),
-        true,
-    )?;
-    if r.is_success() {
-        Ok(())
-    } else {
-        Err(admin_error(
-            &r,
-            &format!("setting the password of {user_id}"),
-        ))
-    }
+        &action,
+    )
+    .map(drop)
 }

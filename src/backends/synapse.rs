@@ -170,20 +170,31 @@ pub fn admin_set_password(
 ) -> Result<()> {
     let path = format!("/_synapse/admin/v2/users/{}", encode_segment(user_id));
     let body = json!({"password": password, "logout_devices": false});
-    let r = client.send(
+    admin_call(
+        client,
+        token,
         Method::PUT,
         &path,
-        Auth::Bearer(token),
         Body::Json(&body),
-        true,
-    )?;
+        &format!("setting the password of {user_id}"),
+    )
+    .map(drop)
+}
+
+/// An idempotent admin API call: the response on success, else the refusal explained.
+pub fn admin_call(
+    client: &Client,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Body<'_>,
+    action: &str,
+) -> Result<Response> {
+    let r = client.send(method, path, Auth::Bearer(token), body, true)?;
     if r.is_success() {
-        Ok(())
+        Ok(r)
     } else {
-        Err(admin_error(
-            &r,
-            &format!("setting the password of {user_id}"),
-        ))
+        Err(admin_error(&r, action))
     }
 }
 
@@ -509,19 +520,14 @@ pub fn disable_token(client: &Client, token: &str, name: &str) -> Result<Token> 
 }
 
 pub fn delete_token(client: &Client, token: &str, name: &str) -> Result<()> {
-    let r = client.send(
+    let action = format!("deleting registration token {name}");
+    admin_call(
+        client,
+        token,
         Method::DELETE,
         &token_path(name),
-        Auth::Bearer(token),
         Body::Empty,
-        true,
-    )?;
-    if r.is_success() {
-        Ok(())
-    } else {
-        Err(admin_error(
-            &r,
-            &format!("deleting registration token {name}"),
-        ))
-    }
+        &action,
+    )
+    .map(drop)
 }
