@@ -479,3 +479,36 @@ fn every_tag_at_vvv_keeps_every_secret_out_of_output_and_logs() {
         );
     }
 }
+
+/// `ansible-doc -M library <module>` renders every module's sidecar doc.
+#[test]
+fn ansible_doc_renders_every_module() {
+    let s = Synapse::shared();
+    let a = Ansible::new(s, "");
+    let bin = cache_dir().join("venv-ansible/bin/ansible-doc");
+    for (m, _) in matrix_modules::MODULES {
+        let out = Command::new(&bin)
+            .arg("-M")
+            .arg(&a.library)
+            .arg(m)
+            .env("ANSIBLE_NOCOLOR", "1")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{m}: {text}");
+        assert!(
+            text.contains(&format!("MODULE {m}"))
+                && text.contains("EXAMPLES")
+                && text.contains("RETURN VALUES"),
+            "{m}: {text}"
+        );
+        assert!(
+            !text.contains("ERROR") && !text.contains("WARNING"),
+            "{m}: {text}"
+        );
+    }
+}
