@@ -10,18 +10,12 @@
 #   mreg.sh stop DIR
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=process.sh
+. "$here/process.sh"
 cache=${MATRIX_TEST_CACHE:-$HOME/.cache/ansible-matrix-users}
 
 stop() {
-  local dir=$1 pid
-  [ -f "$dir/mreg.pid" ] || return 0
-  pid=$(cat "$dir/mreg.pid")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$dir/mreg.pid"
+  stop_pid_file "$1/mreg.pid"
 }
 
 start() {
@@ -75,10 +69,7 @@ YAML
   popd > /dev/null
   echo "$pid" > "$dir/mreg.pid"
   echo "http://127.0.0.1:$port" > "$dir/url"
-  if [ -n "${WATCH_PID:-}" ]; then
-    setsid nohup bash -c "while kill -0 $WATCH_PID 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 0.3; done; kill -TERM $pid 2>/dev/null" \
-      > /dev/null 2>&1 < /dev/null &
-  fi
+  watch_and_stop "$pid"
   local probe=/api/token; [ "$version" = 0.7 ] && probe=/token
   for _ in $(seq 200); do
     # The secret goes in a header read from a file descriptor, not on the command line.

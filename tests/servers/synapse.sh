@@ -13,6 +13,8 @@
 #       Stops the Synapse whose PID is recorded in DIR (SIGTERM, then SIGKILL after 10 s).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=process.sh
+. "$here/process.sh"
 cache=${MATRIX_TEST_CACHE:-$HOME/.cache/ansible-matrix-users}
 venv="$cache/venv-synapse"
 
@@ -21,15 +23,7 @@ free_port() {
 }
 
 stop() {
-  local dir=$1 pid
-  [ -f "$dir/synapse.pid" ] || return 0
-  pid=$(cat "$dir/synapse.pid")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$dir/synapse.pid"
+  stop_pid_file "$1/synapse.pid"
 }
 
 start() {
@@ -85,10 +79,7 @@ YAML
   echo "$pid" > "$dir/synapse.pid"
   echo "http://127.0.0.1:$port" > "$dir/url"
 
-  if [ -n "${WATCH_PID:-}" ]; then
-    setsid nohup bash -c "while kill -0 $WATCH_PID 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 0.3; done; kill -TERM $pid 2>/dev/null" \
-      > /dev/null 2>&1 < /dev/null &
-  fi
+  watch_and_stop "$pid"
 
   for _ in $(seq 300); do
     if curl -fsS -o /dev/null "http://127.0.0.1:$port/health" 2>/dev/null; then
