@@ -71,14 +71,9 @@ YAML
   echo "http://127.0.0.1:$port" > "$dir/url"
   watch_and_stop "$pid"
   local probe=/api/token; [ "$version" = 0.7 ] && probe=/token
-  for _ in $(seq 200); do
-    # The secret goes in a header read from a file descriptor, not on the command line.
-    if curl -fsS -o /dev/null -H @- "http://127.0.0.1:$port$probe" 2>/dev/null <<< "Authorization: SharedSecret $admin_secret"; then
-      echo "http://127.0.0.1:$port"; return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
+  if wait_for_url "$pid" "http://127.0.0.1:$port$probe" "Authorization: SharedSecret $admin_secret"; then
+    echo "http://127.0.0.1:$port"; return 0
+  fi
   echo "mreg.sh: matrix-registration $version did not answer on 127.0.0.1:$port; last log lines:" >&2
   tail -n 30 "$dir/mreg.log" >&2
   stop "$dir"

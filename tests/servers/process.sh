@@ -21,3 +21,18 @@ watch_and_stop() {
   setsid nohup bash -c "while kill -0 $WATCH_PID 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 0.3; done; kill -TERM $pid 2>/dev/null" \
     > /dev/null 2>&1 < /dev/null &
 }
+
+# wait_for_url PID URL [HEADER]: poll URL (up to 30 s) until it answers 2xx; fail early if PID
+# exits. HEADER (e.g. an Authorization line) is read by curl from stdin, never put on its
+# command line.
+wait_for_url() {
+  local pid=$1 url=$2 header=${3:-}
+  for _ in $(seq 300); do
+    if curl -fsS -o /dev/null -H @- "$url" 2>/dev/null <<< "$header"; then
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}

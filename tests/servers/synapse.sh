@@ -81,13 +81,9 @@ YAML
 
   watch_and_stop "$pid"
 
-  for _ in $(seq 300); do
-    if curl -fsS -o /dev/null "http://127.0.0.1:$port/health" 2>/dev/null; then
-      echo "http://127.0.0.1:$port"; return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
+  if wait_for_url "$pid" "http://127.0.0.1:$port/health"; then
+    echo "http://127.0.0.1:$port"; return 0
+  fi
   echo "synapse.sh: Synapse did not become healthy on 127.0.0.1:$port; last log lines:" >&2
   tail -n 30 "$dir/synapse.log" >&2
   stop "$dir"
