@@ -6,7 +6,7 @@ SHELL := /bin/bash
 TARGET := x86_64-unknown-linux-musl
 MODULES := register_user registration_token registration_token_info user_admin
 # The same cache tests/servers/venvs.sh uses.
-CACHE ?= $(or $(MATRIX_TEST_CACHE),$(HOME)/.cache/ansible-matrix-users)
+CACHE ?= $(or $(MATRIX_TEST_CACHE),$(HOME)/.cache/matrix-users)
 VENV_BIN := $(CACHE)/venv-ansible/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -25,7 +25,7 @@ import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIB = os.path.join(REPO, "library")
-CACHE = os.environ.get("MATRIX_TEST_CACHE", os.path.expanduser("~/.cache/ansible-matrix-users"))
+CACHE = os.environ.get("MATRIX_TEST_CACHE", os.path.expanduser("~/.cache/matrix-users"))
 SYNAPSE_VENV = os.path.join(CACHE, "venv-synapse", "bin")
 ANSIBLE_VENV = os.path.join(CACHE, "venv-ansible", "bin")
 MODULES = ["register_user", "registration_token", "registration_token_info", "user_admin"]

@@ -5,7 +5,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-cache=${MATRIX_TEST_CACHE:-$HOME/.cache/ansible-matrix-users}
+cache=${MATRIX_TEST_CACHE:-$HOME/.cache/matrix-users}
 demo="$repo/.demo"
 
 tests/servers/venvs.sh ansible synapse

@@ -4,23 +4,14 @@
 //! Secrets never go into URLs (they travel in headers and bodies), and no URL with a query string
 //! is ever printed, so an error message cannot carry one.
 
-use crate::ansible::{Error, Opt, Params, Result};
+use crate::ansible::{Error, Result};
 use crate::fail;
 use reqwest::blocking::Client as HttpClient;
 use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-/// Options every module takes for reaching its server.
-pub static CONNECTION_OPTIONS: &[Opt] = &[
-    Opt::str("homeserver_url").default_str("http://127.0.0.1:8008"),
-    Opt::bool("validate_certs").default_bool(true),
-    Opt::path("ca_path"),
-    Opt::int("timeout").default_int(30),
-    Opt::int("retries").default_int(3),
-];
-
-/// How to reach a server, from the connection options.
+/// How to reach a server: built from the connection options by [`crate::args`].
 #[derive(Debug, Clone)]
 pub struct Connection {
     pub base: Url,
@@ -31,29 +22,6 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Reads the connection options; `url_option` names the option holding the base URL
-    /// (`homeserver_url`, or `api_url` for a token service).
-    pub fn from_params(params: &Params, url_option: &str, url: &str) -> Result<Connection> {
-        let base = parse_base_url(url_option, url)?;
-        let timeout = params.int("timeout").unwrap_or(30);
-        if !(1..=3600).contains(&timeout) {
-            return Err(fail!(
-                "timeout must be between 1 and 3600 seconds, got {timeout}"
-            ));
-        }
-        let retries = params.int("retries").unwrap_or(3);
-        if !(0..=20).contains(&retries) {
-            return Err(fail!("retries must be between 0 and 20, got {retries}"));
-        }
-        Ok(Connection {
-            base,
-            validate_certs: params.opt_bool("validate_certs").unwrap_or(true),
-            ca_path: params.str("ca_path").map(str::to_string),
-            timeout: Duration::from_secs(timeout as u64),
-            retries: retries as u32,
-        })
-    }
-
     pub fn client(&self) -> Result<Client> {
         Client::new(self.clone())
     }
@@ -122,9 +90,42 @@ pub struct Response {
     pub text: String,
 }
 
+/// Why a server refused a request, where code decides on it; the operator's message is built
+/// from this by the API that sent the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// 429: try later, or do without (an optional look-up).
+    RateLimited,
+    /// 401: the credentials are unknown, expired or logged out.
+    Unauthorized,
+    /// 403.
+    Forbidden,
+    /// 404 with a body that says the thing asked for does not exist (`M_NOT_FOUND`).
+    NotFound,
+    /// 404 `M_UNRECOGNIZED` or 405, or a 404 without a Matrix body: the server does not serve
+    /// this endpoint at all (another server, a proxy, an API switched off).
+    NotServed,
+    /// Any other refusal.
+    Other,
+}
+
 impl Response {
     pub fn is_success(&self) -> bool {
         self.status.is_success()
+    }
+    /// The refusal, or None for a success.
+    pub fn refusal(&self) -> Option<Refusal> {
+        if self.is_success() {
+            return None;
+        }
+        Some(match (self.status.as_u16(), self.errcode()) {
+            (429, _) => Refusal::RateLimited,
+            (401, _) => Refusal::Unauthorized,
+            (403, _) => Refusal::Forbidden,
+            (404, Some("M_NOT_FOUND")) => Refusal::NotFound,
+            (404, _) | (405, _) => Refusal::NotServed,
+            _ => Refusal::Other,
+        })
     }
     /// The Matrix `errcode`, if the body has one.
     pub fn errcode(&self) -> Option<&str> {
@@ -183,7 +184,8 @@ impl Client {
             .timeout(conn.timeout)
             .connect_timeout(conn.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!(
-                "ansible-matrix-modules/",
+                env!("CARGO_PKG_NAME"),
+                "/",
                 env!("CARGO_PKG_VERSION")
             ))
             // Loading the system CA store costs milliseconds on every task; plain http never needs it.
@@ -475,6 +477,36 @@ mod tests {
         assert!(retry_delay_for_status(&resp(400, Value::Null), true, 0).is_none());
         assert!(retry_delay_for_status(&resp(200, Value::Null), true, 0).is_none());
         assert!(backoff(1) > backoff(0));
+    }
+
+    #[test]
+    fn refusals_are_typed() {
+        assert_eq!(resp(200, json!({})).refusal(), None);
+        assert_eq!(
+            resp(429, json!({"errcode": "M_LIMIT_EXCEEDED"})).refusal(),
+            Some(Refusal::RateLimited)
+        );
+        assert_eq!(
+            resp(401, json!({"errcode": "M_UNKNOWN_TOKEN"})).refusal(),
+            Some(Refusal::Unauthorized)
+        );
+        assert_eq!(
+            resp(403, json!({"errcode": "M_FORBIDDEN"})).refusal(),
+            Some(Refusal::Forbidden)
+        );
+        assert_eq!(
+            resp(404, json!({"errcode": "M_NOT_FOUND"})).refusal(),
+            Some(Refusal::NotFound)
+        );
+        // A 404 that is not a Matrix "no such thing": the endpoint itself is missing.
+        for r in [
+            resp(404, json!({"errcode": "M_UNRECOGNIZED"})),
+            resp(404, Value::Null),
+            resp(405, Value::Null),
+        ] {
+            assert_eq!(r.refusal(), Some(Refusal::NotServed));
+        }
+        assert_eq!(resp(500, Value::Null).refusal(), Some(Refusal::Other));
     }
 
     #[test]

@@ -1,28 +1,60 @@
-//! Ansible modules, compiled, for managing the users of Matrix homeservers.
+//! matrix-users: Ansible modules, compiled, for managing the users of Matrix homeservers.
 //!
-//! - [`ansible`]: the module contract (arguments, validation, results, secrets in output);
-//! - [`client`]: the HTTP client (connection options, retries, Matrix errors);
-//! - [`matrix`]: identifiers and the registration MAC;
-//! - [`backends`]: one file per server implementation;
-//! - [`tokens`]: registration tokens the same for every service;
-//! - one file per module ([`register_user`], [`registration_token`], [`registration_token_info`],
-//!   [`user_admin`]); `src/bin/` holds their thin entry points.
+//! - [`ansible`]: the module contract (arguments, validation, results, secrets in output, docs);
+//! - [`args`]: options shared by several modules, and their reading into typed values;
+//! - [`modules`]: one file per module, each turning its options into a typed `Args` at its top;
+//! - [`backends`]: one trait per capability, and the mapping of a `backend` choice to the APIs;
+//! - [`api`]: one file per server API;
+//! - [`client`]: the HTTP client (connection, retries, typed refusals);
+//! - [`matrix`], [`token`], [`secrets`]: user IDs and the registration MAC, registration
+//!   tokens, secret files.
+//!
+//! `src/bin/` holds one thin entry point per module of [`MODULES`].
 
 pub mod ansible;
+pub mod api;
+pub mod args;
 pub mod backends;
 pub mod client;
 pub mod matrix;
-pub mod register_user;
-pub mod registration_token;
-pub mod registration_token_info;
+pub mod modules;
 pub mod secrets;
-pub mod tokens;
-pub mod user_admin;
+pub mod token;
 
-/// Every module with its spec: the sidecar docs in `library/` are checked against these.
-pub static MODULES: &[(&str, &ansible::Spec)] = &[
-    ("register_user", &register_user::SPEC),
-    ("registration_token", &registration_token::SPEC),
-    ("registration_token_info", &registration_token_info::SPEC),
-    ("user_admin", &user_admin::SPEC),
+use ansible::ModuleDef;
+
+/// Every module: the binaries, the sidecar docs, the tests and the Makefile follow this list
+/// (a unit test checks that `src/bin/` has exactly these).
+pub static MODULES: &[&ModuleDef] = &[
+    &modules::register_user::MODULE,
+    &modules::registration_token::MODULE,
+    &modules::registration_token_info::MODULE,
+    &modules::user_admin::MODULE,
 ];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_module_has_a_binary_and_every_binary_a_module() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/bin");
+        let mut bins: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let name = e.unwrap().file_name().into_string().unwrap();
+                name.trim_end_matches(".rs").to_string()
+            })
+            .collect();
+        bins.sort();
+        let mut modules: Vec<String> = super::MODULES.iter().map(|m| m.name.into()).collect();
+        modules.sort();
+        assert_eq!(bins, modules);
+        for m in super::MODULES {
+            let text = std::fs::read_to_string(format!("{dir}/{}.rs", m.name)).unwrap();
+            assert!(
+                text.contains(&format!("modules::{}::MODULE", m.name)),
+                "src/bin/{}.rs must run its own module",
+                m.name
+            );
+        }
+    }
+}

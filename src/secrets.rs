@@ -1,28 +1,12 @@
-//! Secrets given inline or in a file. Every secret read is registered with the contract so that
-//! it can never appear in the module's output.
+//! Secrets read from files. Every secret read is registered with the contract so that it can
+//! never appear in the module's output.
 
-use crate::ansible::{register_secret, Params, Result};
+use crate::ansible::{register_secret, Result};
 use crate::fail;
 
-/// Reads the secret from option `value_opt`, or from the file named by `file_opt`. A file's
+/// Reads a secret file, failing with the option and the path named, never the content. The
 /// content is trimmed of surrounding whitespace, as Synapse does for
 /// `registration_shared_secret_path` and `register_new_matrix_user --password-file`.
-pub fn from_option_or_file(
-    params: &Params,
-    value_opt: &str,
-    file_opt: &str,
-) -> Result<Option<String>> {
-    if let Some(v) = params.str(value_opt) {
-        register_secret(v);
-        return Ok(Some(v.to_string()));
-    }
-    match params.str(file_opt) {
-        Some(path) => read_file(file_opt, path).map(Some),
-        None => Ok(None),
-    }
-}
-
-/// Reads a secret file, failing with the option and the path named, never the content.
 pub fn read_file(option: &str, path: &str) -> Result<String> {
     let raw = std::fs::read(path).map_err(|e| fail!("{option}: cannot read {path}: {e}"))?;
     let text = String::from_utf8(raw).map_err(|_| fail!("{option}: {path} is not UTF-8 text"))?;
@@ -33,7 +17,6 @@ pub fn read_file(option: &str, path: &str) -> Result<String> {
     register_secret(secret);
     Ok(secret.to_string())
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

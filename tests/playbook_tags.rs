@@ -25,7 +25,7 @@ impl Ansible {
         let dir = tempfile::tempdir().unwrap();
         let library = dir.path().join("library");
         std::fs::create_dir(&library).unwrap();
-        for (m, _) in matrix_modules::MODULES {
+        for m in matrix_users::MODULES.iter().map(|m| m.name) {
             std::fs::copy(module_bin(m), library.join(m)).unwrap();
             std::fs::copy(
                 repo().join(format!("library/{m}.yml")),
@@ -486,7 +486,7 @@ fn ansible_doc_renders_every_module() {
     let s = Synapse::shared();
     let a = Ansible::new(s, "");
     let bin = cache_dir().join("venv-ansible/bin/ansible-doc");
-    for (m, _) in matrix_modules::MODULES {
+    for m in matrix_users::MODULES.iter().map(|m| m.name) {
         let out = Command::new(&bin)
             .arg("-M")
             .arg(&a.library)

@@ -1,126 +1,71 @@
-//! The sidecar docs in library/<module>.yml must not drift from the specs the binaries enforce:
-//! every option's name, type, default, choices, aliases, elements, required and no_log must match.
+//! The sidecar docs in library/<module>.yml are generated from the modules' own specs and docs
+//! (`src/ansible/docs.rs`): this test fails when a committed file differs from what the code
+//! declares. `UPDATE_SIDECAR_DOCS=1 cargo test --test sidecar_docs` rewrites them.
 
-use matrix_modules::ansible::spec::{DefaultValue, Opt};
-use matrix_modules::MODULES;
-use serde_yaml::Value as Yaml;
+use matrix_users::ansible::docs::sidecar;
+use matrix_users::MODULES;
 
-fn yaml_default(d: Option<DefaultValue>) -> Yaml {
-    match d {
-        None => Yaml::Null,
-        Some(DefaultValue::Str(s)) => Yaml::from(s),
-        Some(DefaultValue::Bool(b)) => Yaml::from(b),
-        Some(DefaultValue::Int(i)) => Yaml::from(i),
-    }
-}
+const HEADER: &str = "# Generated from the module's spec and docs in src/ by tests/sidecar_docs.rs:\n# edit those, then run `UPDATE_SIDECAR_DOCS=1 cargo test --test sidecar_docs`.\n";
 
-fn strings(v: Option<&Yaml>) -> Vec<String> {
-    v.and_then(Yaml::as_sequence)
-        .map(|s| s.iter().map(|x| x.as_str().unwrap().to_string()).collect())
-        .unwrap_or_default()
-}
-
-fn compare(
-    module: &str,
-    prefix: &str,
-    options: &[&Opt],
-    docs: &serde_yaml::Mapping,
-    problems: &mut Vec<String>,
-) {
-    let documented: Vec<String> = docs
-        .keys()
-        .map(|k| k.as_str().unwrap().to_string())
-        .collect();
-    for opt in options {
-        let name = format!("{prefix}{}", opt.name);
-        let Some(doc) = docs.get(opt.name) else {
-            problems.push(format!("{module}: option {name} is not documented"));
-            continue;
-        };
-        let mut check = |what: &str, want: Yaml, got: Yaml| {
-            if want != got {
-                problems.push(format!(
-                    "{module}: {name}.{what}: spec says {want:?}, doc says {got:?}"
-                ));
-            }
-        };
-        check(
-            "type",
-            Yaml::from(opt.kind.ansible_name()),
-            doc.get("type").cloned().unwrap_or(Yaml::Null),
-        );
-        check(
-            "default",
-            yaml_default(opt.default),
-            doc.get("default").cloned().unwrap_or(Yaml::Null),
-        );
-        check(
-            "required",
-            Yaml::from(opt.required),
-            doc.get("required").cloned().unwrap_or(Yaml::from(false)),
-        );
-        check(
-            "elements",
-            opt.elements
-                .map(|e| Yaml::from(e.ansible_name()))
-                .unwrap_or(Yaml::Null),
-            doc.get("elements").cloned().unwrap_or(Yaml::Null),
-        );
-        let want: Vec<String> = opt.choices.iter().map(|s| s.to_string()).collect();
-        if want != strings(doc.get("choices")) {
-            problems.push(format!("{module}: {name}.choices differ: spec {want:?}"));
-        }
-        let want: Vec<String> = opt.aliases.iter().map(|s| s.to_string()).collect();
-        if want != strings(doc.get("aliases")) {
-            problems.push(format!("{module}: {name}.aliases differ: spec {want:?}"));
-        }
-        // ansible-doc shows a `no_log: true` key; the module masks exactly these options.
-        if doc.get("no_log").cloned().unwrap_or(Yaml::from(false)) != opt.no_log {
-            problems.push(format!("{module}: {name}.no_log: spec says {}", opt.no_log));
-        }
-        if !opt.suboptions.is_empty() {
-            match doc.get("suboptions").and_then(Yaml::as_mapping) {
-                Some(sub) => {
-                    let subs: Vec<&Opt> = opt.suboptions.iter().collect();
-                    compare(module, &format!("{name}."), &subs, sub, problems);
-                }
-                None => problems.push(format!(
-                    "{module}: {name} has suboptions that are not documented"
-                )),
-            }
-        }
-    }
-    for d in documented {
-        if !options.iter().any(|o| o.name == d) {
-            problems.push(format!(
-                "{module}: documented option {prefix}{d} does not exist in the spec"
-            ));
-        }
-    }
+fn generated(name: &str) -> String {
+    let def = MODULES.iter().find(|m| m.name == name).unwrap();
+    let value = sidecar(def.name, def.spec, def.doc);
+    format!("{HEADER}{}", serde_yaml::to_string(&value).unwrap())
 }
 
 #[test]
-fn sidecar_docs_match_the_specs() {
-    let mut problems = Vec::new();
-    for (module, spec) in MODULES {
-        let path = format!("{}/library/{module}.yml", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let doc: Yaml = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-        assert_eq!(doc["DOCUMENTATION"]["module"].as_str(), Some(*module));
-        assert!(
-            doc["EXAMPLES"].as_str().is_some_and(|e| e.contains(module)),
-            "{module}: EXAMPLES"
-        );
-        assert!(doc["RETURN"].as_mapping().is_some(), "{module}: RETURN");
-        let docs = doc["DOCUMENTATION"]["options"]
-            .as_mapping()
-            .expect("options");
-        let options: Vec<&Opt> = spec.options().collect();
-        compare(module, "", &options, docs, &mut problems);
+fn sidecar_docs_are_generated_from_the_code() {
+    let update = std::env::var_os("UPDATE_SIDECAR_DOCS").is_some();
+    let mut stale = Vec::new();
+    for m in MODULES {
+        let path = format!("{}/library/{}.yml", env!("CARGO_MANIFEST_DIR"), m.name);
+        let want = generated(m.name);
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        if have != want {
+            if update {
+                std::fs::write(&path, &want).unwrap();
+            } else {
+                stale.push(path);
+            }
+        }
     }
     assert!(
-        problems.is_empty(),
-        "sidecar docs drift from the specs:\n{}",
-        problems.join("\n")
+        stale.is_empty(),
+        "sidecar docs differ from the code; run `UPDATE_SIDECAR_DOCS=1 cargo test --test sidecar_docs`: {stale:?}"
     );
+}
+
+#[test]
+fn every_option_and_return_value_is_described() {
+    for m in MODULES {
+        for opt in m.spec.options() {
+            assert!(
+                !opt.doc.is_empty(),
+                "{}: option {} has no doc",
+                m.name,
+                opt.name
+            );
+            for sub in opt.suboptions {
+                assert!(
+                    !sub.doc.is_empty(),
+                    "{}: {}.{} has no doc",
+                    m.name,
+                    opt.name,
+                    sub.name
+                );
+            }
+        }
+        assert!(!m.doc.returns.is_empty(), "{}: RETURN is empty", m.name);
+        assert!(
+            m.doc.examples.contains(&format!("{}:", m.name)),
+            "{}: EXAMPLES must use the module",
+            m.name
+        );
+        let examples: serde_yaml::Value = serde_yaml::from_str(m.doc.examples).unwrap();
+        assert!(
+            examples.as_sequence().is_some_and(|s| !s.is_empty()),
+            "{}: EXAMPLES must be a YAML list of tasks",
+            m.name
+        );
+    }
 }

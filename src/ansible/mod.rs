@@ -7,8 +7,10 @@
 //! coercion ([`spec`]), check and diff mode flags, `invocation.module_args` with no_log values
 //! masked, and removal of every secret from the whole result.
 
+pub mod docs;
 pub mod spec;
 
+pub use docs::{ModuleDoc, Ret};
 pub use spec::{Kind, Opt, Params, Spec};
 
 use serde_json::{json, Map, Value};
@@ -87,6 +89,16 @@ fn scrub_with(v: &mut Value, list: &[String]) {
         Value::Object(map) => map.values_mut().for_each(|i| scrub_with(i, list)),
         _ => {}
     }
+}
+
+/// A module: its name, its options, its documentation and the function that runs it. The
+/// registry of every module is [`crate::MODULES`].
+#[derive(Debug)]
+pub struct ModuleDef {
+    pub name: &'static str,
+    pub spec: &'static Spec,
+    pub doc: &'static ModuleDoc,
+    pub run: fn(&mut Module) -> Result<Outcome>,
 }
 
 /// The running module: validated parameters and Ansible's flags.
@@ -332,25 +344,38 @@ pub fn read_args(arg: Option<&str>) -> Result<Map<String, Value>> {
     }
 }
 
-/// Runs a module from `main`: reads arguments, validates them, runs `run`, prints the one JSON
+/// Runs a module from `main`: reads arguments, validates them, runs it, prints the one JSON
 /// result and exits (1 when failed). A panic becomes a `failed` result too, never a backtrace.
-pub fn run_main(
-    name: &'static str,
-    spec: &'static Spec,
-    run: fn(&mut Module) -> Result<Outcome>,
-) -> ! {
-    install_panic_hook(name);
+pub fn run_main(def: &'static ModuleDef) -> ! {
+    install_panic_hook(def.name);
     let args = std::env::args().nth(1);
     let parsed = read_args(args.as_deref());
-    let (module, result) = match parsed.and_then(|a| Module::from_args(name, spec, &a)) {
+    let (module, result) = match parsed.and_then(|a| Module::from_args(def.name, def.spec, &a)) {
         Ok(mut m) => {
-            let r = run(&mut m);
+            let r = (def.run)(&mut m);
             (Some(m), r)
         }
         Err(e) => (None, Err(e)),
     };
+    if let Ok(outcome) = &result {
+        check_returns(def, outcome);
+    }
     let out = render(module.as_ref(), result);
     emit(&out)
+}
+
+/// Every key a module returns must be documented in its RETURN: checked in debug builds (the
+/// integration tests run those), so an undocumented key fails the tests, never a user's task.
+fn check_returns(def: &ModuleDef, outcome: &Outcome) {
+    if cfg!(debug_assertions) {
+        for key in outcome.fields.keys() {
+            assert!(
+                def.doc.returns.iter().any(|r| r.name == key),
+                "{} returns '{key}', which its RETURN docs do not list",
+                def.name
+            );
+        }
+    }
 }
 
 fn emit(out: &Value) -> ! {

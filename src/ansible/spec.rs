@@ -68,6 +68,9 @@ pub struct Opt {
     /// For lists of dicts: the entries' options. Used to mask their secrets in output and by
     /// modules that validate each entry on its own (a bad entry fails that entry only).
     pub suboptions: &'static [Opt],
+    /// The option's documentation, one paragraph per entry (Ansible's `description` list), in
+    /// Ansible's markup (`I(option)`, `C(code)`). The sidecar docs are generated from it.
+    pub doc: &'static [&'static str],
 }
 
 impl Opt {
@@ -82,6 +85,7 @@ impl Opt {
             no_log: false,
             elements: None,
             suboptions: &[],
+            doc: &[],
         }
     }
     pub const fn str(name: &'static str) -> Opt {
@@ -134,6 +138,10 @@ impl Opt {
     }
     pub const fn suboptions(mut self, s: &'static [Opt]) -> Opt {
         self.suboptions = s;
+        self
+    }
+    pub const fn doc(mut self, paragraphs: &'static [&'static str]) -> Opt {
+        self.doc = paragraphs;
         self
     }
 }

@@ -1,8 +1,4 @@
 //! Ansible module `register_user`; see `library/register_user.yml`.
 fn main() {
-    matrix_modules::ansible::run_main(
-        "register_user",
-        &matrix_modules::register_user::SPEC,
-        matrix_modules::register_user::run,
-    )
+    matrix_users::ansible::run_main(&matrix_users::modules::register_user::MODULE)
 }

@@ -1,8 +1,4 @@
 //! Ansible module `registration_token`; see `library/registration_token.yml`.
 fn main() {
-    matrix_modules::ansible::run_main(
-        "registration_token",
-        &matrix_modules::registration_token::SPEC,
-        matrix_modules::registration_token::run,
-    )
+    matrix_users::ansible::run_main(&matrix_users::modules::registration_token::MODULE)
 }

@@ -1,8 +1,4 @@
 //! Ansible module `registration_token_info`; see `library/registration_token_info.yml`.
 fn main() {
-    matrix_modules::ansible::run_main(
-        "registration_token_info",
-        &matrix_modules::registration_token_info::SPEC,
-        matrix_modules::registration_token_info::run,
-    )
+    matrix_users::ansible::run_main(&matrix_users::modules::registration_token_info::MODULE)
 }

@@ -1,8 +1,4 @@
 //! Ansible module `user_admin`; see `library/user_admin.yml`.
 fn main() {
-    matrix_modules::ansible::run_main(
-        "user_admin",
-        &matrix_modules::user_admin::SPEC,
-        matrix_modules::user_admin::run,
-    )
+    matrix_users::ansible::run_main(&matrix_users::modules::user_admin::MODULE)
 }

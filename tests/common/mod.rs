@@ -2,7 +2,7 @@
 //! Ansible runs them (`<module> <args-file>`), and server state read back through the admin API.
 #![allow(dead_code)]
 
-use matrix_modules::matrix::registration_mac;
+use matrix_users::matrix::registration_mac;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,7 +16,7 @@ pub fn cache_dir() -> PathBuf {
     std::env::var_os("MATRIX_TEST_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/ansible-matrix-users")
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/matrix-users")
         })
 }
 
@@ -238,7 +238,7 @@ pub fn free_port() -> u16 {
 }
 
 pub fn urlenc(s: &str) -> String {
-    matrix_modules::client::encode_segment(s)
+    matrix_users::client::encode_segment(s)
 }
 
 /// A random value for secrets and names: tests never rely on fixed ones.
@@ -299,17 +299,15 @@ impl Run {
     }
 }
 
-/// Path of a module binary built by cargo for this test run.
+/// Path of a module binary built by cargo for this test run: cargo builds every binary of the
+/// package before its integration tests, next to the `deps/` directory the test runs from.
 pub fn module_bin(name: &str) -> PathBuf {
-    // CARGO_BIN_EXE_<name> is set for integration tests of a package with that binary.
-    let exe = match name {
-        "register_user" => env!("CARGO_BIN_EXE_register_user"),
-        "user_admin" => env!("CARGO_BIN_EXE_user_admin"),
-        "registration_token" => env!("CARGO_BIN_EXE_registration_token"),
-        "registration_token_info" => env!("CARGO_BIN_EXE_registration_token_info"),
-        other => panic!("unknown module {other}"),
-    };
-    PathBuf::from(exe)
+    assert!(
+        matrix_users::MODULES.iter().any(|m| m.name == name),
+        "unknown module {name}"
+    );
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().join(name)
 }
 
 /// Runs a module as Ansible does: args in a JSON file named by argv[1], `_ansible_*` keys added.

@@ -12,7 +12,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=process.sh
 . "$here/process.sh"
-cache=${MATRIX_TEST_CACHE:-$HOME/.cache/ansible-matrix-users}
+cache=${MATRIX_TEST_CACHE:-$HOME/.cache/matrix-users}
 
 stop() {
   stop_pid_file "$1/mreg.pid"

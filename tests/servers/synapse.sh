@@ -15,7 +15,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=process.sh
 . "$here/process.sh"
-cache=${MATRIX_TEST_CACHE:-$HOME/.cache/ansible-matrix-users}
+cache=${MATRIX_TEST_CACHE:-$HOME/.cache/matrix-users}
 venv="$cache/venv-synapse"
 
 free_port() {

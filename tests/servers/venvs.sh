@@ -8,7 +8,7 @@
 # Usage: venvs.sh [name...]   (default: all). Prints nothing but progress on stderr.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-cache=${MATRIX_TEST_CACHE:-$HOME/.cache/ansible-matrix-users}
+cache=${MATRIX_TEST_CACHE:-$HOME/.cache/matrix-users}
 mkdir -p "$cache"
 python=${PYTHON:-python3}
 

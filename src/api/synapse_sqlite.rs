@@ -3,15 +3,33 @@
 //! Synapse caches user records, so a change is seen only after Synapse restarts.
 
 use crate::ansible::Result;
+use crate::backends::{AdminChange, AdminFlag};
 use crate::fail;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::time::Duration;
 
-/// What a change of the admin flag found and did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AdminChange {
-    pub before: bool,
-    pub changed: bool,
+/// Synapse's SQLite database file.
+pub struct SynapseSqlite {
+    path: String,
+}
+
+impl SynapseSqlite {
+    pub fn new(path: &str) -> SynapseSqlite {
+        SynapseSqlite {
+            path: path.to_string(),
+        }
+    }
+}
+
+impl AdminFlag for SynapseSqlite {
+    fn converge(&self, user_id: &str, admin: bool, check_mode: bool) -> Result<AdminChange> {
+        set_admin(&self.path, user_id, admin, check_mode)
+    }
+
+    /// Synapse caches user records (and `is_server_admin`) until it restarts.
+    fn restart_required(&self) -> bool {
+        true
+    }
 }
 
 fn open(path: &str, write: bool) -> Result<Connection> {
@@ -57,7 +75,7 @@ fn read_admin(conn: &Connection, path: &str, user_id: &str) -> Result<bool> {
 
 /// Sets the admin flag of an existing user in one immediate transaction. In check mode the
 /// database is opened read-only and nothing is written.
-pub fn set_admin(path: &str, user_id: &str, admin: bool, check_mode: bool) -> Result<AdminChange> {
+fn set_admin(path: &str, user_id: &str, admin: bool, check_mode: bool) -> Result<AdminChange> {
     if check_mode {
         let conn = open(path, false)?;
         let before = read_admin(&conn, path, user_id)?;

@@ -1,0 +1,38 @@
+//! Dendrite's admin API (`/_dendrite/admin`), which needs the access token of an account with
+//! admin rights. Registration and look-ups are the shared APIs (`shared_secret.rs`,
+//! `client_session.rs`).
+
+use crate::ansible::Result;
+use crate::api::client_session::AdminSession;
+use crate::api::synapse_admin::admin_call;
+use crate::backends::PasswordReset;
+use crate::client::{encode_segment, Body};
+use reqwest::Method;
+use serde_json::json;
+
+pub struct DendriteAdmin<'a> {
+    session: &'a AdminSession<'a>,
+}
+
+impl<'a> DendriteAdmin<'a> {
+    pub fn new(session: &'a AdminSession<'a>) -> DendriteAdmin<'a> {
+        DendriteAdmin { session }
+    }
+}
+
+impl PasswordReset for DendriteAdmin<'_> {
+    /// `POST /_dendrite/admin/resetPassword/{userID}`, keeping sessions.
+    fn set_password(&self, user_id: &str, password: &str) -> Result<()> {
+        let path = format!("/_dendrite/admin/resetPassword/{}", encode_segment(user_id));
+        let body = json!({"password": password, "logout_devices": false});
+        let action = format!("setting the password of {user_id}");
+        admin_call(
+            self.session,
+            Method::POST,
+            &path,
+            Body::Json(&body),
+            &action,
+        )
+        .map(drop)
+    }
+}

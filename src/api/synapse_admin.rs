@@ -1,0 +1,150 @@
+//! Synapse's admin API for user accounts (`/_synapse/admin/v2/users`, `/v1/users/<id>/admin`):
+//! exact look-ups, password resets and the admin flag, acting with an admin's session.
+
+use crate::ansible::{Error, Result};
+use crate::api::client_session::AdminSession;
+use crate::backends::{AdminChange, AdminFlag, Directory, PasswordReset, Presence};
+use crate::client::{encode_segment, Auth, Body, Client, Refusal, Response};
+use crate::fail;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+pub struct SynapseAdmin<'a> {
+    session: &'a AdminSession<'a>,
+}
+
+impl<'a> SynapseAdmin<'a> {
+    pub fn new(session: &'a AdminSession<'a>) -> SynapseAdmin<'a> {
+        SynapseAdmin { session }
+    }
+
+    fn client(&self) -> &Client {
+        self.session.client()
+    }
+
+    /// The admin API's record of a user, or None if there is no such account.
+    pub fn user(&self, user_id: &str) -> Result<Option<Value>> {
+        let path = format!("/_synapse/admin/v2/users/{}", encode_segment(user_id));
+        let r = self.client().send(
+            Method::GET,
+            &path,
+            Auth::Bearer(self.session.token()),
+            Body::Empty,
+            true,
+        )?;
+        match r.refusal() {
+            None => Ok(Some(r.body)),
+            Some(Refusal::NotFound) => Ok(None),
+            Some(_) => Err(admin_error(&r, &format!("looking up {user_id}"))),
+        }
+    }
+}
+
+impl Directory for SynapseAdmin<'_> {
+    fn lookup(&self, user_id: &str) -> Result<Presence> {
+        Ok(match self.user(user_id)? {
+            Some(info) => Presence::Exists {
+                admin: Some(info.get("admin").and_then(Value::as_bool).unwrap_or(false)),
+            },
+            None => Presence::Absent,
+        })
+    }
+}
+
+impl PasswordReset for SynapseAdmin<'_> {
+    /// Sets a password, keeping the account's sessions.
+    fn set_password(&self, user_id: &str, password: &str) -> Result<()> {
+        let path = format!("/_synapse/admin/v2/users/{}", encode_segment(user_id));
+        let body = json!({"password": password, "logout_devices": false});
+        admin_call(
+            self.session,
+            Method::PUT,
+            &path,
+            Body::Json(&body),
+            &format!("setting the password of {user_id}"),
+        )
+        .map(drop)
+    }
+}
+
+impl AdminFlag for SynapseAdmin<'_> {
+    fn converge(&self, user_id: &str, want: bool, check_mode: bool) -> Result<AdminChange> {
+        // GET /v1/users/<id>/admin answers {"admin": false} for accounts that do not exist, so
+        // existence (and the current flag) comes from the v2 user record.
+        let record = self.user(user_id)?.ok_or_else(|| {
+            fail!("user {user_id} does not exist; user_admin never creates accounts (use register_user)")
+        })?;
+        let before = record
+            .get("admin")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if before == want || check_mode {
+            return Ok(AdminChange {
+                before,
+                changed: before != want,
+            });
+        }
+        let path = format!("/_synapse/admin/v1/users/{}/admin", encode_segment(user_id));
+        let r = self.client().send(
+            Method::PUT,
+            &path,
+            Auth::Bearer(self.session.token()),
+            Body::Json(&json!({"admin": want})),
+            true,
+        )?;
+        if r.is_success() {
+            return Ok(AdminChange {
+                before,
+                changed: true,
+            });
+        }
+        if r.status.as_u16() == 400 && r.error_text().unwrap_or("").contains("demote yourself") {
+            return Err(fail!(
+                "Synapse does not let an admin demote itself ({}): use the credentials of another admin to demote {user_id}",
+                r.describe()
+            ));
+        }
+        Err(admin_error(
+            &r,
+            &format!("changing the admin flag of {user_id}"),
+        ))
+    }
+}
+
+/// An idempotent admin API call: the response on success, else the refusal explained.
+pub fn admin_call(
+    session: &AdminSession<'_>,
+    method: Method,
+    path: &str,
+    body: Body<'_>,
+    action: &str,
+) -> Result<Response> {
+    let r = session
+        .client()
+        .send(method, path, Auth::Bearer(session.token()), body, true)?;
+    if r.is_success() {
+        Ok(r)
+    } else {
+        Err(admin_error(&r, action))
+    }
+}
+
+/// A refused admin call, explained.
+pub fn admin_error(r: &Response, action: &str) -> Error {
+    let detail = r.describe();
+    match r.refusal() {
+        Some(Refusal::Unauthorized) => fail!(
+            "{action}: the access token was refused ({detail}); it is unknown, expired or logged out"
+        ),
+        Some(Refusal::Forbidden)
+            if r.errcode() == Some("M_FORBIDDEN")
+                && r.error_text().unwrap_or("").contains("admin") =>
+        {
+            fail!("{action}: the admin credentials lack admin rights on the server ({detail})")
+        }
+        Some(Refusal::NotServed) if r.status.as_u16() == 405 || r.errcode() == Some("M_UNRECOGNIZED") => fail!(
+            "{action}: the server does not serve this admin API ({detail}); is homeserver_url the homeserver's client API?"
+        ),
+        _ => fail!("{action} failed: {detail}"),
+    }
+}

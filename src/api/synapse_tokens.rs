@@ -1,0 +1,212 @@
+//! Synapse's registration tokens (`/_synapse/admin/v1/registration_tokens`), for servers with
+//! `registration_requires_token`.
+//!
+//! Synapse has no disabled flag, and `uses_allowed: 0` means unlimited to its validity check
+//! (`if uses_allowed and ...`), so a token is disabled by making it expire now; a token that can
+//! no longer be used is reported disabled.
+
+use crate::ansible::Result;
+use crate::api::client_session::AdminSession;
+use crate::api::synapse_admin::{admin_call, admin_error};
+use crate::backends::{TokenCapabilities, TokenService};
+use crate::client::{encode_segment, Auth, Body, Refusal, Response};
+use crate::fail;
+use crate::token::Token;
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use serde_json::{json, Map, Value};
+
+/// What Synapse's token API can do.
+pub const CAPABILITIES: TokenCapabilities = TokenCapabilities {
+    caller_names_tokens: true,
+    can_delete: true,
+    has_disabled_flag: false,
+    can_reenable: true,
+    can_change_expiry: true,
+    can_change_max_usage: true,
+    max_usage_limit: None,
+};
+
+const TOKENS: &str = "/_synapse/admin/v1/registration_tokens";
+
+pub struct SynapseTokens<'a> {
+    session: &'a AdminSession<'a>,
+}
+
+impl<'a> SynapseTokens<'a> {
+    pub fn new(session: &'a AdminSession<'a>) -> SynapseTokens<'a> {
+        SynapseTokens { session }
+    }
+
+    fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body<'_>,
+        idempotent: bool,
+    ) -> Result<Response> {
+        self.session.client().send(
+            method,
+            path,
+            Auth::Bearer(self.session.token()),
+            body,
+            idempotent,
+        )
+    }
+}
+
+impl TokenService for SynapseTokens<'_> {
+    fn capabilities(&self) -> TokenCapabilities {
+        CAPABILITIES
+    }
+
+    fn describe(&self) -> &'static str {
+        "Synapse"
+    }
+
+    fn list(&self, valid: Option<bool>) -> Result<Vec<Token>> {
+        let path = match valid {
+            Some(v) => format!("{TOKENS}?valid={v}"),
+            None => TOKENS.to_string(),
+        };
+        let r = self.send(Method::GET, &path, Body::Empty, true)?;
+        if !r.is_success() {
+            return Err(admin_error(&r, "listing registration tokens"));
+        }
+        r.body
+            .get("registration_tokens")
+            .and_then(Value::as_array)
+            .ok_or_else(|| fail!("Synapse sent no registration_tokens list"))?
+            .iter()
+            .map(parse_token)
+            .collect()
+    }
+
+    fn get(&self, name: &str) -> Result<Option<Token>> {
+        let r = self.send(Method::GET, &token_path(name), Body::Empty, true)?;
+        if r.refusal() == Some(Refusal::NotFound) {
+            return Ok(None);
+        }
+        expect_token(&r, &format!("reading registration token {name}")).map(Some)
+    }
+
+    fn create(
+        &self,
+        name: Option<&str>,
+        max_usage: u64,
+        expiry: Option<DateTime<Utc>>,
+    ) -> Result<Token> {
+        let mut body = json!({
+            "uses_allowed": uses_json(max_usage),
+            "expiry_time": expiry.map(|t| t.timestamp_millis()),
+        });
+        if let Some(n) = name {
+            body["token"] = Value::from(n);
+        }
+        let r = self.send(
+            Method::POST,
+            &format!("{TOKENS}/new"),
+            Body::Json(&body),
+            false,
+        )?;
+        expect_token(&r, "creating a registration token")
+    }
+
+    /// Synapse has no flag to clear: a new limit or expiry is what makes a token usable again.
+    fn update(
+        &self,
+        current: &Token,
+        max_usage: Option<u64>,
+        expiry: Option<DateTime<Utc>>,
+    ) -> Result<Token> {
+        let name = &current.name;
+        let mut body = Map::new();
+        if let Some(n) = max_usage {
+            body.insert("uses_allowed".into(), uses_json(n));
+        }
+        if let Some(t) = expiry {
+            body.insert("expiry_time".into(), Value::from(t.timestamp_millis()));
+        }
+        let r = self.send(
+            Method::PUT,
+            &token_path(name),
+            Body::Json(&Value::Object(body)),
+            true,
+        )?;
+        expect_token(&r, &format!("updating registration token {name}"))
+    }
+
+    /// Makes the token expire now. Synapse refuses an expiry in the past, so it is set a second
+    /// ahead and the call returns once that second has passed and the token is unusable.
+    fn disable(&self, current: &Token) -> Result<Token> {
+        let name = &current.name;
+        let until = Utc::now() + chrono::TimeDelta::seconds(1);
+        let body = json!({"expiry_time": until.timestamp_millis()});
+        let r = self.send(Method::PUT, &token_path(name), Body::Json(&body), true)?;
+        expect_token(&r, &format!("disabling registration token {name}"))?;
+        if let Ok(wait) = (until - Utc::now() + chrono::TimeDelta::milliseconds(20)).to_std() {
+            std::thread::sleep(wait);
+        }
+        self.get(name)?
+            .ok_or_else(|| fail!("registration token {name} vanished while it was being disabled"))
+    }
+
+    fn delete(&self, name: &str) -> Result<()> {
+        let action = format!("deleting registration token {name}");
+        admin_call(
+            self.session,
+            Method::DELETE,
+            &token_path(name),
+            Body::Empty,
+            &action,
+        )
+        .map(drop)
+    }
+}
+
+fn parse_token(v: &Value) -> Result<Token> {
+    let name = v
+        .get("token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| fail!("Synapse sent a registration token without a name: {v}"))?
+        .to_string();
+    let uses_allowed = v.get("uses_allowed").and_then(Value::as_u64);
+    let pending = v.get("pending").and_then(Value::as_u64).unwrap_or(0);
+    let completed = v.get("completed").and_then(Value::as_u64).unwrap_or(0);
+    let expiry = v
+        .get("expiry_time")
+        .and_then(Value::as_i64)
+        .and_then(DateTime::<Utc>::from_timestamp_millis);
+    // Synapse's own validity rule (registration_token_is_valid): 0 and null are unlimited.
+    let valid = uses_allowed.is_none_or(|n| n == 0 || pending + completed < n)
+        && expiry.is_none_or(|t| t > Utc::now());
+    let disabled = !valid;
+    Ok(Token {
+        name,
+        max_usage: uses_allowed.unwrap_or(0),
+        used: completed,
+        expiration_date: expiry,
+        disabled,
+        valid,
+    })
+}
+
+fn token_path(name: &str) -> String {
+    format!("{TOKENS}/{}", encode_segment(name))
+}
+
+fn expect_token(r: &Response, action: &str) -> Result<Token> {
+    if r.is_success() {
+        parse_token(&r.body)
+    } else {
+        Err(admin_error(r, action))
+    }
+}
+
+fn uses_json(max_usage: u64) -> Value {
+    if max_usage == 0 {
+        Value::Null
+    } else {
+        Value::from(max_usage)
+    }
+}

@@ -1,0 +1,205 @@
+//! Options shared by several modules, declared once, and their reading into typed values.
+//!
+//! Each module turns its validated [`Params`] into a typed `Args` at its top (the ripgrep way:
+//! low-level options, then a typed configuration); the readers of shared options live here.
+//! Below the `Args` layer nothing reads an option by name.
+
+use crate::ansible::{Opt, Params, Result};
+use crate::api::client_session::AdminCredentials;
+use crate::backends::TokenStore;
+use crate::client::{parse_base_url, Connection};
+use crate::fail;
+use crate::secrets;
+use std::time::Duration;
+
+/// Options every module takes for reaching its server.
+pub static CONNECTION_OPTIONS: &[Opt] = &[
+    Opt::str("homeserver_url")
+        .default_str("http://127.0.0.1:8008")
+        .doc(&["Base URL of the homeserver's client API, as reached from the target host."]),
+    Opt::bool("validate_certs")
+        .default_bool(true)
+        .doc(&["Whether to verify the server's TLS certificate."]),
+    Opt::path("ca_path").doc(&["A PEM bundle of extra CA certificates to trust."]),
+    Opt::int("timeout")
+        .default_int(30)
+        .doc(&["Seconds to wait for each request; retries stop once this much time has passed."]),
+    Opt::int("retries").default_int(3).doc(&[
+        "How often to retry a transient failure (connection refused, HTTP 429, 5xx) with backoff.",
+    ]),
+];
+
+/// An admin's credentials on the homeserver: a token, or a login for the duration of the task.
+pub static ADMIN_CREDENTIAL_OPTIONS: &[Opt] = &[
+    Opt::str("access_token")
+        .no_log()
+        .doc(&["An admin's access token. Preferred over logging in: Synapse rate-limits logins."]),
+    Opt::str("admin_username").doc(&[
+        "Instead of I(access_token), log in as this admin once per task, act, and log out at the end (no device is left behind).",
+        "Synapse's default login rate limit (a burst of about 5) makes a login per loop item fail; prefer I(access_token) in loops.",
+    ]),
+    Opt::str("admin_password")
+        .no_log()
+        .doc(&["The password of I(admin_username)."]),
+];
+
+/// Relations of [`ADMIN_CREDENTIAL_OPTIONS`], for a module's spec.
+pub const ADMIN_CREDENTIALS_EXCLUSIVE: &[&str] = &["access_token", "admin_username"];
+pub const ADMIN_CREDENTIALS_TOGETHER: &[&str] = &["admin_username", "admin_password"];
+
+/// The connection to the server whose base URL is option `url_option`.
+pub fn connection(p: &Params, url_option: &str) -> Result<Connection> {
+    let url = p.str(url_option).unwrap_or_default();
+    let base = parse_base_url(url_option, url)?;
+    let timeout = p.int("timeout").unwrap_or(30);
+    if !(1..=3600).contains(&timeout) {
+        return Err(fail!(
+            "timeout must be between 1 and 3600 seconds, got {timeout}"
+        ));
+    }
+    let retries = p.int("retries").unwrap_or(3);
+    if !(0..=20).contains(&retries) {
+        return Err(fail!("retries must be between 0 and 20, got {retries}"));
+    }
+    Ok(Connection {
+        base,
+        validate_certs: p.opt_bool("validate_certs").unwrap_or(true),
+        ca_path: p.str("ca_path").map(str::to_string),
+        timeout: Duration::from_secs(timeout as u64),
+        retries: retries as u32,
+    })
+}
+
+/// `access_token`, or `admin_username` + `admin_password`; None if neither is given.
+pub fn admin_credentials(p: &Params) -> Result<Option<AdminCredentials>> {
+    if let Some(t) = p.str("access_token") {
+        if t.is_empty() {
+            return Err(fail!("access_token is empty"));
+        }
+        return Ok(Some(AdminCredentials::Token(t.to_string())));
+    }
+    match (p.str("admin_username"), p.str("admin_password")) {
+        (Some(u), Some(pw)) => {
+            crate::ansible::register_secret(pw);
+            Ok(Some(AdminCredentials::Login {
+                username: u.to_string(),
+                password: pw.to_string(),
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A secret given inline (`value_opt`) or in a file (`file_opt`); see [`secrets`].
+pub fn secret(p: &Params, value_opt: &str, file_opt: &str) -> Result<Option<String>> {
+    match (p.str(value_opt), p.str(file_opt)) {
+        (Some(v), _) => {
+            crate::ansible::register_secret(v);
+            Ok(Some(v.to_string()))
+        }
+        (None, Some(path)) => secrets::read_file(file_opt, path).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Declares an option whose value is one of fixed names, as an enum: the names go into the
+/// spec's `choices` and are parsed back in one place, so a choice is spelled once.
+#[macro_export]
+macro_rules! choice_enum {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident {
+        $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)?
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            /// The option's choices, for its spec.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+            /// The name an operator writes.
+            #[allow(dead_code)]
+            pub fn name(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl $crate::args::Choice for $name {
+            fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+/// An enum declared with [`choice_enum!`].
+pub trait Choice: Sized {
+    fn parse(s: &str) -> Option<Self>;
+}
+
+/// Reads a choice option that has a default (validation has checked the value already).
+pub fn choice<T: Choice>(p: &Params, name: &str) -> Result<T> {
+    let s = p.str(name).unwrap_or_default();
+    T::parse(s).ok_or_else(|| fail!("{name}: '{s}' is not one of the choices"))
+}
+
+/// Options of both token modules: which service keeps the tokens, and how to reach it.
+pub static TOKEN_SERVICE_OPTIONS: &[Opt] = &[
+    Opt::str("backend")
+        .choices(TokenStore::NAMES)
+        .default_str("matrix_registration")
+        .doc(&["The service that issues the tokens. C(matrix_registration) is the registration page service (both API generations, 0.7/0.8 C(/token) and 0.9 C(/api/token), detected automatically); C(synapse) uses Synapse's own registration tokens (admin API, with the admin credentials)."]),
+    Opt::str("api_url").doc(&["Base URL of the token service. For C(matrix_registration), the URL it is mounted at, e.g. C(https://matrix.example.org/matrix-registration) (required). For C(synapse), the default is I(homeserver_url)."]),
+    Opt::str("admin_secret")
+        .no_log()
+        .doc(&["matrix-registration's admin API secret (C(admin_api_shared_secret), or C(admin_secret) in 0.7/0.8)."]),
+];
+
+/// Relations of [`TOKEN_SERVICE_OPTIONS`] and the admin credentials, for a token module's spec.
+pub const TOKEN_SERVICE_EXCLUSIVE: &[&[&str]] = &[
+    ADMIN_CREDENTIALS_EXCLUSIVE,
+    &["admin_secret", "access_token"],
+    &["admin_secret", "admin_username"],
+];
+
+/// A token service, typed.
+pub struct TokenServiceArgs {
+    pub store: TokenStore,
+    pub connection: Connection,
+    /// matrix-registration's admin secret.
+    pub admin_secret: Option<String>,
+    /// Synapse's admin credentials.
+    pub admin: Option<AdminCredentials>,
+}
+
+pub fn token_service(p: &Params) -> Result<TokenServiceArgs> {
+    let store = choice::<TokenStore>(p, "backend")?;
+    let connection = match (store, p.is_given("api_url")) {
+        (TokenStore::Synapse, false) => connection(p, "homeserver_url")?,
+        (_, true) => connection(p, "api_url")?,
+        (TokenStore::MatrixRegistration, false) => return Err(fail!(
+            "backend matrix_registration needs api_url: the URL matrix-registration is served at, e.g. https://matrix.example.org/matrix-registration"
+        )),
+    };
+    Ok(match store {
+        TokenStore::Synapse => TokenServiceArgs {
+            store,
+            connection,
+            admin_secret: None,
+            admin: Some(admin_credentials(p)?.ok_or_else(|| {
+                fail!("backend synapse needs admin credentials: access_token, or admin_username and admin_password")
+            })?),
+        },
+        TokenStore::MatrixRegistration => {
+            let secret = p.str("admin_secret").filter(|s| !s.is_empty()).ok_or_else(|| {
+                fail!("backend matrix_registration needs admin_secret: matrix-registration's admin API shared secret (admin_api_shared_secret, or admin_secret in 0.7/0.8)")
+            })?;
+            crate::ansible::register_secret(secret);
+            TokenServiceArgs {
+                store,
+                connection,
+                admin_secret: Some(secret.to_string()),
+                admin: None,
+            }
+        }
+    })
+}

@@ -1,0 +1,258 @@
+//! What a backend can do, one trait per capability, and the one place that maps an operator's
+//! `backend` choice to the API files that provide each capability.
+//!
+//! Adding a backend: write its API file under `src/api/` implementing the traits it can serve
+//! (declaring what it cannot do beside it, e.g. [`TokenCapabilities`]), add its name to the
+//! backend enum below, and add one arm to each factory here. The modules do not change.
+
+use crate::ansible::Result;
+use crate::api::client_session::{AdminSession, ProfileDirectory};
+use crate::api::matrix_registration::MatrixRegistration;
+use crate::api::shared_secret::SharedSecretRegistration;
+use crate::api::{dendrite_admin, synapse_admin, synapse_sqlite, synapse_tokens};
+use crate::choice_enum;
+use crate::client::Client;
+use crate::token::Token;
+use chrono::{DateTime, Utc};
+
+choice_enum! {
+    /// The homeserver register_user talks to.
+    pub enum Homeserver {
+        Synapse = "synapse",
+        Dendrite = "dendrite",
+    }
+}
+
+choice_enum! {
+    /// Where user_admin reads and writes the admin flag.
+    pub enum AdminStore {
+        /// Synapse's admin API.
+        Synapse = "synapse",
+        /// Synapse's SQLite database, written directly.
+        SynapseSqlite = "synapse_sqlite",
+    }
+}
+
+choice_enum! {
+    /// The service that keeps registration tokens.
+    pub enum TokenStore {
+        MatrixRegistration = "matrix_registration",
+        Synapse = "synapse",
+    }
+}
+
+/// An account to create.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    pub localpart: &'a str,
+    pub password: &'a str,
+    pub admin: bool,
+    pub user_type: Option<&'a str>,
+    pub displayname: Option<&'a str>,
+}
+
+/// What a registration attempt found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registration {
+    Created {
+        user_id: String,
+    },
+    /// The name is taken: success, nothing changed.
+    Exists,
+}
+
+/// Whether an account exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presence {
+    /// It exists; `admin` is its admin flag where the look-up shows it.
+    Exists {
+        admin: Option<bool>,
+    },
+    Absent,
+    /// The server would not say.
+    Unknown(Unknown),
+}
+
+/// Why a look-up could not tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unknown {
+    /// The server rate-limits look-ups: registering is the look-up from now on.
+    RateLimited(String),
+    /// Look-ups were skipped: a fresh import, where they would only add a request per account.
+    Skipped,
+    /// The server name is not known, so there is no user ID to look up.
+    NoServerName,
+    /// Any other reason, for a warning.
+    Other(String),
+}
+
+impl Unknown {
+    pub fn reason(&self) -> String {
+        match self {
+            Unknown::RateLimited(why) | Unknown::Other(why) => why.clone(),
+            Unknown::Skipped => "look-ups were skipped".into(),
+            Unknown::NoServerName => {
+                "the server name is not known: set server_name or give a full user ID".into()
+            }
+        }
+    }
+}
+
+/// Creates accounts.
+pub trait Registrar: Sync {
+    fn register(&self, user: &NewUser<'_>) -> Result<Registration>;
+}
+
+/// Tells whether an account exists.
+pub trait Directory: Sync {
+    fn lookup(&self, user_id: &str) -> Result<Presence>;
+}
+
+/// Sets the password of an existing account, keeping its sessions.
+pub trait PasswordReset: Sync {
+    fn set_password(&self, user_id: &str, password: &str) -> Result<()>;
+}
+
+/// What converging an admin flag found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminChange {
+    pub before: bool,
+    pub changed: bool,
+}
+
+/// Reads and sets the admin flag of an existing account.
+pub trait AdminFlag {
+    /// Sets the flag of `user_id` to `admin` unless it already is; `check_mode` only reads. A
+    /// missing account is an error: no backend ever creates one here.
+    fn converge(&self, user_id: &str, admin: bool, check_mode: bool) -> Result<AdminChange>;
+    /// Whether the homeserver sees a change only after a restart (it caches user records).
+    fn restart_required(&self) -> bool {
+        false
+    }
+}
+
+/// What a token service can and cannot do, declared beside its API; the modules decide from
+/// this alone what to refuse and what to predict in check mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenCapabilities {
+    /// The caller may choose a new token's name.
+    pub caller_names_tokens: bool,
+    pub can_delete: bool,
+    /// `disabled` is a flag of its own, which `state=present` clears; otherwise a token is
+    /// "disabled" when it can no longer be used (expired or used up).
+    pub has_disabled_flag: bool,
+    /// A disabled token can be enabled again.
+    pub can_reenable: bool,
+    /// An existing token's expiry can be changed.
+    pub can_change_expiry: bool,
+    /// An existing token's usage limit can be changed.
+    pub can_change_max_usage: bool,
+    /// The largest usage limit other than unlimited, where the service has one (1: one-time).
+    pub max_usage_limit: Option<u64>,
+}
+
+/// A registration token service.
+pub trait TokenService {
+    fn capabilities(&self) -> TokenCapabilities;
+    /// For messages: "Synapse", "matrix-registration (0.9 API)", ...
+    fn describe(&self) -> &'static str;
+    fn list(&self, valid: Option<bool>) -> Result<Vec<Token>>;
+    fn get(&self, name: &str) -> Result<Option<Token>>;
+    /// `name` only where [`TokenCapabilities::caller_names_tokens`].
+    fn create(
+        &self,
+        name: Option<&str>,
+        max_usage: u64,
+        expiry: Option<DateTime<Utc>>,
+    ) -> Result<Token>;
+    /// Sets what is given, and clears the disabled flag where there is one.
+    fn update(
+        &self,
+        current: &Token,
+        max_usage: Option<u64>,
+        expiry: Option<DateTime<Utc>>,
+    ) -> Result<Token>;
+    fn disable(&self, current: &Token) -> Result<Token>;
+    fn delete(&self, name: &str) -> Result<()>;
+    /// Where a person registers with this token, for services with a registration page.
+    fn registration_url(&self, _name: &str) -> Option<String> {
+        None
+    }
+}
+
+/// Registration with the homeserver's shared secret (Synapse and Dendrite serve the same API).
+pub fn registrar<'a>(
+    backend: Homeserver,
+    client: &'a Client,
+    shared_secret: &'a str,
+) -> Box<dyn Registrar + 'a> {
+    match backend {
+        Homeserver::Synapse | Homeserver::Dendrite => {
+            Box::new(SharedSecretRegistration::new(client, shared_secret))
+        }
+    }
+}
+
+/// Look-ups with admin rights, exact and never rate-limited; None where the backend has no
+/// admin look-up and the public profile look-up must do.
+pub fn admin_directory<'a>(
+    backend: Homeserver,
+    admin: &'a AdminSession<'a>,
+) -> Option<Box<dyn Directory + 'a>> {
+    match backend {
+        Homeserver::Synapse => Some(Box::new(synapse_admin::SynapseAdmin::new(admin))),
+        Homeserver::Dendrite => None,
+    }
+}
+
+/// Look-ups through the public profile API (with the admin's token where there is one).
+pub fn profile_directory<'a>(
+    client: &'a Client,
+    admin: Option<&'a AdminSession<'a>>,
+) -> ProfileDirectory<'a> {
+    ProfileDirectory::new(client, admin.map(AdminSession::token))
+}
+
+pub fn password_reset<'a>(
+    backend: Homeserver,
+    admin: &'a AdminSession<'a>,
+) -> Box<dyn PasswordReset + 'a> {
+    match backend {
+        Homeserver::Synapse => Box::new(synapse_admin::SynapseAdmin::new(admin)),
+        Homeserver::Dendrite => Box::new(dendrite_admin::DendriteAdmin::new(admin)),
+    }
+}
+
+/// The admin flag through Synapse's admin API.
+pub fn admin_flag_api<'a>(admin: &'a AdminSession<'a>) -> Box<dyn AdminFlag + 'a> {
+    Box::new(synapse_admin::SynapseAdmin::new(admin))
+}
+
+/// The admin flag in a database file.
+pub fn admin_flag_database(store: AdminStore, database: &str) -> Option<Box<dyn AdminFlag>> {
+    match store {
+        AdminStore::SynapseSqlite => Some(Box::new(synapse_sqlite::SynapseSqlite::new(database))),
+        AdminStore::Synapse => None,
+    }
+}
+
+/// A matrix-registration service (its API generation detected) or Synapse's token API.
+pub fn token_service<'a>(
+    store: TokenStore,
+    client: &'a Client,
+    admin_secret: Option<&str>,
+    admin: Option<&'a AdminSession<'a>>,
+) -> Result<Box<dyn TokenService + 'a>> {
+    Ok(match (store, admin) {
+        (TokenStore::MatrixRegistration, _) => Box::new(MatrixRegistration::connect(
+            client,
+            admin_secret.unwrap_or_default(),
+        )?),
+        (TokenStore::Synapse, Some(session)) => Box::new(synapse_tokens::SynapseTokens::new(session)),
+        (TokenStore::Synapse, None) => {
+            return Err(crate::fail!(
+                "backend synapse needs admin credentials: access_token, or admin_username and admin_password"
+            ))
+        }
+    })
+}
