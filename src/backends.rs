@@ -108,6 +108,19 @@ pub trait Directory: Sync {
     fn lookup(&self, user_id: &str) -> Result<Presence>;
 }
 
+/// Lists every local account, page by page: one pass over the server instead of a look-up per
+/// account, for long lists of users.
+pub trait AccountListing: Sync {
+    /// Calls `each` with the user ID and admin flag of every account, deactivated ones included
+    /// (their names are taken). After the first page, `worth_it(total)` says whether to go on;
+    /// returns false if it said no and the listing stopped early.
+    fn list_accounts(
+        &self,
+        worth_it: &dyn Fn(u64) -> bool,
+        each: &mut dyn FnMut(&str, bool),
+    ) -> Result<bool>;
+}
+
 /// Sets the password of an existing account, keeping its sessions.
 pub trait PasswordReset: Sync {
     fn set_password(&self, user_id: &str, password: &str) -> Result<()>;
@@ -121,7 +134,7 @@ pub struct AdminChange {
 }
 
 /// Reads and sets the admin flag of an existing account.
-pub trait AdminFlag {
+pub trait AdminFlag: Sync {
     /// Sets the flag of `user_id` to `admin` unless it already is; `check_mode` only reads. A
     /// missing account is an error: no backend ever creates one here.
     fn converge(&self, user_id: &str, admin: bool, check_mode: bool) -> Result<AdminChange>;
@@ -213,6 +226,28 @@ pub fn profile_directory<'a>(
     ProfileDirectory::new(client, admin.map(AdminSession::token))
 }
 
+/// The paged listing of every account, where the backend has one.
+pub fn account_listing<'a>(
+    backend: Homeserver,
+    admin: &'a AdminSession<'a>,
+) -> Option<Box<dyn AccountListing + 'a>> {
+    match backend {
+        Homeserver::Synapse => Some(Box::new(synapse_admin::SynapseAdmin::new(admin))),
+        Homeserver::Dendrite => None,
+    }
+}
+
+/// The admin flag of existing accounts through the homeserver's API, where it has one.
+pub fn admin_flag<'a>(
+    backend: Homeserver,
+    admin: &'a AdminSession<'a>,
+) -> Option<Box<dyn AdminFlag + 'a>> {
+    match backend {
+        Homeserver::Synapse => Some(Box::new(synapse_admin::SynapseAdmin::new(admin))),
+        Homeserver::Dendrite => None,
+    }
+}
+
 pub fn password_reset<'a>(
     backend: Homeserver,
     admin: &'a AdminSession<'a>,
@@ -221,11 +256,6 @@ pub fn password_reset<'a>(
         Homeserver::Synapse => Box::new(synapse_admin::SynapseAdmin::new(admin)),
         Homeserver::Dendrite => Box::new(dendrite_admin::DendriteAdmin::new(admin)),
     }
-}
-
-/// The admin flag through Synapse's admin API.
-pub fn admin_flag_api<'a>(admin: &'a AdminSession<'a>) -> Box<dyn AdminFlag + 'a> {
-    Box::new(synapse_admin::SynapseAdmin::new(admin))
 }
 
 /// The admin flag in a database file.

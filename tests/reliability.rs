@@ -211,6 +211,18 @@ fn bulk_beyond_the_profile_rate_limit_stops_looking_up() {
         r.json["existing"], 600,
         "the re-run converges without look-ups"
     );
+    assert!(
+        r.json["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("600 accounts without admin credentials")),
+        "a long list without credentials is warned about: {}",
+        r.json["warnings"]
+    );
+    assert_eq!(
+        r.json["results"],
+        json!([]),
+        "nothing changed, nothing listed"
+    );
     let limited = s.log().matches("Too Many Requests (rc_profile)").count();
     assert!(limited > 0, "the test must reach the limit");
     assert!(

@@ -24,6 +24,9 @@ pub const SCRUBBED: &str = "********";
 /// would hide more than it protects. They are still masked in `invocation`.
 const MIN_SCRUB_LEN: usize = 4;
 
+/// Lists longer than this are summarised in `invocation`, not echoed entry by entry.
+const INVOCATION_LIST_LIMIT: usize = 50;
+
 /// A failure: the message is shown to the operator as `msg`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error(pub String);
@@ -161,13 +164,17 @@ impl Module {
         &self.warnings
     }
 
-    /// `invocation.module_args`: validated parameters with no_log values masked.
+    /// `invocation.module_args`: validated parameters with no_log values masked, and long lists
+    /// (thousands of users) summarised instead of echoed.
     pub fn invocation(&self) -> Value {
         let mut args = Map::new();
         for (name, value) in self.params.iter() {
-            let masked = match self.spec.option(name) {
-                Some(opt) => mask_option(opt, value),
-                None => value.clone(),
+            let masked = match (self.spec.option(name), value) {
+                (_, Value::Array(items)) if items.len() > INVOCATION_LIST_LIMIT => {
+                    Value::from(format!("({} entries, not echoed)", items.len()))
+                }
+                (Some(opt), _) => mask_option(opt, value),
+                (None, _) => value.clone(),
             };
             args.insert(name.to_string(), masked);
         }
@@ -480,6 +487,25 @@ mod tests {
         assert_eq!(out["failed"], true);
         assert!(out["msg"].as_str().unwrap().contains("pasword"));
         assert!(!out.to_string().contains("leak-me-not-123"));
+    }
+
+    #[test]
+    fn long_lists_are_summarised_in_invocation() {
+        let users: Vec<Value> = (0..51)
+            .map(|i| json!({"username": format!("u{i}"), "password": format!("secret-{i}-pw")}))
+            .collect();
+        let m = module(json!({"users": users})).unwrap();
+        let out = render(Some(&m), Ok(Outcome::changed(false)));
+        assert_eq!(
+            out["invocation"]["module_args"]["users"],
+            "(51 entries, not echoed)"
+        );
+        let m = module(json!({"users": users[..50]})).unwrap();
+        let out = render(Some(&m), Ok(Outcome::changed(false)));
+        assert_eq!(
+            out["invocation"]["module_args"]["users"][49]["username"],
+            "u49"
+        );
     }
 
     #[test]

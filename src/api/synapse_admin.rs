@@ -3,7 +3,7 @@
 
 use crate::ansible::{Error, Result};
 use crate::api::client_session::AdminSession;
-use crate::backends::{AdminChange, AdminFlag, Directory, PasswordReset, Presence};
+use crate::backends::{AccountListing, AdminChange, AdminFlag, Directory, PasswordReset, Presence};
 use crate::client::{encode_segment, Auth, Body, Client, Refusal, Response};
 use crate::fail;
 use reqwest::Method;
@@ -108,6 +108,60 @@ impl AdminFlag for SynapseAdmin<'_> {
             &r,
             &format!("changing the admin flag of {user_id}"),
         ))
+    }
+}
+
+/// Accounts per page of the listing: Synapse lists 10,000 accounts in about 0.4 s this way.
+const LISTING_PAGE: u32 = 1000;
+
+impl AccountListing for SynapseAdmin<'_> {
+    fn list_accounts(
+        &self,
+        worth_it: &dyn Fn(u64) -> bool,
+        each: &mut dyn FnMut(&str, bool),
+    ) -> Result<bool> {
+        let mut from: Option<String> = None;
+        loop {
+            let mut path = format!(
+                "/_synapse/admin/v2/users?guests=false&deactivated=true&limit={LISTING_PAGE}"
+            );
+            if let Some(f) = &from {
+                path.push_str("&from=");
+                path.push_str(&encode_segment(f));
+            }
+            let r = admin_call(
+                self.session,
+                Method::GET,
+                &path,
+                Body::Empty,
+                "listing the accounts",
+            )?;
+            let users = r
+                .body
+                .get("users")
+                .and_then(Value::as_array)
+                .ok_or_else(|| fail!("listing the accounts: Synapse's answer has no users list"))?;
+            for u in users {
+                if let Some(name) = u.get("name").and_then(Value::as_str) {
+                    each(
+                        name,
+                        u.get("admin").and_then(Value::as_bool).unwrap_or(false),
+                    );
+                }
+            }
+            if from.is_none() {
+                let total = r.body.get("total").and_then(Value::as_u64).unwrap_or(0);
+                if !worth_it(total) {
+                    return Ok(false);
+                }
+            }
+            // next_token is a number in current Synapse, a string in older ones.
+            from = match r.body.get("next_token") {
+                Some(Value::String(t)) => Some(t.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => return Ok(true),
+            };
+        }
     }
 }
 

@@ -14,13 +14,15 @@ use crate::args::{
     CONNECTION_OPTIONS,
 };
 use crate::backends::{
-    self, Directory, Homeserver, NewUser, PasswordReset, Presence, Registrar, Registration, Unknown,
+    self, AdminFlag, Directory, Homeserver, NewUser, PasswordReset, Presence, Registrar,
+    Registration, Unknown,
 };
 use crate::choice_enum;
 use crate::client::Connection;
 use crate::fail;
 use crate::matrix::{validate_server_name, User};
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Options of one account, at top level or as an entry of `users`.
@@ -36,7 +38,7 @@ static USER_OPTIONS: &[Opt] = &[
         "A file holding the password; surrounding whitespace is removed, as C(register_new_matrix_user --password-file) does.",
     ]),
     Opt::bool("admin").doc(&[
-        "Whether a new account is a server admin. Applied only when the account is created; use the C(user_admin) module to change an existing account.",
+        "Whether the account is a server admin. A new account gets it. An existing account gets it too when admin credentials are given and the backend can set it (Synapse); otherwise the module warns and names the command to run. Left out, an existing account's rights are left alone.",
         "Accepts Ansible's booleans, including the strings C(yes) and C(no) from C(--extra-vars).",
         "With I(users), the default for entries that do not set it.",
     ]),
@@ -77,6 +79,9 @@ static MODULE_OPTIONS: &[Opt] = &[
     Opt::int("concurrency")
         .default_int(4)
         .doc(&["How many accounts of I(users) are handled at once (1 to 64)."]),
+    Opt::bool("report_unchanged").default_bool(false).doc(&[
+        "With I(users), also list the accounts that needed no change in C(results). By default C(results) holds only what changed or failed, and the counts say the rest, so that a re-run of thousands of existing accounts prints a few lines.",
+    ]),
 ];
 
 pub static SPEC: Spec = Spec {
@@ -127,6 +132,8 @@ struct Args {
     update_password: UpdatePassword,
     admin: Option<AdminCredentials>,
     concurrency: usize,
+    /// Bulk results list unchanged accounts too.
+    report_unchanged: bool,
     connection: Connection,
 }
 
@@ -153,7 +160,8 @@ struct Defaults {
 struct Account {
     user: User,
     password: String,
-    admin: bool,
+    /// None: not asked (a new account is not an admin, an existing one is left as it is).
+    admin: Option<bool>,
     user_type: Option<String>,
     displayname: Option<String>,
 }
@@ -207,6 +215,7 @@ impl Args {
             update_password,
             admin,
             concurrency: concurrency as usize,
+            report_unchanged: p.bool("report_unchanged"),
             connection: args::connection(p, "homeserver_url")?,
         })
     }
@@ -238,7 +247,7 @@ impl Account {
         Ok(Account {
             user,
             password,
-            admin: p.opt_bool("admin").or(defaults.admin).unwrap_or(false),
+            admin: p.opt_bool("admin").or(defaults.admin),
             user_type,
             displayname: p
                 .str("displayname")
@@ -290,12 +299,19 @@ impl LookupPolicy {
 
 /// Everything shared by the accounts of one task.
 struct Task<'a> {
+    backend: Homeserver,
     registrar: Box<dyn Registrar + 'a>,
     /// Exact look-ups with admin rights, where the backend has them.
     admin_directory: Option<Box<dyn Directory + 'a>>,
+    /// Every account and its admin flag, listed once for a long list of users.
+    listed: Option<HashMap<String, bool>>,
     profiles: ProfileDirectory<'a>,
     lookups: LookupPolicy,
     passwords: Option<Box<dyn PasswordReset + 'a>>,
+    /// The admin flag of existing accounts, where the backend has an API for it.
+    admin_flags: Option<Box<dyn AdminFlag + 'a>>,
+    /// Admin credentials were given.
+    has_admin: bool,
     always_update_password: bool,
     check_mode: bool,
 }
@@ -308,12 +324,14 @@ struct AccountResult {
     existed: Option<bool>,
     created: bool,
     password_updated: bool,
+    /// The admin flag of an existing account was set to the one asked for.
+    admin_updated: bool,
     warnings: Vec<String>,
 }
 
 impl AccountResult {
     fn changed(&self) -> bool {
-        self.created || self.password_updated
+        self.created || self.password_updated || self.admin_updated
     }
 }
 
@@ -330,16 +348,36 @@ fn run(m: &mut Module) -> Result<Outcome> {
         (None, Some(s)) => Some(s.server_name()?),
         (None, None) => None,
     };
+    let listed = match (&a.accounts, &session) {
+        (Accounts::Many { entries, .. }, Some(s)) if entries.len() >= LISTING_MIN_ACCOUNTS => {
+            list_accounts(a.backend, s, entries.len(), server_name.as_deref())?
+        }
+        _ => None,
+    };
+    if let (Accounts::Many { entries, .. }, None) = (&a.accounts, &session) {
+        if entries.len() > PROFILE_BURST && a.backend == Homeserver::Synapse {
+            m.warn(format!(
+                "{} accounts without admin credentials: Synapse answers about {PROFILE_BURST} profile look-ups in a burst, and every existing account after that costs a registration attempt, which Synapse answers only after a full password hash. Give access_token (an admin's) to find existing accounts with one listing instead",
+                entries.len()
+            ));
+        }
+    }
     let task = Task {
+        backend: a.backend,
         registrar: backends::registrar(a.backend, &client, &a.shared_secret),
         admin_directory: session
             .as_ref()
             .and_then(|s| backends::admin_directory(a.backend, s)),
+        listed,
         profiles: backends::profile_directory(&client, session.as_ref()),
         lookups: LookupPolicy::default(),
         passwords: session
             .as_ref()
             .map(|s| backends::password_reset(a.backend, s)),
+        admin_flags: session
+            .as_ref()
+            .and_then(|s| backends::admin_flag(a.backend, s)),
+        has_admin: session.is_some(),
         always_update_password: a.update_password == UpdatePassword::Always,
         check_mode: m.check_mode,
     };
@@ -366,6 +404,7 @@ fn run(m: &mut Module) -> Result<Outcome> {
             defaults,
             server_name.as_deref(),
             a.concurrency,
+            a.report_unchanged,
         ),
     };
     drop(task);
@@ -373,6 +412,35 @@ fn run(m: &mut Module) -> Result<Outcome> {
         s.close()?;
     }
     Ok(outcome)
+}
+
+/// Lists shorter than this look each account up: a listing pays off for long lists.
+const LISTING_MIN_ACCOUNTS: usize = 50;
+/// Profile look-ups Synapse answers in a burst before its rate limit (rc_profile) refuses them.
+const PROFILE_BURST: usize = 500;
+
+/// Lists every account once, when that costs fewer requests than a look-up per account (the
+/// first page tells how many accounts the server has). Returns the accounts of the server
+/// `server_name`, or None where the backend has no listing or a look-up each is cheaper.
+fn list_accounts(
+    backend: Homeserver,
+    session: &AdminSession<'_>,
+    wanted: usize,
+    server_name: Option<&str>,
+) -> Result<Option<HashMap<String, bool>>> {
+    let Some(listing) = backends::account_listing(backend, session) else {
+        return Ok(None);
+    };
+    // A page holds a thousand accounts; a look-up is one request per account.
+    let worth_it = |total: u64| total.div_ceil(1000) <= (wanted as u64).div_ceil(4);
+    let suffix = server_name.map(|s| format!(":{s}"));
+    let mut found = HashMap::new();
+    let complete = listing.list_accounts(&worth_it, &mut |user_id, admin| {
+        if suffix.as_deref().is_none_or(|s| user_id.ends_with(s)) {
+            found.insert(user_id.to_string(), admin);
+        }
+    })?;
+    Ok(complete.then_some(found))
 }
 
 fn full_or_local(u: &User) -> String {
@@ -389,13 +457,7 @@ fn ensure(task: &Task<'_>, acct: &Account) -> Result<AccountResult> {
     match lookup(task, acct)? {
         Presence::Exists { admin } => {
             r.existed = Some(true);
-            if let (Some(user_id), Some(is_admin)) = (&r.user_id, admin) {
-                if acct.admin != is_admin {
-                    r.warnings.push(format!(
-                        "{user_id} exists with admin={is_admin}; admin is applied only when an account is created (use the user_admin module to change it)"
-                    ));
-                }
-            }
+            converge_admin(task, acct, admin, &mut r)?;
             if task.always_update_password {
                 set_password(task, acct, &mut r)?;
             }
@@ -416,7 +478,7 @@ fn ensure(task: &Task<'_>, acct: &Account) -> Result<AccountResult> {
             let new = NewUser {
                 localpart: &acct.user.localpart,
                 password: &acct.password,
-                admin: acct.admin,
+                admin: acct.admin.unwrap_or(false),
                 user_type: acct.user_type.as_deref(),
                 displayname: acct.displayname.as_deref(),
             };
@@ -428,6 +490,7 @@ fn ensure(task: &Task<'_>, acct: &Account) -> Result<AccountResult> {
                 }
                 Registration::Exists => {
                     r.existed = Some(true);
+                    converge_admin(task, acct, None, &mut r)?;
                     if task.always_update_password {
                         set_password(task, acct, &mut r)?;
                     }
@@ -442,6 +505,14 @@ fn lookup(task: &Task<'_>, acct: &Account) -> Result<Presence> {
     let Some(user_id) = acct.user.id() else {
         return Ok(Presence::Unknown(Unknown::NoServerName));
     };
+    if let Some(listed) = &task.listed {
+        return Ok(match listed.get(&user_id) {
+            Some(admin) => Presence::Exists {
+                admin: Some(*admin),
+            },
+            None => Presence::Absent,
+        });
+    }
     if let Some(directory) = &task.admin_directory {
         return directory.lookup(&user_id);
     }
@@ -451,6 +522,43 @@ fn lookup(task: &Task<'_>, acct: &Account) -> Result<Presence> {
     let presence = task.profiles.lookup(&user_id)?;
     task.lookups.record(&presence);
     Ok(presence)
+}
+
+/// Gives an existing account the admin flag asked for, where the backend can set it with the
+/// admin credentials given; otherwise warns with what to run instead. `current` is the flag
+/// when the look-up showed it.
+fn converge_admin(
+    task: &Task<'_>,
+    acct: &Account,
+    current: Option<bool>,
+    r: &mut AccountResult,
+) -> Result<()> {
+    let Some(want) = acct.admin else {
+        return Ok(());
+    };
+    if current == Some(want) {
+        return Ok(());
+    }
+    let who = acct.user.display();
+    let yes_no = if want { "yes" } else { "no" };
+    let instead = format!(
+        "run the update-user-admin tag (--tags=update-user-admin --extra-vars='username={} admin={yes_no}') or the user_admin module",
+        acct.user.localpart
+    );
+    match (&task.admin_flags, acct.user.id()) {
+        (Some(flags), Some(user_id)) => {
+            let change = flags.converge(&user_id, want, task.check_mode)?;
+            r.admin_updated = change.changed;
+        }
+        _ if !task.has_admin => r.warnings.push(format!(
+            "{who} already exists; admin={yes_no} is applied to an existing account only with admin credentials (access_token, or admin_username and admin_password): give them, or {instead}"
+        )),
+        _ => r.warnings.push(format!(
+            "{who} already exists and {} has no API to set admin rights; {instead}",
+            task.backend.name()
+        )),
+    }
+    Ok(())
 }
 
 fn set_password(task: &Task<'_>, acct: &Account, r: &mut AccountResult) -> Result<()> {
@@ -478,23 +586,34 @@ fn state_json(r: &AccountResult, after: bool) -> Value {
     if after && r.password_updated {
         v["password"] = Value::from("(set)");
     }
+    if r.admin_updated {
+        v["admin_changed"] = Value::from(after);
+    }
     v
 }
 
 fn single_outcome(r: &AccountResult, check_mode: bool) -> Outcome {
     let who = r.user_id.clone().unwrap_or_else(|| r.username.clone());
-    let msg = match (r.created, r.password_updated, check_mode) {
+    let mut msg = match (r.created, r.password_updated, check_mode) {
         (true, _, false) => format!("created {who}"),
         (true, _, true) => format!("{who} would be created"),
         (false, true, false) => format!("{who} exists; password set"),
         (false, true, true) => format!("{who} exists; its password would be set"),
         (false, false, _) => format!("{who} already exists"),
     };
+    if r.admin_updated {
+        msg.push_str(if check_mode {
+            "; its admin rights would be changed"
+        } else {
+            "; admin rights changed"
+        });
+    }
     Outcome::changed(r.changed())
         .msg(msg)
         .with("created", r.created)
         .with("user_id", r.user_id.clone())
         .with("password_updated", r.password_updated)
+        .with("admin_updated", r.admin_updated)
         .diff(Diff {
             before: state_json(r, false),
             after: state_json(r, true),
@@ -542,6 +661,7 @@ fn bulk(
     defaults: &Defaults,
     server_name: Option<&str>,
     concurrency: usize,
+    report_unchanged: bool,
 ) -> Outcome {
     let accounts = bulk_accounts(entries, defaults, server_name);
 
@@ -567,7 +687,7 @@ fn bulk(
             .unwrap_or_else(|| Err(fail!("users[{i}] was not processed")))
     });
 
-    let (mut created, mut existing, mut updated) = (0, 0, 0);
+    let (mut created, mut existing, mut updated, mut admins) = (0, 0, 0, 0);
     let mut failures = Vec::new();
     let mut items = Vec::with_capacity(entries.len());
     for (i, r) in results.enumerate() {
@@ -590,14 +710,21 @@ fn bulk(
                 if r.password_updated {
                     updated += 1;
                 }
-                items.push(json!({
-                    "username": r.username, "user_id": r.user_id, "changed": r.changed(),
-                    "created": r.created, "password_updated": r.password_updated, "failed": false,
-                }));
+                if r.admin_updated {
+                    admins += 1;
+                }
+                if r.changed() || report_unchanged {
+                    items.push(json!({
+                        "index": i, "username": r.username, "user_id": r.user_id,
+                        "changed": r.changed(), "created": r.created,
+                        "password_updated": r.password_updated, "admin_updated": r.admin_updated,
+                        "failed": false,
+                    }));
+                }
             }
             Err(e) => {
                 failures.push(e.0.clone());
-                items.push(json!({"username": name, "changed": false, "created": false, "failed": true, "msg": e.0}));
+                items.push(json!({"index": i, "username": name, "changed": false, "created": false, "failed": true, "msg": e.0}));
             }
         }
     }
@@ -606,25 +733,34 @@ fn bulk(
     } else {
         "created"
     };
+    let mut also = Vec::new();
+    if updated > 0 {
+        also.push(format!("{updated} passwords set"));
+    }
+    if admins > 0 {
+        also.push(format!("{admins} admin flags changed"));
+    }
     let summary = format!(
         "{} users: {created} {verb}, {existing} already existed{}, {} failed",
-        items.len(),
-        if updated > 0 {
-            format!(" ({updated} passwords set)")
-        } else {
+        entries.len(),
+        if also.is_empty() {
             String::new()
+        } else {
+            format!(" ({})", also.join(", "))
         },
         failures.len()
     );
-    let mut out = Outcome::changed(created + updated > 0)
+    let mut out = Outcome::changed(created + updated + admins > 0)
         .msg(summary.clone())
         .with("results", items)
         .with("created", created)
         .with("existing", existing)
+        .with("passwords_set", updated)
+        .with("admin_flags_changed", admins)
         .with("failed_count", failures.len())
         .diff(Diff {
             before: json!({"created": 0}),
-            after: json!({"created": created, "passwords_set": updated}),
+            after: json!({"created": created, "passwords_set": updated, "admin_flags_changed": admins}),
             before_header: None,
             after_header: None,
         });
@@ -684,7 +820,10 @@ static DOC: ModuleDoc = ModuleDoc {
         Ret::new("user_id", Kind::Str, "with username", "The account's full user ID; null when it existed and its server name is not known.").sample(r#""@john:example.org""#),
         Ret::new("created", Kind::Raw, "always", "Whether the account was created (in check mode, would be). With users, how many were.").sample(r#"true"#),
         Ret::new("password_updated", Kind::Bool, "with username", "Whether the password of an existing account was set (update_password=always).").sample(r#"false"#),
-        Ret::new("results", Kind::List, "with users", "One entry per account of users, in order.").sample(r#"[{"username": "alice", "user_id": "@alice:example.org", "changed": true, "created": true, "password_updated": false, "failed": false}]"#),
+        Ret::new("admin_updated", Kind::Bool, "with username", "Whether the admin flag of an existing account was set to I(admin) (with admin credentials).").sample(r#"false"#),
+        Ret::new("passwords_set", Kind::Int, "with users", "How many passwords of existing accounts were set (update_password=always).").sample(r#"0"#),
+        Ret::new("admin_flags_changed", Kind::Int, "with users", "How many existing accounts got the admin flag asked for.").sample(r#"0"#),
+        Ret::new("results", Kind::List, "with users", "One entry per account that changed or failed (every account with I(report_unchanged)), in order; C(index) is its position in I(users).").sample(r#"[{"index": 0, "username": "alice", "user_id": "@alice:example.org", "changed": true, "created": true, "password_updated": false, "failed": false}]"#),
         Ret::new("existing", Kind::Int, "with users", "How many accounts of users already existed.").sample(r#"3"#),
         Ret::new("failed_count", Kind::Int, "with users", "How many entries of users failed.").sample(r#"0"#),
     ],

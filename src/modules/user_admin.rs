@@ -12,7 +12,7 @@ use crate::args::{
     self, ADMIN_CREDENTIALS_EXCLUSIVE, ADMIN_CREDENTIALS_TOGETHER, ADMIN_CREDENTIAL_OPTIONS,
     CONNECTION_OPTIONS,
 };
-use crate::backends::{self, AdminChange, AdminStore};
+use crate::backends::{self, AdminChange, AdminStore, Homeserver};
 use crate::client::Connection;
 use crate::fail;
 use crate::matrix::{validate_server_name, User};
@@ -180,7 +180,9 @@ fn via_api(
         Some(id) => id,
         None => format!("@{}:{}", user.localpart, session.server_name()?),
     };
-    let change = backends::admin_flag_api(session).converge(&user_id, want, check_mode)?;
+    let flag = backends::admin_flag(Homeserver::Synapse, session)
+        .ok_or_else(|| fail!("the homeserver has no admin-flag API"))?;
+    let change = flag.converge(&user_id, want, check_mode)?;
     Ok((user_id, change))
 }
 
