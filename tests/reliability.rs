@@ -64,7 +64,8 @@ fn a_server_that_comes_up_while_the_module_retries_is_used() {
     let name = unique_user("late");
     let args = json!({"homeserver_url": format!("http://127.0.0.1:{port}"), "shared_secret": secret,
                       "server_name": "localhost", "username": name, "password": "late-password",
-                      "retries": 10, "timeout": 30});
+                      "retries": 20, "timeout": 90});
+    // Generous bounds: a loaded machine can take many seconds to start Synapse.
     let module = std::thread::spawn(move || run_module("register_user", args));
     std::thread::sleep(Duration::from_millis(300));
     let s = Synapse::start_in(dir, port, &[], &[]);
@@ -145,6 +146,7 @@ fn secrets_stay_out_of_the_process_list() {
     let args = json!({"homeserver_url": format!("http://127.0.0.1:{port}"), "shared_secret": secret,
                       "server_name": "localhost", "username": "alice", "password": password,
                       "retries": 0, "timeout": 3});
+    // Generous bounds: a loaded machine can take many seconds to start Synapse.
     let module = std::thread::spawn(move || run_module("register_user", args));
     let mut seen_module = false;
     let deadline = Instant::now() + Duration::from_secs(2);
