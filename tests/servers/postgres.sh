@@ -9,7 +9,8 @@
 #       socket inside DIR. Starts the postmaster, waits until it accepts connections, records its
 #       PID in DIR/postgres.pid and prints the libpq URL without password:
 #       postgresql://matrix@127.0.0.1:PORT/matrix
-#       If WATCH_PID is set, a watchdog stops PostgreSQL when that process exits.
+#       If WATCH_PID is set, a watchdog stops PostgreSQL when that process exits (and with
+#       WATCH_CLEANUP=1 then removes DIR).
 #   postgres.sh createdb DIR NAME [OWNER]
 #       Creates database NAME (ENCODING 'UTF8' LC_COLLATE='C' LC_CTYPE='C' TEMPLATE template0, as
 #       Synapse requires; Dendrite is content with it too) owned by OWNER (default: matrix). A new
@@ -133,7 +134,7 @@ CONF
       > "$dir/postgres.log" 2>&1 < /dev/null &
   pid=$!
   echo "$pid" > "$dir/postgres.pid"
-  watch_postgres "$pid"
+  watch_postgres "$pid" "$dir"
 
   for _ in $(seq 300); do
     if pg_isready -q -h 127.0.0.1 -p "$port" 2>/dev/null; then
@@ -155,11 +156,16 @@ CONF
   return 1
 }
 
-# Like process.sh's watch_and_stop, but with PostgreSQL's fast-shutdown signal.
+# Like process.sh's watch_and_stop, but with PostgreSQL's fast-shutdown signal. With
+# WATCH_CLEANUP=1 the watchdog also removes DIR once the server is gone (a cluster is ~50 MB, and
+# a test binary's shared server is never dropped).
 watch_postgres() {
-  local pid=$1
+  local pid=$1 dir=$2 cleanup=""
   [ -n "${WATCH_PID:-}" ] || return 0
-  setsid nohup bash -c "while kill -0 $WATCH_PID 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 0.3; done; kill -INT $pid 2>/dev/null" \
+  # Only when the watched process is gone, not after a plain stop (which may be a restart).
+  [ "${WATCH_CLEANUP:-}" = 1 ] && cleanup="kill -0 $WATCH_PID 2>/dev/null || rm -rf '$dir'"
+  setsid nohup bash -c "while kill -0 $WATCH_PID 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 0.3; done
+    kill -INT $pid 2>/dev/null; while kill -0 $pid 2>/dev/null; do sleep 0.3; done; $cleanup" \
     > /dev/null 2>&1 < /dev/null &
 }
 
