@@ -774,7 +774,7 @@ fn registration_token_list_valid_filter(d: &Dendrite) {
     let mut want_valid = vec![open.clone(), used_up_later.clone()];
     want_valid.sort();
     assert_eq!(valid, want_valid, "uses_allowed 0 is not valid");
-    assert_eq!(names("?valid=false"), [zero.clone()]);
+    assert_eq!(names("?valid=false"), vec![zero]);
     let (s, v) = d.admin("GET", &format!("{TOKENS}?valid=maybe"), None);
     assert_eq!(s, 400);
     assert_eq!(

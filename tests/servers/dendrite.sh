@@ -203,7 +203,7 @@ admin() {
   out=$("$bin/create-account" -config "$dir/dendrite.yaml" -url "$(cat "$dir/url")" \
           -username "$user" -admin -passwordstdin 2>&1) ||
     { echo "dendrite.sh: create-account failed for $user" >&2
-      echo "$out" | sed 's/AccessToken: [^)]*/AccessToken: ***/' >&2; return 1; }
+      echo "${out//AccessToken: [^)]*/AccessToken: ***}" >&2; return 1; }
   echo "$out" | sed -n 's/.*(AccessToken: \([^)]*\)).*/\1/p'
 }
 
