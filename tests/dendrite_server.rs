@@ -996,3 +996,75 @@ fn profile_lookups_are_not_rate_limited() {
         assert_eq!(r.status().as_u16(), 200, "look-up {i}");
     }
 }
+
+/// The config the script wrote: no federation, no key servers, no identity servers, no
+/// phone-home, registration only by shared secret; and the running process has sockets on
+/// 127.0.0.1 only.
+#[test]
+fn config_and_sockets_stay_on_localhost() {
+    let d = sqlite();
+    let cfg: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(d.dir.path().join("dendrite.yaml")).unwrap())
+            .unwrap();
+    let g = &cfg["global"];
+    assert_eq!(g["server_name"].as_str(), Some("localhost"));
+    assert_eq!(g["disable_federation"].as_bool(), Some(true));
+    assert_eq!(g["report_stats"]["enabled"].as_bool(), Some(false));
+    assert_eq!(
+        g["trusted_third_party_id_servers"]
+            .as_sequence()
+            .map(|s| s.len()),
+        Some(0)
+    );
+    assert_eq!(
+        cfg["federation_api"]["key_perspectives"]
+            .as_sequence()
+            .map(|s| s.len()),
+        Some(0)
+    );
+    let c = &cfg["client_api"];
+    assert_eq!(c["registration_disabled"].as_bool(), Some(true));
+    assert_eq!(c["registration_requires_token"].as_bool(), Some(true));
+    assert_eq!(c["guests_disabled"].as_bool(), Some(true));
+    assert_eq!(c["rate_limiting"]["enabled"].as_bool(), Some(false));
+    assert_eq!(
+        c["registration_shared_secret"].as_str(),
+        Some(d.shared_secret.as_str())
+    );
+
+    // Every TCP socket of the process (listening or connected) is on 127.0.0.1.
+    let pid = std::fs::read_to_string(d.dir.path().join("dendrite.pid")).unwrap();
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", pid.trim()))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            l.strip_prefix("socket:[")
+                .and_then(|r| r.strip_suffix(']'))
+                .map(String::from)
+        })
+        .collect();
+    let mut seen = 0;
+    for table in [
+        "/proc/net/tcp",
+        "/proc/net/tcp6",
+        "/proc/net/udp",
+        "/proc/net/udp6",
+    ] {
+        for line in std::fs::read_to_string(table).unwrap().lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if !inodes.iter().any(|i| i == f[9]) {
+                continue;
+            }
+            seen += 1;
+            for addr in [f[1], f[2]] {
+                let host = addr.split(':').next().unwrap();
+                assert!(
+                    host == "0100007F" || host == "00000000" && addr == f[2],
+                    "{table}: a socket of Dendrite on {addr} (not 127.0.0.1)"
+                );
+            }
+        }
+    }
+    assert!(seen >= 1, "the listener was found");
+}
