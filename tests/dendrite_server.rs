@@ -876,6 +876,9 @@ fn schema_of_the_tables_the_backends_use(d: &Dendrite) {
              expiry_time BIGINT YES"
         );
     }
+    // Where the data is: SQLite files in the server's directory, or PostgreSQL only.
+    let sqlite_file = d.dir.path().join("dendrite_userapi.db");
+    assert_eq!(sqlite_file.exists(), d.backend() == "sqlite");
     // The harness admin, as stored: bcrypt hash, not deactivated.
     let row = d.sql(&format!(
         "SELECT server_name, account_type, is_deactivated, substr(password_hash, 1, 4) \
@@ -1067,4 +1070,40 @@ fn config_and_sockets_stay_on_localhost() {
         }
     }
     assert!(seen >= 1, "the listener was found");
+}
+
+/// Dendrite's own create-account tool (through `dendrite.sh admin`, password on stdin) makes an
+/// admin over HTTP with the shared secret and hands back a working token.
+#[test]
+fn create_account_tool_makes_an_admin() {
+    use std::io::Write;
+    let d = sqlite();
+    let user = unique_user("tooladmin");
+    let mut child = std::process::Command::new(common::repo().join("tests/servers/dendrite.sh"))
+        .arg("admin")
+        .arg(d.dir.path())
+        .arg(&user)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"tool-password-1\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(!token.is_empty());
+    assert_eq!(d.account_type(&user), Some(3));
+    assert_eq!(d.request("GET", TOKENS, Some(&token), None).0, 200);
+    assert!(d.can_login(&user, "tool-password-1"));
+    assert_eq!(d.device_ids(&user), ["shared_secret_registration"]);
 }

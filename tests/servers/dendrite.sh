@@ -69,7 +69,8 @@ install_dendrite() {
     # The build cache is not needed to run the binaries (the module sources stay, to read).
     rm -rf "$home/go/cache"
   fi
-  flock -u 8
+  # Close the lock: Dendrite, started later by this script, must not inherit it.
+  exec 8>&-
   echo "$bin"
 }
 
