@@ -48,6 +48,7 @@ on_both_databases!(
     reset_password_keeps_sessions_unless_asked,
     reset_password_errors,
     profile_lookups,
+    displayname_and_availability,
     whoami_login_logout,
     registration_token_create_get_delete,
     registration_token_update,
@@ -55,6 +56,7 @@ on_both_databases!(
     registration_token_list_valid_filter,
     registration_tokens_cannot_be_used_to_register,
     admin_flag_by_sql_takes_effect_at_once,
+    synapse_user_admin_api_is_absent,
     schema_of_the_tables_the_backends_use,
 );
 
@@ -452,6 +454,54 @@ fn profile_lookups(d: &Dendrite) {
     assert!(d.log().contains("federation prohibited by configuration"));
 }
 
+/// `displayname` in the shared-secret body (not part of the MAC) sets the display name; and
+/// `GET /register/available` tells taken from free without a token even with registration
+/// closed (it is rate-limited like /register, unlike profile look-ups).
+fn displayname_and_availability(d: &Dendrite) {
+    let user = unique_user("named");
+    let nonce = d.nonce();
+    let mut body = register_body(d, &nonce, &user, "password-1", false);
+    body["displayname"] = json!("Dee Enn");
+    let (s, v) = d.post_register(body);
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = d.request(
+        "GET",
+        &format!(
+            "/_matrix/client/v3/profile/{}",
+            common::urlenc(&d.user_id(&user))
+        ),
+        None,
+        None,
+    );
+    assert_eq!((s, &v), (200, &json!({"displayname": "Dee Enn"})));
+    assert_eq!(
+        d.sql(&format!(
+            "SELECT display_name FROM userapi_profiles WHERE localpart = '{user}';"
+        )),
+        "Dee Enn"
+    );
+
+    let available = |name: &str| {
+        d.request(
+            "GET",
+            &format!("/_matrix/client/v3/register/available?username={name}"),
+            None,
+            None,
+        )
+    };
+    assert_eq!(
+        available(&user),
+        (
+            400,
+            json!({"errcode": "M_USER_IN_USE", "error": "Desired User ID is already taken."})
+        )
+    );
+    let free = unique_user("free");
+    assert_eq!(available(&free), (200, json!({"available": true})));
+    assert!(!user_exists(d, &free));
+    assert_eq!(available("has%20space").1["errcode"], "M_INVALID_USERNAME");
+}
+
 fn whoami_login_logout(d: &Dendrite) {
     let user = unique_user("session");
     assert_eq!(d.register(&user, "password-1", false).0, 200);
@@ -836,6 +886,25 @@ fn admin_flag_by_sql_takes_effect_at_once(d: &Dendrite) {
     assert_eq!(list(), 200, "admin at once, no restart");
     d.set_account_type(&user, 1);
     assert_eq!(list(), 403, "and back to a user at once");
+}
+
+/// Dendrite has no HTTP API that changes account_type: Synapse's user admin API is not there.
+fn synapse_user_admin_api_is_absent(d: &Dendrite) {
+    let user = unique_user("noapi");
+    assert_eq!(d.register(&user, "password-1", false).0, 200);
+    let path = format!("/_synapse/admin/v2/users/{}", d.user_id(&user));
+    for (method, body) in [("PUT", Some(json!({"admin": true}))), ("GET", None)] {
+        let (s, v) = d.admin(method, &path, body);
+        assert_eq!(s, 404, "{method}: {v}");
+        assert_eq!(v["errcode"], "M_UNRECOGNIZED", "{method}: {v}");
+    }
+    let (s, _) = d.admin(
+        "PUT",
+        &format!("/_synapse/admin/v1/users/{}/admin", d.user_id(&user)),
+        Some(json!({"admin": true})),
+    );
+    assert_eq!(s, 404);
+    assert_eq!(d.account_type(&user), Some(1));
 }
 
 /// The columns the backends read and write, with their types as each database reports them.
