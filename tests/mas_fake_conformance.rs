@@ -699,3 +699,142 @@ fn the_comparison_catches_drift() {
         ("Failed: missing field `username`".to_string(), true)
     );
 }
+
+/// The knobs and the parts of the fake that the recording does not cover.
+#[test]
+fn knobs_and_unrecorded_behaviour() {
+    let strong = format!("Vq7!{}#Lm9", common::random_secret("pw"));
+
+    // Defaults: minimum complexity 3, password login on, tokens live 300 s.
+    let fake = FakeMas::start();
+    let (s, v) = fake.token_request(
+        &fake.admin_client_id,
+        &fake.admin_client_secret,
+        Some("urn:mas:admin"),
+    );
+    assert_eq!((s, v["expires_in"].as_u64()), (200, Some(300)), "{v}");
+    let (s, v) = fake.admin(
+        "POST",
+        "/api/admin/v1/users",
+        Some(&json!({"username": "kim"})),
+    );
+    assert_eq!(s, 201, "{v}");
+    let kim = v["data"]["id"].as_str().unwrap().to_string();
+    let set_pw = |fake: &FakeMas, pw: &str| {
+        fake.admin(
+            "POST",
+            &format!("/api/admin/v1/users/{kim}/set-password"),
+            Some(&json!({ "password": pw })),
+        )
+    };
+    for weak in ["abc", "password123", "aaaaaaaaaaaaaaaa", "abcdefgh12345678"] {
+        assert_eq!(set_pw(&fake, weak).0, 400, "{weak} is too weak");
+    }
+    assert!(!fake.can_login("kim", &strong), "no password yet");
+    assert_eq!(set_pw(&fake, &strong).0, 204);
+    assert!(fake.can_login("kim", &strong));
+    assert!(fake.can_login("@kim:localhost", &strong));
+    assert!(!fake.can_login("kim", "wrong"));
+    let (s, _) = fake.admin("POST", &format!("/api/admin/v1/users/{kim}/lock"), None);
+    assert_eq!(s, 200);
+    assert!(
+        !fake.can_login("kim", &strong),
+        "a locked user cannot log in"
+    );
+    // A 405 names the allowed methods.
+    let r = reqwest::blocking::Client::new()
+        .delete(format!("{}/api/admin/v1/users/{kim}", fake.url))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(r.headers()["allow"], "GET,HEAD");
+    // Introspection, as Synapse does it: the homeserver secret as a bearer token.
+    let admin = fake.admin_token();
+    let introspect = |bearer: &str, token: &str| {
+        let r = reqwest::blocking::Client::new()
+            .post(format!("{}/oauth2/introspect", fake.url))
+            .bearer_auth(bearer)
+            .form(&[("token", token), ("token_type_hint", "access_token")])
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().unwrap())
+    };
+    let (s, v) = introspect(&fake.homeserver_secret, &admin);
+    assert_eq!(
+        (s, &v["active"], &v["scope"]),
+        (200, &json!(true), &json!("urn:mas:admin")),
+        "{v}"
+    );
+    assert_eq!(introspect("wrong", &admin).0, 401);
+    assert_eq!(
+        introspect(&fake.homeserver_secret, "mat_nope").1,
+        json!({"active": false})
+    );
+    // The non-admin client gets tokens, but never urn:mas:admin.
+    let (s, v) = fake.token_request(&fake.client_id, &fake.client_secret, None);
+    assert_eq!(s, 200, "{v}");
+    drop(fake);
+
+    // Knobs: no password login, complexity 0, reserved names, short tokens, stand-in policy.
+    let fake = FakeMas::start_with(&FakeMasOptions {
+        password_login_disabled: true,
+        minimum_complexity: Some(0),
+        reserved: vec!["taken".into()],
+        token_ttl: Some(7),
+        server_name: Some("example.test".into()),
+        policy: Some("stand-in".into()),
+        ..Default::default()
+    });
+    let (s, v) = fake.token_request(
+        &fake.admin_client_id,
+        &fake.admin_client_secret,
+        Some("urn:mas:admin"),
+    );
+    assert_eq!((s, v["expires_in"].as_u64()), (200, Some(7)), "{v}");
+    let (s, v) = fake.token_request(
+        &fake.admin_client_id,
+        &fake.admin_client_secret,
+        Some("urn:matrix:client:api:*"),
+    );
+    assert_eq!(
+        s, 200,
+        "the stand-in policy of the recording allows it: {v}"
+    );
+    let (_, cfg) = fake.admin_get("/api/admin/v1/site-config");
+    assert_eq!(cfg["server_name"], "example.test");
+    assert_eq!(cfg["password_login_enabled"], false);
+    assert_eq!(cfg["minimum_password_complexity"], 0);
+    let (s, v) = fake.admin(
+        "POST",
+        "/api/admin/v1/users",
+        Some(&json!({"username": "taken"})),
+    );
+    assert_eq!(
+        (s, v),
+        (
+            409,
+            json!({"errors": [{"title": "Username is reserved by the homeserver"}]})
+        )
+    );
+    let (s, v) = fake.admin(
+        "POST",
+        "/api/admin/v1/users",
+        Some(&json!({"username": "taken", "skip_homeserver_check": true})),
+    );
+    assert_eq!(s, 201, "{v}");
+    let id = v["data"]["id"].as_str().unwrap().to_string();
+    let (s, v) = fake.admin(
+        "POST",
+        &format!("/api/admin/v1/users/{id}/set-password"),
+        Some(&json!({"password": "abc"})),
+    );
+    assert_eq!(
+        (s, v),
+        (
+            403,
+            json!({"errors": [{"title": "Password auth is disabled"}]})
+        )
+    );
+    assert!(fake.user("taken").is_some());
+    assert_eq!(fake.users().len(), 1);
+}

@@ -242,6 +242,26 @@ impl FakeMas {
             .find(|t| t["attributes"]["token"] == token)
     }
 
+    /// Whether `password` logs `username` in through the compatibility API
+    /// (`POST /_matrix/client/v3/login` on MAS): the way to check that set-password took effect,
+    /// which the admin API cannot show.
+    pub fn can_login(&self, username: &str, password: &str) -> bool {
+        let r = reqwest::blocking::Client::new()
+            .post(format!("{}/_matrix/client/v3/login", self.url))
+            .json(&serde_json::json!({"type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": username}, "password": password}))
+            .send()
+            .unwrap();
+        match r.status().as_u16() {
+            200 => true,
+            403 => false,
+            s => panic!(
+                "compat login of {username}: {s} {}",
+                r.text().unwrap_or_default()
+            ),
+        }
+    }
+
     pub fn stop(&self) {
         let _ = Command::new(repo().join("tests/servers/fake-mas.sh"))
             .arg("stop")

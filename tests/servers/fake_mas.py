@@ -24,6 +24,7 @@ of secret-looking keys redacted) is appended to DIR/fake-mas.log. The port is wr
 import argparse
 import base64
 import datetime as dt
+import hashlib
 import http.server
 import json
 import os
@@ -202,6 +203,10 @@ def password_score(pw):
         if guesses < limit:
             return score
     return 4
+
+
+def hash_password(password, salt):
+    return hashlib.scrypt(password.encode(), salt=salt, n=1024, r=8, p=1)
 
 
 # ---------------------------------------------------------------- JSON body handling (serde-like)
@@ -509,6 +514,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.allow(m, "POST") or self.revoke()
         if raw_path == "/oauth2/introspect":
             return self.allow(m, "POST") or self.introspect()
+        if raw_path in ("/_matrix/client/v3/login", "/_matrix/client/r0/login"):
+            return self.allow(m, "GET", "POST") or self.compat_login(m)
         if dec[:3] != ["api", "admin", "v1"] or len(dec) < 4:
             return self.not_found()
         rest = dec[3:]
@@ -725,6 +732,41 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "nbf": rec["created"] // 1_000_000_000,
             "jti": tok.split("_")[1][:26],
         })
+
+    # -------- compatibility layer: password login, so tests can check a password was set
+
+    def compat_login(self, method):
+        flows = [{"type": "m.login.sso",
+                  "org.matrix.msc3824.delegated_oidc_compatibility": True},
+                 {"type": "m.login.token"}]
+        if self.cfg.password_login:
+            flows.insert(0, {"type": "m.login.password"})
+        if method == "GET":
+            return self.send(200, JSON_CT, {"flows": flows})
+        body = self.json_body({"type": ("string", True, False)})
+        data = json.loads(self.body)
+        ident = data.get("identifier") if isinstance(data.get("identifier"), dict) else {}
+        password = data.get("password")
+        if (not self.cfg.password_login or body["type"] != "m.login.password"
+                or ident.get("type") != "m.id.user" or not isinstance(ident.get("user"), str)
+                or not isinstance(password, str)):
+            raise Reject(400, JSON_CT, {"errcode": "M_UNRECOGNIZED", "error": "Invalid login type"})
+        name = ident["user"]
+        suffix = ":" + self.cfg.server_name
+        if name.startswith("@") and name.endswith(suffix):
+            name = name[1:-len(suffix)]
+        with self.st.lock:
+            u = self.st.user_by_name(name)
+        if (u is None or u["locked_at"] or u["deactivated_at"] or u["password"] is None
+                or not secrets.compare_digest(hash_password(password, u["password"][0]),
+                                              u["password"][1])):
+            raise Reject(403, JSON_CT, {"errcode": "M_FORBIDDEN",
+                                        "error": "Invalid username/password"})
+        device = "".join(secrets.choice(string.ascii_uppercase) for _ in range(10))
+        self.hs_best_effort("_synapse/mas/upsert_device",
+                            {"localpart": u["username"], "device_id": device})
+        self.send(200, JSON_CT, {"access_token": new_access_token("mct"), "device_id": device,
+                                 "user_id": "@%s:%s" % (u["username"], self.cfg.server_name)})
 
     # -------- admin API: authentication, bodies, queries
 
@@ -1094,9 +1136,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if not body.get("skip_password_check") and \
                     password_score(body["password"]) < self.cfg.minimum_complexity:
                 raise json_errors(400, "Password is too weak")
+            salt = secrets.token_bytes(16)
             with self.st.lock:
-                # Only a marker: the fake never keeps a password.
-                u["password"] = "set-%d" % now_ns()
+                # A salted hash, for the compatibility login; never the password itself.
+                u["password"] = (salt, hash_password(body["password"], salt))
             return self.send(204)
         if action == "set-admin":
             body = self.json_body({"admin": ("bool", True, False)})
