@@ -259,6 +259,14 @@ fn synapse_under_mas_refuses_what_a_synapse_backend_would_do() {
             json!({"errcode": "M_MISSING_TOKEN", "error": "Missing access token"})
         )
     );
+    // Synapse reads the fake's discovery document for the clients (MSC2965 auth metadata).
+    let (st, meta) = get("/_matrix/client/v1/auth_metadata");
+    assert_eq!(st, 200, "{meta}");
+    assert_eq!(meta["issuer"], format!("{}/", s.fake.url));
+    assert_eq!(
+        meta["token_endpoint"],
+        format!("{}/oauth2/token", s.fake.url)
+    );
     // An unknown or revoked token is inactive for the fake's introspection: Synapse says so.
     let fake = &s.fake;
     let token = fake.admin_token();
