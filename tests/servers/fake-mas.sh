@@ -31,11 +31,15 @@ stop() {
 
 # A random ULID-shaped client id (Crockford base32, 26 characters, first one 0-7).
 new_ulid() {
-  python3 -c 'import secrets; a="0123456789ABCDEFGHJKMNPQRSTVWXYZ"; print("0"+"".join(secrets.choice(a) for _ in range(25)))'
+  local rest
+  rest=$(LC_ALL=C tr -dc '0-9A-HJKMNP-TV-Z' < /dev/urandom | head -c 25 || true)
+  echo "0$rest"
 }
 
 new_secret() {
-  python3 -c 'import secrets; print(secrets.token_urlsafe(24))'
+  local s
+  s=$(LC_ALL=C tr -dc 'A-Za-z0-9' < /dev/urandom | head -c 32 || true)
+  echo "$s"
 }
 
 write_file() { # write_file PATH COMMAND...: creates PATH with mode 600 unless it exists
