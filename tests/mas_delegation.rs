@@ -289,3 +289,62 @@ fn synapse_under_mas_refuses_what_a_synapse_backend_would_do() {
     let v: Value = r.json().unwrap();
     assert_eq!(v["errcode"], "M_UNKNOWN_TOKEN", "{v}");
 }
+
+/// The probes a backend can use to tell a Synapse under MAS from a plain one: a plain Synapse
+/// answers each of them differently.
+#[test]
+fn a_plain_synapse_answers_the_same_probes_differently() {
+    let plain = common::Synapse::start(&[], &[]);
+    let mas = start();
+    let http = reqwest::blocking::Client::new();
+    let get = |base: &str, path: &str| {
+        let r = http.get(format!("{base}{path}")).send().unwrap();
+        (
+            r.status().as_u16(),
+            r.json::<Value>().unwrap_or(Value::Null),
+        )
+    };
+    let unrecognized = json!({"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"});
+
+    let (s, v) = get(&plain.url, "/_matrix/client/v3/login");
+    assert_eq!(s, 200);
+    assert!(v["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["type"] == "m.login.password"));
+    assert_eq!(
+        get(&mas.synapse.url, "/_matrix/client/v3/login"),
+        (404, unrecognized.clone())
+    );
+
+    let (s, v) = get(&plain.url, "/_synapse/admin/v1/register");
+    assert_eq!(s, 200);
+    assert!(v["nonce"].is_string());
+    assert_eq!(
+        get(&mas.synapse.url, "/_synapse/admin/v1/register"),
+        (404, unrecognized.clone())
+    );
+
+    assert_eq!(
+        get(&plain.url, "/_matrix/client/v1/auth_metadata"),
+        (404, unrecognized.clone())
+    );
+    let (s, v) = get(&mas.synapse.url, "/_matrix/client/v1/auth_metadata");
+    assert_eq!(
+        (s, &v["issuer"]),
+        (200, &json!(format!("{}/", mas.fake.url)))
+    );
+
+    assert_eq!(
+        get(&plain.url, "/_synapse/admin/v1/registration_tokens"),
+        (
+            401,
+            json!({"errcode": "M_MISSING_TOKEN", "error": "Missing access token"})
+        )
+    );
+    assert_eq!(
+        get(&mas.synapse.url, "/_synapse/admin/v1/registration_tokens"),
+        (404, unrecognized)
+    );
+}
