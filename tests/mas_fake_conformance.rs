@@ -57,6 +57,8 @@ struct Exchange {
     /// The request body exactly as the recorder sent it (Python's `json.dumps` spelling and key
     /// order), so that serde's error positions can be compared too.
     raw_body: Option<String>,
+    /// The response body's text as recorded (JSON answers), for the key order.
+    raw_resp: Option<String>,
     status: u16,
     content_type: Option<String>,
     resp: Value,
@@ -81,6 +83,7 @@ fn load() -> Vec<Exchange> {
                     .collect(),
                 body: v["request"]["body"].clone(),
                 raw_body: raw_request_body(l),
+                raw_resp: raw_body_after(l, "\"response\": {"),
                 status: v["response"]["status"].as_u64().unwrap() as u16,
                 content_type: v["response"]["content_type"].as_str().map(String::from),
                 resp: v["response"]["body"].clone(),
@@ -92,7 +95,12 @@ fn load() -> Vec<Exchange> {
 /// The text of `request.body` in a transcript line (written by Python's `json.dumps`), when it
 /// is a JSON object.
 fn raw_request_body(line: &str) -> Option<String> {
-    let req = line.find("\"request\": {")?;
+    raw_body_after(line, "\"request\": {")
+}
+
+/// The text of the JSON object at the first `"body": ` after `anchor`.
+fn raw_body_after(line: &str, anchor: &str) -> Option<String> {
+    let req = line.find(anchor)?;
     let start = req + line[req..].find("\"body\": ")? + "\"body\": ".len();
     let bytes = line.as_bytes();
     if bytes[start] != b'{' {
@@ -122,6 +130,38 @@ fn raw_request_body(line: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// The object keys of a JSON text in the order they are written, each with its nesting depth:
+/// serde_json's `Value` sorts keys, so the order is checked on the texts.
+fn keys_in_order(text: &str) -> Vec<(usize, String)> {
+    let b = text.as_bytes();
+    let (mut out, mut stack, mut i) = (Vec::new(), Vec::<u8>::new(), 0);
+    while i < b.len() {
+        match b[i] {
+            b'{' | b'[' => stack.push(b[i]),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                let mut j = i + 1;
+                while j < b.len() && b[j].is_ascii_whitespace() {
+                    j += 1;
+                }
+                if stack.last() == Some(&b'{') && j < b.len() && b[j] == b':' {
+                    out.push((stack.len(), text[start..i].to_string()));
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
 }
 
 // ------------------------------------------------------------------ value classification
@@ -538,7 +578,13 @@ impl Replay {
             Some("application/json") => {
                 let v: Value = serde_json::from_str(&a.text)
                     .map_err(|e| format!("not JSON ({e}): {}", a.text))?;
-                self.bind.compare("", &x.resp, &v, "body")
+                self.bind.compare("", &x.resp, &v, "body")?;
+                let rk = keys_in_order(x.raw_resp.as_deref().unwrap());
+                let fk = keys_in_order(&a.text);
+                if rk != fk {
+                    return Err(format!("key order {rk:?} recorded, {fk:?} from the fake"));
+                }
+                Ok(())
             }
             Some(_) => {
                 // axum/serde rejections, positions included: the request bodies are sent
@@ -746,6 +792,19 @@ fn the_comparison_catches_drift() {
     assert!(is_mas_access_token(
         "mat_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA_96elV4"
     ));
+    assert_eq!(
+        keys_in_order(r#"{"a": [{"b\"": "x:", "c": {}}], "d": 1}"#),
+        vec![
+            (1, "a".into()),
+            (3, "b\\\"".into()),
+            (3, "c".into()),
+            (1, "d".into())
+        ]
+    );
+    assert_ne!(
+        keys_in_order(r#"{"data": 1, "links": 2}"#),
+        keys_in_order(r#"{"links": 2, "data": 1}"#)
+    );
 }
 
 /// The knobs and the parts of the fake that the recording does not cover.
