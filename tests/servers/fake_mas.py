@@ -1010,11 +1010,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def homeserver_check(self, username):
         """None if the homeserver would accept the localpart, else its (errcode, error)."""
         if self.cfg.homeserver_url:
-            status, body = self.hs_call("GET", "_synapse/mas/is_localpart_available?localpart="
-                                        + urllib.parse.quote(username, safe=""))
+            if not username.isascii():
+                return ("M_INVALID_USERNAME", "not ASCII", 400)
+            try:
+                status, body = self.hs_call(
+                    "GET", "_synapse/mas/is_localpart_available?localpart="
+                    + urllib.parse.quote(username, safe=""))
+            except OSError as e:
+                raise json_errors(500, "Failed to query localpart availability from Synapse",
+                                  "Failed to check localpart availability from Synapse",
+                                  str(e))
             if status == 200:
                 return None
-            return (body.get("errcode", "M_UNKNOWN"), body.get("error", ""), status)
+            err = (body.get("errcode", "M_UNKNOWN"), body.get("error", ""), status)
+            if err[0] in ("M_INVALID_USERNAME", "M_USER_IN_USE", "M_EXCLUSIVE"):
+                return err
+            raise json_errors(500, "Failed to query localpart availability from Synapse",
+                              "%s: %s" % (err[0], err[1]))
         if len("@%s:%s" % (username, self.cfg.server_name)) > 255:
             return ("M_INVALID_USERNAME", "User ID may not be longer than 255 characters", 400)
         with self.st.lock:
@@ -1053,7 +1065,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 body["set_displayname"] = displayname
             if avatar_url is not None:
                 body["set_avatar_url"] = avatar_url
-            status, resp = self.hs_call("POST", "_synapse/mas/provision_user", body)
+            try:
+                status, resp = self.hs_call("POST", "_synapse/mas/provision_user", body)
+            except OSError as e:
+                raise json_errors(500, "Failed to provision user in Synapse", str(e))
             err = None if status in (200, 201) else (resp.get("errcode", "M_UNKNOWN"),
                                                      resp.get("error", ""), status)
         else:
