@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dendrite;
+pub mod mas;
 pub mod postgres;
 
 use matrix_users::matrix::registration_mac;
