@@ -152,6 +152,8 @@ fn check_mode_creates_nobody() {
     assert!(s.user(&format!("@{name}:localhost")).is_none());
 }
 
+/// A run that asks for no tag would do nothing: it fails, naming the tags, and no role task runs.
+/// (It used to exit 0 silently; issue 11 asks for a loud failure.)
 #[test]
 fn without_tags_nothing_runs() {
     let s = Synapse::shared();
@@ -161,10 +163,14 @@ fn without_tags_nothing_runs() {
         "--extra-vars",
         &a.extra_vars(&[("username", &name), ("password", "pw-untagged")]),
     ]);
-    assert_eq!(code, 0, "{out}");
+    assert_ne!(code, 0, "a run without a tag fails loudly: {out}");
     assert!(
-        !out.contains("TASK ["),
-        "no task may run without its tag: {out}"
+        out.contains("No tag given") && out.contains("--tags=register-user"),
+        "the failure names the tags: {out}"
+    );
+    assert!(
+        !out.contains("TASK [matrix_user_management"),
+        "no role task may run without its tag: {out}"
     );
     assert!(s.user(&format!("@{name}:localhost")).is_none());
 }

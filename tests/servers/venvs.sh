@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates the Python environments the tests need, once, in a cache directory:
-#   ansible   ansible-core + molecule (the controller)
+#   ansible   ansible-core + molecule (the controller), ansible-lint, and `just` (PyPI's rust-just)
+#   browser   selenium, which drives Debian's chromium + chromium-driver (installed here too)
 #   synapse   matrix-synapse (a real homeserver)
 #   mreg09    matrix-registration 0.9.1.post1
 #   mreg07    matrix-registration 0.7.2 (the API generation matrix-docker-ansible-deploy shipped)
@@ -14,7 +15,8 @@ python=${PYTHON:-python3}
 
 # Versions are pinned so that a later machine builds the same thing.
 declare -A packages=(
-  [ansible]="ansible-core==2.19.14 molecule==26.10.0"
+  [ansible]="ansible-core==2.19.14 molecule==26.10.0 ansible-lint==26.10.1 rust-just==1.59.0"
+  [browser]="selenium==4.51.0"
   [synapse]="matrix-synapse==1.163.2"
   [mreg09]="matrix-registration==0.9.1.post1"
   [mreg07]="matrix-registration==0.7.2"
@@ -33,6 +35,15 @@ make_venv() {
       # read PIP_BUILD_CONSTRAINT instead. Setting both keeps this working either way.
       PIP_CONSTRAINT="$here/mreg-build-constraints.txt" PIP_BUILD_CONSTRAINT="$here/mreg-build-constraints.txt" \
         "$dir/bin/pip" install -q -c "$here/mreg-constraints.txt" ${packages[$name]} >&2 ;;
+    browser)
+      # The browser and its driver come from Debian (a registry package, never a download of
+      # Selenium Manager's own); the venv only holds the Python bindings.
+      if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+        local sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+        $sudo apt-get -o DPkg::Lock::Timeout=900 install -y -qq chromium chromium-driver >&2 ||
+          { $sudo apt-get update -qq >&2 && $sudo apt-get -o DPkg::Lock::Timeout=900 install -y -qq chromium chromium-driver >&2; }
+      fi
+      "$dir/bin/pip" install -q ${packages[$name]} >&2 ;;
     *)
       "$dir/bin/pip" install -q ${packages[$name]} >&2 ;;
   esac
