@@ -43,6 +43,7 @@ make_venv() {
         $sudo apt-get -o DPkg::Lock::Timeout=900 install -y -qq chromium chromium-driver >&2 ||
           { $sudo apt-get update -qq >&2 && $sudo apt-get -o DPkg::Lock::Timeout=900 install -y -qq chromium chromium-driver >&2; }
       fi
+      # shellcheck disable=SC2086  # the package list is split on purpose
       "$dir/bin/pip" install -q ${packages[$name]} >&2 ;;
     *)
       "$dir/bin/pip" install -q ${packages[$name]} >&2 ;;
