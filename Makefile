@@ -10,7 +10,7 @@ CACHE ?= $(or $(MATRIX_TEST_CACHE),$(HOME)/.cache/matrix-users)
 VENV_BIN := $(CACHE)/venv-ansible/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: build toolchain venvs lint unit integration molecule test demo bench clean
+.PHONY: build toolchain venvs lint lint-ansible unit integration molecule test demo bench clean
 
 ## Installs what a static build needs: the musl target and Debian's musl-tools.
 toolchain:
@@ -30,6 +30,11 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --locked --all-targets -- -D warnings
 
+## ansible-lint's production profile on the playbooks, the role and setup.yml (it resolves the
+## built modules in library/, hence build).
+lint-ansible: build venvs
+	PATH="$(VENV_BIN):$$PATH" ansible-lint --profile production playbooks/ roles/ setup.yml
+
 ## Unit tests and integration tests; the integration tests start real servers themselves.
 unit:
 	cargo test --locked --lib --bins
@@ -41,6 +46,7 @@ molecule: build venvs
 	PATH="$(VENV_BIN):$$PATH" molecule test --all
 
 test: lint venvs build
+	$(MAKE) lint-ansible
 	cargo test --locked
 	$(MAKE) molecule
 	@echo "make test: all checks passed"

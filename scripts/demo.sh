@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The demo: a throwaway Synapse on 127.0.0.1, the register-user tag run twice against it (created,
-# then ok), the account read back from the server, and the server stopped again.
+# The demo: a throwaway Synapse on 127.0.0.1 and an inventory shaped like a matrix-docker-ansible-deploy
+# one, the register-user tag run twice against it (created, then ok), the account read back from
+# the server, and the server stopped again.
 # Run through `make demo`, which builds the modules into library/ first.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,20 +13,38 @@ tests/servers/venvs.sh ansible synapse
 rm -rf "$demo"; mkdir -p "$demo"
 trap 'tests/servers/synapse.sh stop "$demo/synapse"' EXIT
 
+# The inventory an operator of matrix-docker-ansible-deploy (MDAD) has, unchanged: the settings
+# MDAD's examples/vars.yml asks for, plus the one line that publishes Synapse's client API on the
+# host's loopback. The role derives the registration shared secret from
+# matrix_homeserver_generic_secret_key exactly as MDAD does; the demo Synapse is started with
+# that same derived secret (computed here without Ansible).
+port=$("$cache/venv-ansible/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+generic_key=$("$cache/venv-ansible/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))')
+mkdir -p "$demo/synapse" "$demo/inventory/host_vars/matrix.localhost"
+printf '%s' "$generic_key" | "$cache/venv-ansible/bin/python" -c '
+import hashlib, sys, uuid
+key = sys.stdin.buffer.read()
+print(uuid.uuid5(uuid.UUID("361E6D51-FAEC-444A-9079-341386DA8E2E"), hashlib.sha512(key + b":synapse.mac").hexdigest()))
+' > "$demo/synapse/shared-secret"
+cat > "$demo/inventory/hosts" <<INI
+[matrix_servers]
+matrix.localhost ansible_host=127.0.0.1 ansible_ssh_user=root ansible_connection=local
+INI
+cat > "$demo/inventory/host_vars/matrix.localhost/vars.yml" <<YAML
+---
+matrix_domain: localhost
+matrix_homeserver_implementation: synapse
+matrix_homeserver_generic_secret_key: '$generic_key'
+matrix_playbook_reverse_proxy_type: playbook-managed-traefik
+postgres_connection_password: 'unused-by-the-demo'
+matrix_synapse_container_client_api_host_bind_port: '127.0.0.1:$port'
+YAML
+chmod 600 "$demo/inventory/host_vars/matrix.localhost/vars.yml"
+
 echo "== Starting a throwaway Synapse (SQLite, 127.0.0.1 only)"
-url=$(tests/servers/synapse.sh start "$demo/synapse")
+url=$(tests/servers/synapse.sh start "$demo/synapse" "$port")
 echo "   $url"
 
-# The inventory an operator has, pointed at the demo server. The shared secret stays in a file.
-cat > "$demo/hosts" <<INI
-[matrix_servers]
-localhost ansible_connection=local
-
-[matrix_servers:vars]
-matrix_domain=localhost
-matrix_user_management_homeserver_url=$url
-matrix_user_management_shared_secret_file=$demo/synapse/shared-secret
-INI
 # The extra vars, in a file so the password is not on any command line:
 # the same as --extra-vars='username=john password=... admin=yes'.
 password=$("$cache/venv-ansible/bin/python" -c 'import secrets; print(secrets.token_urlsafe(12))')
@@ -35,8 +54,8 @@ chmod 600 "$demo/john.json"
 export PATH="$cache/venv-ansible/bin:$PATH" ANSIBLE_LIBRARY="$repo/library" ANSIBLE_ROLES_PATH="$repo/roles"
 for run in first second; do
   echo
-  echo "== ansible-playbook -i .demo/hosts playbooks/setup.yml --tags=register-user --extra-vars=@.demo/john.json   ($run run)"
-  ansible-playbook -i "$demo/hosts" playbooks/setup.yml --tags=register-user --extra-vars="@$demo/john.json"
+  echo "== ansible-playbook -i .demo/inventory/hosts setup.yml --tags=register-user --extra-vars=@.demo/john.json   ($run run)"
+  ansible-playbook -i "$demo/inventory/hosts" setup.yml --tags=register-user --extra-vars="@$demo/john.json"
 done
 
 echo

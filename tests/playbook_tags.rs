@@ -152,6 +152,8 @@ fn check_mode_creates_nobody() {
     assert!(s.user(&format!("@{name}:localhost")).is_none());
 }
 
+/// A run that asks for no tag would do nothing: it fails, naming the tags, and no role task runs.
+/// (It used to exit 0 silently; issue 11 asks for a loud failure.)
 #[test]
 fn without_tags_nothing_runs() {
     let s = Synapse::shared();
@@ -161,10 +163,14 @@ fn without_tags_nothing_runs() {
         "--extra-vars",
         &a.extra_vars(&[("username", &name), ("password", "pw-untagged")]),
     ]);
-    assert_eq!(code, 0, "{out}");
+    assert_ne!(code, 0, "a run without a tag fails loudly: {out}");
     assert!(
-        !out.contains("TASK ["),
-        "no task may run without its tag: {out}"
+        out.contains("No tag given") && out.contains("--tags=register-user"),
+        "the failure names the tags: {out}"
+    );
+    assert!(
+        !out.contains("TASK [matrix_user_management"),
+        "no role task may run without its tag: {out}"
     );
     assert!(s.user(&format!("@{name}:localhost")).is_none());
 }
@@ -187,6 +193,16 @@ fn wrong_secret_fails_clearly_and_secrets_stay_out_of_verbose_output() {
         out.contains("registration_shared_secret"),
         "the failure says what to fix: {out}"
     );
+    assert!(
+        out.contains("comes from matrix_user_management_shared_secret"),
+        "and names the role variable the secret came from: {out}"
+    );
+    assert_eq!(
+        out.matches("fatal:").count(),
+        1,
+        "the failure is reported once: {out}"
+    );
+    assert!(!out.contains("...ignoring"), "{out}");
     assert!(!out.contains(&wrong), "shared secret leaked in -vvv output");
     assert!(!out.contains(&pw), "password leaked in -vvv output");
     assert!(s.user(&format!("@{name}:localhost")).is_none());
@@ -478,6 +494,129 @@ fn every_tag_at_vvv_keeps_every_secret_out_of_output_and_logs() {
             "a secret is in matrix-registration's log"
         );
     }
+}
+
+/// `--diff` shows before and after on every tag that changes something, at -vvv, without a secret.
+#[test]
+fn diff_shows_before_and_after_on_every_changing_tag() {
+    let s = Synapse::shared();
+    let m = Mreg::start("0.9", s);
+    let a = Ansible::new(
+        s,
+        &format!(
+            "{}\nmatrix_user_management_access_token={}\n\
+             matrix_user_management_registration_api_url={}\nmatrix_user_management_registration_admin_secret={}",
+            secret_file_line(&s.secret_file()),
+            s.admin_token,
+            m.url,
+            m.admin_secret
+        ),
+    );
+    let name = unique_user("diffed");
+    let id = format!("@{name}:localhost");
+    let password = random_secret("diff-password");
+    let secrets = [
+        password.as_str(),
+        s.shared_secret.as_str(),
+        s.admin_token.as_str(),
+        m.admin_secret.as_str(),
+    ];
+    let run = |tag: &str, vars: &[(&str, &str)], check: bool| {
+        let tags = format!("--tags={tag}");
+        let extra = a.extra_vars(vars);
+        let mut args = vec![
+            "-vvv",
+            "--diff",
+            tags.as_str(),
+            "--extra-vars",
+            extra.as_str(),
+        ];
+        if check {
+            args.push("--check");
+        }
+        let (code, out) = a.playbook(&args);
+        assert_eq!(code, 0, "{tag}: {out}");
+        for secret in secrets {
+            assert!(!out.contains(secret), "{tag}: a secret is in the output");
+        }
+        out
+    };
+    let user = [("username", name.as_str()), ("password", password.as_str())];
+    for check in [true, false] {
+        let out = run("register-user", &user, check);
+        assert!(
+            out.contains(&format!("--- before: {id}"))
+                && out.contains(&format!("+++ after: {id}"))
+                && out.contains("-    \"exists\": false")
+                && out.contains("+    \"exists\": true"),
+            "register-user (check={check}): {out}"
+        );
+    }
+    let out = run(
+        "update-user-admin",
+        &[("username", &name), ("admin", "yes")],
+        false,
+    );
+    assert!(
+        out.contains(&format!("--- before: {id}"))
+            && out.contains("-    \"admin\": false")
+            && out.contains("+    \"admin\": true"),
+        "update-user-admin: {out}"
+    );
+    assert_eq!(s.user(&id).unwrap()["admin"], true);
+    let out = run(
+        "generate-matrix-registration-token",
+        &[("one_time", "yes"), ("ex_date", "2031-12-31")],
+        false,
+    );
+    let token = m.tokens()[0]["name"].as_str().unwrap().to_string();
+    assert!(
+        out.contains(&format!("+++ after: {token}")) && out.contains("+    \"max_usage\": 1"),
+        "generate-matrix-registration-token: {out}"
+    );
+    let out = run(
+        "disable-matrix-registration-token",
+        &[("token", &token)],
+        false,
+    );
+    assert!(
+        out.contains(&format!("--- before: {token}")) && out.contains("+    \"disabled\": true"),
+        "disable-matrix-registration-token: {out}"
+    );
+}
+
+/// With admin credentials, register-user sees an existing account's admin flag: asking for
+/// admin=yes either converges it or warns, and the warning reaches the operator.
+#[test]
+fn register_user_with_admin_credentials_reports_an_existing_accounts_admin_flag() {
+    let s = Synapse::shared();
+    let a = Ansible::new(
+        s,
+        &format!(
+            "{}\nmatrix_user_management_access_token={}",
+            secret_file_line(&s.secret_file()),
+            s.admin_token
+        ),
+    );
+    let name = unique_user("promote-me");
+    let id = format!("@{name}:localhost");
+    s.register_raw(&name, "first-password-1", false, true);
+    let extra = a.extra_vars(&[
+        ("username", &name),
+        ("password", "another-password-2"),
+        ("admin", "yes"),
+    ]);
+    let (code, out) = a.playbook(&["--tags=register-user", "--extra-vars", &extra]);
+    assert_eq!(code, 0, "{out}");
+    let converged = s.user(&id).unwrap()["admin"] == true;
+    assert!(
+        converged || (out.contains("[WARNING]") && out.contains("admin=false")),
+        "admin=yes for an existing account converges or warns: {out}"
+    );
+    assert!(
+        s.can_login(&name, "first-password-1"),
+        "the password is not touched"
+    );
 }
 
 /// `ansible-doc -M library <module>` renders every module's sidecar doc.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates the Python environments the tests need, once, in a cache directory:
-#   ansible   ansible-core + molecule (the controller)
+#   ansible   ansible-core + molecule (the controller), ansible-lint, and `just` (PyPI's rust-just)
+#   browser   selenium, which drives Debian's chromium + chromium-driver (installed here too)
 #   synapse   matrix-synapse with its postgres extra (a real homeserver, on SQLite or PostgreSQL)
 #   mreg09    matrix-registration 0.9.1.post1
 #   mreg07    matrix-registration 0.7.2 (the API generation matrix-docker-ansible-deploy shipped)
@@ -16,11 +17,20 @@ python=${PYTHON:-python3}
 
 # Versions are pinned so that a later machine builds the same thing.
 declare -A packages=(
-  [ansible]="ansible-core==2.19.14 molecule==26.10.0"
+  [ansible]="ansible-core==2.19.14 molecule==26.10.0 ansible-lint==26.10.1 rust-just==1.59.0"
+  [browser]="selenium==4.51.0"
   [synapse]="matrix-synapse[postgres]==1.163.2"
   [mreg09]="matrix-registration==0.9.1.post1"
   [mreg07]="matrix-registration==0.7.2"
 )
+
+# apt_install PACKAGE...: Debian packages, updating the package lists first if they are missing
+# or stale (a fresh machine has none).
+apt_install() {
+  local sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get -o DPkg::Lock::Timeout=900 install -y -qq "$@" >&2 ||
+    { $sudo apt-get update -qq >&2 && $sudo apt-get -o DPkg::Lock::Timeout=900 install -y -qq "$@" >&2; }
+}
 
 make_venv() {
   local name=$1 dir="$cache/venv-$1" stamp
@@ -30,11 +40,11 @@ make_venv() {
     # psycopg2 (the postgres extra) has no wheels: it builds against libpq with gcc and the
     # Python headers.
     if ! command -v pg_config > /dev/null || ! command -v gcc > /dev/null; then
-      apt-get -o DPkg::Lock::Timeout=900 install -y -q libpq-dev gcc >&2
+      apt_install libpq-dev gcc
     fi
     local inc
     inc=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
-    [ -f "$inc/Python.h" ] || apt-get -o DPkg::Lock::Timeout=900 install -y -q python3-dev >&2
+    [ -f "$inc/Python.h" ] || apt_install python3-dev
   fi
   if [ "$name" = synapse ] && [ -x "$dir/bin/pip" ]; then
     # Servers of other test runs may be using this venv right now: add to it in place
@@ -52,6 +62,14 @@ make_venv() {
       # read PIP_BUILD_CONSTRAINT instead. Setting both keeps this working either way.
       PIP_CONSTRAINT="$here/mreg-build-constraints.txt" PIP_BUILD_CONSTRAINT="$here/mreg-build-constraints.txt" \
         "$dir/bin/pip" install -q -c "$here/mreg-constraints.txt" ${packages[$name]} >&2 ;;
+    browser)
+      # The browser and its driver come from Debian (a registry package, never a download of
+      # Selenium Manager's own); the venv only holds the Python bindings.
+      if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+        apt_install chromium chromium-driver
+      fi
+      # shellcheck disable=SC2086  # the package list is split on purpose
+      "$dir/bin/pip" install -q ${packages[$name]} >&2 ;;
     *)
       "$dir/bin/pip" install -q ${packages[$name]} >&2 ;;
   esac

@@ -1,0 +1,36 @@
+# The entry points matrix-docker-ansible-deploy operators know, for this playbook's tags.
+# Every recipe runs `ansible-playbook -i inventory/hosts setup.yml --tags=<tag>` from this
+# directory; values are handed to Ansible in a private file, so a password with spaces or
+# quotes arrives exactly as typed. Extra arguments go to ansible-playbook (e.g. --check --diff).
+
+set positional-arguments := true
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Shows the recipes
+default:
+    @just --list --justfile {{ justfile() }}
+
+# Registers a user: just register-user john secret-password yes   (a password of - is asked for)
+register-user USERNAME PASSWORD ADMIN_YES_OR_NO *EXTRA_ARGS:
+    @scripts/run-tag.sh register-user username "$1" password "$2" admin "$3" -- "${@:4}"
+
+# Grants (yes) or revokes (no) admin rights: just update-user-admin john yes
+update-user-admin USERNAME ADMIN_YES_OR_NO *EXTRA_ARGS:
+    @scripts/run-tag.sh update-user-admin username "$1" admin "$2" -- "${@:3}"
+
+# Prints a registration link: just generate-matrix-registration-token yes 2026-12-31
+generate-matrix-registration-token ONE_TIME_YES_OR_NO="no" EX_DATE="" *EXTRA_ARGS:
+    @if [ -n "$2" ]; then scripts/run-tag.sh generate-matrix-registration-token one_time "$1" ex_date "$2" -- "${@:3}"; \
+     else scripts/run-tag.sh generate-matrix-registration-token one_time "$1" -- "${@:3}"; fi
+
+# Lists the registration tokens
+list-matrix-registration-tokens *EXTRA_ARGS:
+    @scripts/run-tag.sh list-matrix-registration-tokens -- "$@"
+
+# Disables a registration token: just disable-matrix-registration-token TalentSpecialDenmark
+disable-matrix-registration-token TOKEN *EXTRA_ARGS:
+    @scripts/run-tag.sh disable-matrix-registration-token token "$1" -- "${@:2}"
+
+# Runs the playbook with the given arguments (as MDAD's `just run`)
+run +EXTRA_ARGS:
+    ansible-playbook -i inventory/hosts setup.yml "$@"
