@@ -124,30 +124,36 @@ impl Module {
     pub fn from_args(
         name: &'static str,
         spec: &'static Spec,
-        args: &Map<String, Value>,
+        mut args: Map<String, Value>,
     ) -> Result<Module> {
-        register_no_log_values(spec.options(), args);
-        let flag = |k: &str| args.get(k).and_then(Value::as_bool).unwrap_or(false);
-        let user_args: Map<String, Value> = args
-            .iter()
-            .filter(|(k, _)| !k.starts_with("_ansible_"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        register_no_log_values(spec.options(), &args);
+        let flag = |args: &Map<String, Value>, k: &str| {
+            args.get(k).and_then(Value::as_bool).unwrap_or(false)
+        };
+        let (check_mode, diff_mode, no_log) = (
+            flag(&args, "_ansible_check_mode"),
+            flag(&args, "_ansible_diff"),
+            flag(&args, "_ansible_no_log"),
+        );
+        let verbosity = args
+            .get("_ansible_verbosity")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        // Taken out, not copied: a list of thousands of users is held once.
+        args.retain(|k, _| !k.starts_with("_ansible_"));
         let params = spec
-            .validate(&user_args)
+            .validate(&args)
             .map_err(|errors| Error(errors.join("; ")))?;
+        drop(args);
         let warnings = params.warnings.clone();
         Ok(Module {
             name,
             spec,
             params,
-            check_mode: flag("_ansible_check_mode"),
-            diff_mode: flag("_ansible_diff"),
-            no_log: flag("_ansible_no_log"),
-            verbosity: args
-                .get("_ansible_verbosity")
-                .and_then(Value::as_u64)
-                .unwrap_or(0),
+            check_mode,
+            diff_mode,
+            no_log,
+            verbosity,
             warnings,
         })
     }
@@ -357,7 +363,7 @@ pub fn run_main(def: &'static ModuleDef) -> ! {
     install_panic_hook(def.name);
     let args = std::env::args().nth(1);
     let parsed = read_args(args.as_deref());
-    let (module, result) = match parsed.and_then(|a| Module::from_args(def.name, def.spec, &a)) {
+    let (module, result) = match parsed.and_then(|a| Module::from_args(def.name, def.spec, a)) {
         Ok(mut m) => {
             let r = (def.run)(&mut m);
             (Some(m), r)
@@ -432,7 +438,7 @@ mod tests {
     static SPEC: Spec = Spec::new(&[OPTS]);
 
     fn module(v: Value) -> Result<Module> {
-        Module::from_args("test_module", &SPEC, v.as_object().unwrap())
+        Module::from_args("test_module", &SPEC, v.as_object().unwrap().clone())
     }
 
     #[test]

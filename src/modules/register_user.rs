@@ -21,7 +21,7 @@ use crate::choice_enum;
 use crate::client::Connection;
 use crate::fail;
 use crate::matrix::{validate_server_name, User};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -139,12 +139,14 @@ struct Args {
 
 enum Accounts {
     One(Account),
-    /// The raw entries of `users`, each validated on its own (a bad entry fails alone), with the
-    /// top-level options they inherit.
-    Many {
-        entries: Vec<Value>,
-        defaults: Defaults,
-    },
+    /// The entries of `users`, each validated on its own: a bad entry fails alone.
+    Many(Vec<Entry>),
+}
+
+/// One entry of `users`: its name as given (for messages), and the account or why it is bad.
+struct Entry {
+    name: String,
+    account: std::result::Result<Account, Error>,
 }
 
 /// What an entry of `users` inherits from the top level.
@@ -197,10 +199,11 @@ impl Args {
                 p.str("server_name"),
                 &Defaults::default(),
             )?),
-            None => Accounts::Many {
-                entries: p.list("users").cloned().unwrap_or_default(),
-                defaults,
-            },
+            None => Accounts::Many(bulk_accounts(
+                p.list("users").map(Vec::as_slice).unwrap_or_default(),
+                &defaults,
+                p.str("server_name"),
+            )),
         };
         let shared_secret =
             args::secret(p, "shared_secret", "shared_secret_file")?.unwrap_or_default();
@@ -336,7 +339,7 @@ impl AccountResult {
 }
 
 fn run(m: &mut Module) -> Result<Outcome> {
-    let a = Args::from_params(&m.params)?;
+    let mut a = Args::from_params(&m.params)?;
     let client = a.connection.client()?;
     let session = match &a.admin {
         Some(c) => Some(AdminSession::open(&client, c)?),
@@ -349,12 +352,12 @@ fn run(m: &mut Module) -> Result<Outcome> {
         (None, None) => None,
     };
     let listed = match (&a.accounts, &session) {
-        (Accounts::Many { entries, .. }, Some(s)) if entries.len() >= LISTING_MIN_ACCOUNTS => {
+        (Accounts::Many(entries), Some(s)) if entries.len() >= LISTING_MIN_ACCOUNTS => {
             list_accounts(a.backend, s, entries.len(), server_name.as_deref())?
         }
         _ => None,
     };
-    if let (Accounts::Many { entries, .. }, None) = (&a.accounts, &session) {
+    if let (Accounts::Many(entries), None) = (&a.accounts, &session) {
         if entries.len() > PROFILE_BURST && a.backend == Homeserver::Synapse {
             m.warn(format!(
                 "{} accounts without admin credentials: Synapse answers about {PROFILE_BURST} profile look-ups in a burst, and every existing account after that costs a registration attempt, which Synapse answers only after a full password hash. Give access_token (an admin's) to find existing accounts with one listing instead",
@@ -381,7 +384,7 @@ fn run(m: &mut Module) -> Result<Outcome> {
         always_update_password: a.update_password == UpdatePassword::Always,
         check_mode: m.check_mode,
     };
-    let outcome = match &a.accounts {
+    let outcome = match &mut a.accounts {
         Accounts::One(account) => {
             let account = Account {
                 user: User::parse(
@@ -397,15 +400,12 @@ fn run(m: &mut Module) -> Result<Outcome> {
             }
             single_outcome(&r, m.check_mode)
         }
-        Accounts::Many { entries, defaults } => bulk(
-            m,
-            &task,
-            entries,
-            defaults,
-            server_name.as_deref(),
-            a.concurrency,
-            a.report_unchanged,
-        ),
+        Accounts::Many(entries) => {
+            if let Some(server) = &server_name {
+                learn_server_name(entries, server);
+            }
+            bulk(m, &task, entries, a.concurrency, a.report_unchanged)
+        }
     };
     drop(task);
     if let Some(s) = session {
@@ -623,33 +623,54 @@ fn single_outcome(r: &AccountResult, check_mode: bool) -> Outcome {
 }
 
 /// Validates the entries of `users`: each one alone, and no name twice.
-fn bulk_accounts(
-    entries: &[Value],
-    defaults: &Defaults,
-    server_name: Option<&str>,
-) -> Vec<std::result::Result<Account, Error>> {
-    let mut seen: Map<String, Value> = Map::new();
+fn bulk_accounts(entries: &[Value], defaults: &Defaults, server_name: Option<&str>) -> Vec<Entry> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
     entries
         .iter()
         .enumerate()
         .map(|(i, entry)| {
-            let obj = entry
-                .as_object()
-                .ok_or_else(|| fail!("users[{i}] must be a dict with username and password"))?;
-            let p = ENTRY_SPEC
-                .validate(obj)
-                .map_err(|e| fail!("users[{i}]: {}", e.join("; ")))?;
-            let a = Account::from_params(&p, server_name, defaults)
-                .map_err(|e| fail!("users[{i}]: {e}"))?;
-            let key = a.user.localpart.clone();
-            if let Some(first) = seen.insert(key.clone(), Value::from(i)) {
-                return Err(fail!(
-                    "users[{i}]: '{key}' is already listed as users[{first}]"
-                ));
-            }
-            Ok(a)
+            let name = entry
+                .get("username")
+                .or_else(|| entry.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let account = (|| {
+                let obj = entry
+                    .as_object()
+                    .ok_or_else(|| fail!("users[{i}] must be a dict with username and password"))?;
+                let p = ENTRY_SPEC
+                    .validate(obj)
+                    .map_err(|e| fail!("users[{i}]: {}", e.join("; ")))?;
+                let a = Account::from_params(&p, server_name, defaults)
+                    .map_err(|e| fail!("users[{i}]: {e}"))?;
+                let key = a.user.localpart.clone();
+                if let Some(first) = seen.get(&key) {
+                    return Err(fail!(
+                        "users[{i}]: '{key}' is already listed as users[{first}]"
+                    ));
+                }
+                seen.insert(key, i);
+                Ok(a)
+            })();
+            Entry { name, account }
         })
         .collect()
+}
+
+/// Gives the accounts given by localpart the server name learnt from the admin's token.
+fn learn_server_name(entries: &mut [Entry], server: &str) {
+    for (i, e) in entries.iter_mut().enumerate() {
+        if let Ok(a) = &e.account {
+            if a.user.server_name.is_none() {
+                let user = User::parse("username", &a.user.localpart, Some(server));
+                e.account = match user {
+                    Ok(user) => Ok(Account { user, ..a.clone() }),
+                    Err(err) => Err(fail!("users[{i}]: {err}")),
+                };
+            }
+        }
+    }
 }
 
 /// Registers many accounts with `concurrency` workers. A bad or refused entry fails alone; the
@@ -657,13 +678,12 @@ fn bulk_accounts(
 fn bulk(
     m: &mut Module,
     task: &Task<'_>,
-    entries: &[Value],
-    defaults: &Defaults,
-    server_name: Option<&str>,
+    entries: &[Entry],
     concurrency: usize,
     report_unchanged: bool,
 ) -> Outcome {
-    let accounts = bulk_accounts(entries, defaults, server_name);
+    let accounts: Vec<&std::result::Result<Account, Error>> =
+        entries.iter().map(|e| &e.account).collect();
 
     type Slot = std::sync::Mutex<Option<std::result::Result<AccountResult, Error>>>;
     let next = AtomicUsize::new(0);
@@ -672,7 +692,9 @@ fn bulk(
         for _ in 0..concurrency.min(accounts.len()) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(acct) = accounts.get(i) else { break };
+                let Some(acct) = accounts.get(i).copied() else {
+                    break;
+                };
                 let r = match acct {
                     Ok(a) => ensure(task, a),
                     Err(e) => Err(e.clone()),
@@ -691,12 +713,7 @@ fn bulk(
     let mut failures = Vec::new();
     let mut items = Vec::with_capacity(entries.len());
     for (i, r) in results.enumerate() {
-        let name = entries[i]
-            .get("username")
-            .or_else(|| entries[i].get("name"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let name = &entries[i].name;
         match r {
             Ok(r) => {
                 for w in &r.warnings {
