@@ -107,6 +107,7 @@ demo: build
 
 bench: build $(COLLECTION) venvs
 	$(CACHE)/venv-ansible/bin/python bench/run.py
+	$(CACHE)/venv-ansible/bin/python bench/ssh.py
 
 clean:
 	cargo clean

@@ -616,3 +616,21 @@ fn an_aarch64_target_gets_the_aarch64_binary() {
     );
     assert_eq!(t.admin_flag(&format!("@{name}:localhost")), None);
 }
+
+#[test]
+fn the_collections_own_playbook_runs_the_tag() {
+    // ansible-playbook matrix.users.setup: the playbook shipped in the collection, its role
+    // resolved inside the collection.
+    let t = Target::shared();
+    let p = t.play(&[]);
+    let (name, pw) = (unique("carol"), unique("carol-pw-"));
+    let ev = p.extra_vars(&[("username", &name), ("password", &pw), ("admin", "yes")]);
+    let (code, out) = p.run(
+        "matrix.users.setup",
+        &["--tags=register-user", "--extra-vars", &ev],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(recap(&out, "changed=1"), "{out}");
+    assert_eq!(t.admin_flag(&format!("@{name}:localhost")), Some(1));
+    assert!(t.can_login(&name, &pw));
+}

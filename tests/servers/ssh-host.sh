@@ -13,6 +13,9 @@
 #       /srv/<id>, for files the target must see: secrets, databases), remote_dir (/srv/<id>),
 #       and ansible_vars (inventory host variables for this host). Prints the address.
 #       If WATCH_PID is set, the host is torn down as soon as that process exits.
+#       SSH_HOST_BIND="DIR..." binds those directories of this machine, read-only and at the same
+#       paths, into the target's root: bench/ssh.py uses it to give the target the Python and
+#       Synapse that register_new_matrix_user (today's way, for comparison) needs. Tests never do.
 #   ssh-host.sh stop DIR
 #       Stops sshd (by its PID) and everything else started in the namespace, and deletes it.
 #   Servers the target should reach on its own 127.0.0.1 (e.g. Synapse) are started with
@@ -124,9 +127,14 @@ VARS
 
   # `ip netns exec` runs the command in a mount namespace of its own: /proc and /dev mounted
   # here are gone when sshd exits. A plain background command: $! is sshd itself.
+  local binds="" b
+  for b in ${SSH_HOST_BIND:-}; do
+    mkdir -p "$rootfs$b"
+    binds+="mount --bind '$b' '$rootfs$b' && mount -o remount,bind,ro '$rootfs$b' && "
+  done
   # shellcheck disable=SC2016 # $1 and $2 belong to the inner shell
   setsid nohup ip netns exec "$ns" sh -c \
-    'mount -t proc proc "$1/proc" && mount --rbind /dev "$1/dev" && exec chroot "$1" /usr/sbin/sshd -D -e -f "$2/sshd_config"' \
+    "$binds"'mount -t proc proc "$1/proc" && mount --rbind /dev "$1/dev" && exec chroot "$1" /usr/sbin/sshd -D -e -f "$2/sshd_config"' \
     sh "$rootfs" "$remote" > "$dir/sshd.log" 2>&1 < /dev/null &
   echo $! > "$dir/sshd.pid"
   if [ -n "${WATCH_PID:-}" ]; then

@@ -73,7 +73,7 @@ for name in "$@"; do
     targets) install_targets ;;
     musl) command -v musl-gcc >/dev/null || apt_install musl-tools ;;
     qemu) command -v qemu-aarch64-static >/dev/null || apt_install qemu-user-static ;;
-    ssh) apt_install openssh-client debootstrap ;;
+    ssh) apt_install openssh-client debootstrap iproute2 ;;
     *) echo "toolchains.sh: unknown toolchain '$name'" >&2; exit 2 ;;
   esac
 done
