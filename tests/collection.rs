@@ -634,3 +634,72 @@ fn the_collections_own_playbook_runs_the_tag() {
     assert_eq!(t.admin_flag(&format!("@{name}:localhost")), Some(1));
     assert!(t.can_login(&name, &pw));
 }
+
+fn ansible_doc(args: &[&str]) -> (bool, String) {
+    let out = Command::new(cache_dir().join("venv-ansible/bin/ansible-doc"))
+        .args(args)
+        .current_dir(std::env::temp_dir())
+        .env_remove("ANSIBLE_CONFIG")
+        .env_remove("ANSIBLE_LIBRARY")
+        .env("ANSIBLE_COLLECTIONS_PATH", collections_path())
+        .env("ANSIBLE_COLLECTIONS_SCAN_SYS_PATH", "false")
+        .env("ANSIBLE_NOCOLOR", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn ansible_doc_knows_the_four_modules_by_fqcn() {
+    let modules = [
+        "register_user",
+        "registration_token",
+        "registration_token_info",
+        "user_admin",
+    ];
+    let (ok, out) = ansible_doc(&["-l", "matrix.users"]);
+    assert!(ok, "{out}");
+    let listed: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let want: Vec<String> = modules
+        .iter()
+        .map(|m| format!("matrix.users.{m}"))
+        .collect();
+    assert_eq!(
+        listed, want,
+        "only the documented modules are listed: {out}"
+    );
+    assert!(!out.contains("WARNING"), "{out}");
+    for m in modules {
+        let (ok, out) = ansible_doc(&[&format!("matrix.users.{m}")]);
+        assert!(ok, "{out}");
+        assert!(out.contains(&format!("matrix.users.{m}")), "{out}");
+        assert!(out.contains("OPTIONS"), "{out}");
+        assert!(out.contains("homeserver_url"), "{out}");
+    }
+}
+
+#[test]
+fn the_collection_version_is_the_cargo_version() {
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(collections_path().join("ansible_collections/matrix/users/MANIFEST.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        manifest["collection_info"]["version"],
+        env!("CARGO_PKG_VERSION"),
+        "{manifest}"
+    );
+    assert_eq!(manifest["collection_info"]["namespace"], "matrix");
+    assert_eq!(manifest["collection_info"]["name"], "users");
+}
