@@ -109,6 +109,7 @@ impl Target {
             .arg("start")
             .arg(&dir)
             .env("WATCH_PID", std::process::id().to_string())
+            .env("SSH_HOST_CLEANUP", "1")
             .output()
             .unwrap();
         assert!(

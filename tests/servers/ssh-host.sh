@@ -12,7 +12,8 @@
 #       namespace's name, for `ip netns exec`), root (the host's path of the target's directory
 #       /srv/<id>, for files the target must see: secrets, databases), remote_dir (/srv/<id>),
 #       and ansible_vars (inventory host variables for this host). Prints the address.
-#       If WATCH_PID is set, the host is torn down as soon as that process exits.
+#       If WATCH_PID is set, the host is torn down as soon as that process exits, and with
+#       SSH_HOST_CLEANUP=1 DIR is removed then too (its throwaway key with it).
 #       SSH_HOST_BIND="DIR..." binds those directories of this machine, read-only and at the same
 #       paths, into the target's root: bench/ssh.py uses it to give the target the Python and
 #       Synapse that register_new_matrix_user (today's way, for comparison) needs. Tests never do.
@@ -138,7 +139,9 @@ VARS
     sh "$rootfs" "$remote" > "$dir/sshd.log" 2>&1 < /dev/null &
   echo $! > "$dir/sshd.pid"
   if [ -n "${WATCH_PID:-}" ]; then
-    setsid nohup bash -c "while kill -0 $WATCH_PID 2>/dev/null; do sleep 0.3; done; '$here/ssh-host.sh' stop '$dir'" \
+    local cleanup=""
+    [ "${SSH_HOST_CLEANUP:-}" = 1 ] && cleanup="; rm -rf '$dir'"
+    setsid nohup bash -c "while kill -0 $WATCH_PID 2>/dev/null; do sleep 0.3; done; '$here/ssh-host.sh' stop '$dir'$cleanup" \
       > /dev/null 2>&1 < /dev/null &
   fi
 
