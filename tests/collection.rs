@@ -704,3 +704,43 @@ fn the_collection_version_is_the_cargo_version() {
     assert_eq!(manifest["collection_info"]["namespace"], "matrix");
     assert_eq!(manifest["collection_info"]["name"], "users");
 }
+
+#[test]
+fn a_playbook_can_depend_on_the_collection_through_requirements_yml() {
+    let tarball = repo().join(format!(
+        "target/collection/matrix-users-{}.tar.gz",
+        env!("CARGO_PKG_VERSION")
+    ));
+    assert!(tarball.exists(), "run `make collection` first");
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("requirements.yml"),
+        format!(
+            "---\ncollections:\n  - name: matrix.users\n    type: file\n    source: {}\n",
+            tarball.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(cache_dir().join("venv-ansible/bin/ansible-galaxy"))
+        .current_dir(work.path())
+        .args([
+            "collection",
+            "install",
+            "-r",
+            "requirements.yml",
+            "-p",
+            "collections",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let modules = work
+        .path()
+        .join("collections/ansible_collections/matrix/users/plugins/modules");
+    for m in ["register_user", "user_admin"] {
+        for arch in ["x86_64", "aarch64"] {
+            assert!(modules.join(format!("__{m}_linux_{arch}")).is_file());
+        }
+        assert!(modules.join(format!("{m}.yml")).is_file());
+    }
+}
