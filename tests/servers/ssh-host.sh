@@ -47,6 +47,10 @@ debian_mirror() {
 build_rootfs() {
   local stamp="$rootfs/.built"
   [ -f "$stamp" ] && return 0
+  # One builder at a time; the others wait and find it built.
+  exec 7>"$cache/.ssh-rootfs.lock"
+  flock 7
+  if [ -f "$stamp" ]; then flock -u 7; return 0; fi
   "$here/toolchains.sh" ssh
   local start=$SECONDS tmp="$rootfs.tmp"
   echo "ssh-host.sh: debootstrap --variant=minbase $suite with openssh-server into $rootfs" >&2
@@ -66,6 +70,7 @@ build_rootfs() {
   rm -rf "$rootfs"; mv "$tmp" "$rootfs"
   echo "$((SECONDS - start))" > "$rootfs/.build-seconds"
   touch "$stamp"
+  flock -u 7
   echo "ssh-host.sh: root file system built in $((SECONDS - start)) s" >&2
 }
 
