@@ -1,30 +1,84 @@
-# make demo    build the modules, run the register-user tag against a throwaway local Synapse
-# make test    everything: fmt, clippy, unit tests, integration tests against real servers, molecule
-# make build   static x86_64-unknown-linux-musl module binaries into library/
-# make bench   benchmarks against real Synapse servers, side by side with today's way (docs/benchmarks.md)
+# make demo          build the modules, run the register-user tag against a throwaway local Synapse
+# make test          everything: fmt, clippy, unit tests, integration tests against real servers,
+#                    the collection installed and run over SSH on a host without Python, the
+#                    aarch64 binaries under qemu, molecule, ansible-test sanity
+# make build         static x86_64-unknown-linux-musl module binaries into library/
+# make build-aarch64 static aarch64-unknown-linux-musl module binaries (cargo zigbuild)
+# make collection    the Ansible collection matrix.users: target/collection/matrix-users-<version>.tar.gz
+# make collection-install [COLLECTIONS_PATH=dir]   ansible-galaxy collection install of that tarball
+# make sanity        ansible-test sanity on the built collection
+# make bench         benchmarks against real Synapse servers, side by side with today's way (docs/benchmarks.md)
+# make bench-scale   a 10,000-user list on Synapse's defaults: import, re-runs with and without credentials
 SHELL := /bin/bash
 TARGET := x86_64-unknown-linux-musl
-MODULES := register_user registration_token registration_token_info user_admin
-# The same cache tests/servers/venvs.sh uses.
+AARCH64 := aarch64-unknown-linux-musl
+# One registry of modules: the binaries in src/bin/.
+MODULES := $(basename $(notdir $(wildcard src/bin/*.rs)))
+# The same cache tests/servers/*.sh use.
 CACHE ?= $(or $(MATRIX_TEST_CACHE),$(HOME)/.cache/matrix-users)
+export MATRIX_TEST_CACHE := $(CACHE)
 VENV_BIN := $(CACHE)/venv-ansible/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: build toolchain venvs lint lint-ansible unit integration molecule test demo bench clean
+VERSION := $(shell awk '/^\[/ { s = $$0 } s == "[package]" && $$1 == "version" { gsub(/"/, "", $$3); print $$3; exit }' Cargo.toml)
+COLLECTION := target/collection/matrix-users-$(VERSION).tar.gz
+COLLECTIONS_PATH ?= $(HOME)/.ansible/collections
+X86_BINS := $(addprefix target/$(TARGET)/release/,$(MODULES))
+ARM_BINS := $(addprefix target/$(AARCH64)/release/,$(MODULES))
+RUST_SOURCES := Cargo.toml Cargo.lock $(shell find src -name '*.rs')
+COLLECTION_SOURCES := galaxy.yml meta/runtime.yml docs/collection.md scripts/build-collection.sh \
+	$(wildcard plugins/action/*.py) $(addprefix library/,$(addsuffix .yml,$(MODULES))) \
+	playbooks/setup.yml $(shell find roles -type f)
 
-## Installs what a static build needs: the musl target and Debian's musl-tools.
+.PHONY: build build-aarch64 toolchain venvs lint lint-ansible unit integration molecule collection \
+	collection-install test-collection sanity test demo bench bench-scale clean
+
+## Installs what a static build needs: the musl targets and Debian's musl-tools.
 toolchain:
-	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
-	@command -v musl-gcc >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq musl-tools; }
+	@tests/servers/toolchains.sh targets musl
 
-build: toolchain
-	cargo build --release --locked --target $(TARGET) $(addprefix --bin ,$(MODULES))
-	install -m 0755 $(addprefix target/$(TARGET)/release/,$(MODULES)) library/
+build: $(X86_BINS)
+	install -m 0755 $(X86_BINS) library/
 	@ls -l $(addprefix library/,$(MODULES))
+
+$(X86_BINS) &: $(RUST_SOURCES) | toolchain
+	cargo build --release --locked --target $(TARGET) $(addprefix --bin ,$(MODULES))
+	@touch $(X86_BINS)
+
+## aarch64 needs a C cross compiler for ring and the bundled SQLite: zig, through cargo-zigbuild.
+build-aarch64: $(ARM_BINS)
+	@ls -l $(ARM_BINS)
+
+$(ARM_BINS) &: $(RUST_SOURCES) | toolchain
+	PATH="$$(tests/servers/toolchains.sh path zig):$$PATH" \
+	  cargo zigbuild --release --locked --target $(AARCH64) $(addprefix --bin ,$(MODULES))
+	@touch $(ARM_BINS)
 
 ## Python environments for the controller and the real test servers (cached).
 venvs:
 	tests/servers/venvs.sh
+
+collection: $(COLLECTION)
+
+$(COLLECTION): $(X86_BINS) $(ARM_BINS) $(COLLECTION_SOURCES) | venvs
+	PATH="$(VENV_BIN):$$PATH" BIN_x86_64=target/$(TARGET)/release BIN_aarch64=target/$(AARCH64)/release \
+	  scripts/build-collection.sh target/collection $(MODULES)
+	@ls -l $@
+
+collection-install: $(COLLECTION)
+	$(VENV_BIN)/ansible-galaxy collection install --force -p "$(COLLECTIONS_PATH)" $(COLLECTION)
+
+## The collection installed into a temporary path, over SSH on a host without Python, and the
+## aarch64 binaries under qemu (the tests themselves start the SSH host and the servers).
+test-collection: $(COLLECTION) | venvs
+	@tests/servers/toolchains.sh qemu ssh
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(VENV_BIN)/ansible-galaxy collection install -p "$$tmp" $(COLLECTION) > /dev/null && \
+	  MATRIX_USERS_COLLECTIONS_PATH="$$tmp" cargo test --locked --test collection --test aarch64
+
+## ansible-test sanity on the collection as built (tests/sanity/ignore-2.19.txt explains each ignore).
+sanity: $(COLLECTION)
+	scripts/sanity.sh $(COLLECTION)
 
 lint:
 	cargo fmt --all -- --check
@@ -45,17 +99,26 @@ integration: venvs
 molecule: build venvs
 	PATH="$(VENV_BIN):$$PATH" molecule test --all
 
-test: lint venvs build
+test: lint venvs build $(COLLECTION)
 	$(MAKE) lint-ansible
-	cargo test --locked
+	@tests/servers/toolchains.sh qemu ssh
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(VENV_BIN)/ansible-galaxy collection install -p "$$tmp" $(COLLECTION) > /dev/null && \
+	  MATRIX_USERS_COLLECTIONS_PATH="$$tmp" cargo test --locked
 	$(MAKE) molecule
+	$(MAKE) sanity
 	@echo "make test: all checks passed"
 
 demo: build
 	scripts/demo.sh
 
-bench: build venvs
+bench: build $(COLLECTION) venvs
 	$(CACHE)/venv-ansible/bin/python bench/run.py
+	$(CACHE)/venv-ansible/bin/python bench/ssh.py
+
+## 10,000 users on Synapse's defaults: first import, re-runs with and without credentials.
+bench-scale: build venvs
+	$(CACHE)/venv-ansible/bin/python bench/scale.py
 
 clean:
 	cargo clean

@@ -302,7 +302,13 @@ def write_report():
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     text = "\n".join(lines) + "\n"
     os.makedirs(os.path.join(REPO, "docs"), exist_ok=True)
-    with open(os.path.join(REPO, "docs", "benchmarks.md"), "w") as f:
+    # Keep the sections other benchmarks wrote below this table (e.g. bench/ssh.py's).
+    path = os.path.join(REPO, "docs", "benchmarks.md")
+    if os.path.exists(path):
+        old = open(path).read()
+        if "\n## " in old:
+            text += "\n" + old[old.index("\n## ") + 1:]
+    with open(path, "w") as f:
         f.write(text)
     print()
     print(text)
