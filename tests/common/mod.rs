@@ -2,6 +2,8 @@
 //! Ansible runs them (`<module> <args-file>`), and server state read back through the admin API.
 #![allow(dead_code)]
 
+pub mod mas;
+
 use matrix_users::matrix::registration_mac;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
