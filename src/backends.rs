@@ -158,8 +158,12 @@ pub trait AdminFlag: Sync {
 pub trait EmailAddresses: Sync {
     /// Adds those of `emails` the account does not have (compared case-insensitively), keeping
     /// any others; `check_mode` only reads. Returns the addresses added (or that would be).
-    fn add_missing(&self, user_id: &str, emails: &[String], check_mode: bool)
-        -> Result<Vec<String>>;
+    fn add_missing(
+        &self,
+        user_id: &str,
+        emails: &[String],
+        check_mode: bool,
+    ) -> Result<Vec<String>>;
 }
 
 /// What a token service can and cannot do, declared beside its API; the modules decide from
@@ -224,9 +228,9 @@ pub fn registrar<'a>(
     shared_secret: &'a str,
 ) -> Option<Box<dyn Registrar + 'a>> {
     match backend {
-        Homeserver::Synapse | Homeserver::Dendrite => {
-            Some(Box::new(SharedSecretRegistration::new(client, shared_secret)))
-        }
+        Homeserver::Synapse | Homeserver::Dendrite => Some(Box::new(
+            SharedSecretRegistration::new(client, shared_secret),
+        )),
         Homeserver::Mas => None,
     }
 }

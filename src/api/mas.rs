@@ -140,9 +140,12 @@ impl<'a> MasAdmin<'a> {
         if let Some(d) = displayname {
             body["displayname"] = Value::from(d);
         }
-        let r = self
-            .session
-            .call(Method::POST, &format!("{API}/users"), Body::Json(&body), false)?;
+        let r = self.session.call(
+            Method::POST,
+            &format!("{API}/users"),
+            Body::Json(&body),
+            false,
+        )?;
         match r.status.as_u16() {
             201 | 200 => MasUser::from_resource(&r.body["data"]).map(Some),
             409 if title(&r).contains("already exists") => Ok(None),
@@ -190,9 +193,12 @@ impl<'a> MasAdmin<'a> {
     /// `POST /users/{id}/set-admin`.
     fn set_admin_of(&self, user: &MasUser, admin: bool) -> Result<()> {
         let path = format!("{API}/users/{}/set-admin", user.id);
-        let r = self
-            .session
-            .call(Method::POST, &path, Body::Json(&json!({ "admin": admin })), true)?;
+        let r = self.session.call(
+            Method::POST,
+            &path,
+            Body::Json(&json!({ "admin": admin })),
+            true,
+        )?;
         if r.is_success() {
             Ok(())
         } else {
@@ -207,12 +213,13 @@ impl<'a> MasAdmin<'a> {
     fn emails_of(&self, user: &MasUser) -> Result<Vec<String>> {
         let mut out = Vec::new();
         let filter = format!("filter[user]={}", user.id);
-        self.session.each_page("user-emails", &filter, &mut |item| {
-            if let Some(e) = item["attributes"]["email"].as_str() {
-                out.push(e.to_string());
-            }
-            Ok(())
-        })?;
+        self.session
+            .each_page("user-emails", &filter, &mut |item| {
+                if let Some(e) = item["attributes"]["email"].as_str() {
+                    out.push(e.to_string());
+                }
+                Ok(())
+            })?;
         Ok(out)
     }
 
@@ -265,7 +272,12 @@ impl<'a> MasAdmin<'a> {
 /// The site configuration (`GET /site-config`): the Matrix server name MAS serves, and whether
 /// password login is on.
 pub fn site_config(session: &MasSession<'_>) -> Result<SiteConfig> {
-    let r = session.call(Method::GET, &format!("{API}/site-config"), Body::Empty, true)?;
+    let r = session.call(
+        Method::GET,
+        &format!("{API}/site-config"),
+        Body::Empty,
+        true,
+    )?;
     if !r.is_success() {
         return Err(session.refused(&r, "reading MAS's site configuration"));
     }
@@ -376,7 +388,12 @@ impl AdminFlag for MasAdmin<'_> {
 }
 
 impl EmailAddresses for MasAdmin<'_> {
-    fn add_missing(&self, user_id: &str, emails: &[String], check_mode: bool) -> Result<Vec<String>> {
+    fn add_missing(
+        &self,
+        user_id: &str,
+        emails: &[String],
+        check_mode: bool,
+    ) -> Result<Vec<String>> {
         if emails.is_empty() {
             return Ok(Vec::new());
         }
@@ -541,12 +558,16 @@ impl TokenService for MasTokens<'_> {
         if let Some(n) = max_usage.filter(|n| *n != current.max_usage) {
             body.insert("usage_limit".into(), usage_limit(n));
         }
-        if let Some(t) = expiry.filter(|t| Some(t.timestamp()) != current.expiration_date.map(|c| c.timestamp())) {
+        if let Some(t) =
+            expiry.filter(|t| Some(t.timestamp()) != current.expiration_date.map(|c| c.timestamp()))
+        {
             body.insert("expires_at".into(), Value::from(rfc3339(t)));
         }
         if !body.is_empty() {
             let body = Value::Object(body);
-            let r = self.session.call(Method::PUT, &path, Body::Json(&body), true)?;
+            let r = self
+                .session
+                .call(Method::PUT, &path, Body::Json(&body), true)?;
             after = Some(self.one(&r, &format!("updating token {}", current.name))?);
         }
         if current.disabled {

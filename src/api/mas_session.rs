@@ -80,7 +80,8 @@ fn is_ulid(s: &str) -> bool {
     s.len() == 26
         && s.bytes().all(|b| {
             let b = b.to_ascii_uppercase();
-            b.is_ascii_digit() || (b.is_ascii_uppercase() && !matches!(b, b'I' | b'L' | b'O' | b'U'))
+            b.is_ascii_digit()
+                || (b.is_ascii_uppercase() && !matches!(b, b'I' | b'L' | b'O' | b'U'))
         })
 }
 
@@ -422,11 +423,19 @@ mod tests {
     #[test]
     fn endpoints_are_taken_relative_to_the_issuer() {
         assert_eq!(
-            endpoint_path("https://auth.example.org/", "https://auth.example.org/oauth2/token").unwrap(),
+            endpoint_path(
+                "https://auth.example.org/",
+                "https://auth.example.org/oauth2/token"
+            )
+            .unwrap(),
             "/oauth2/token"
         );
         assert_eq!(
-            endpoint_path("https://example.org/auth/", "https://example.org/auth/oauth2/token").unwrap(),
+            endpoint_path(
+                "https://example.org/auth/",
+                "https://example.org/auth/oauth2/token"
+            )
+            .unwrap(),
             "/oauth2/token"
         );
     }

@@ -17,8 +17,8 @@ use crate::args::{
     MAS_SECRET_EXCLUSIVE, MAS_URL_OPTIONS,
 };
 use crate::backends::{
-    self, AccountListing, AdminFlag, Directory, EmailAddresses, Homeserver, NewUser,
-    PasswordReset, Presence, Registrar, Registration, Unknown,
+    self, AccountListing, AdminFlag, Directory, EmailAddresses, Homeserver, NewUser, PasswordReset,
+    Presence, Registrar, Registration, Unknown,
 };
 use crate::choice_enum;
 use crate::client::Connection;
@@ -261,9 +261,10 @@ impl Args {
         let shared_secret = match mas {
             Some(_) => String::new(),
             None => {
-                let s = args::secret(p, "shared_secret", "shared_secret_file")?.ok_or_else(|| {
-                    fail!("one of the following is required: shared_secret, shared_secret_file")
-                })?;
+                let s =
+                    args::secret(p, "shared_secret", "shared_secret_file")?.ok_or_else(|| {
+                        fail!("one of the following is required: shared_secret, shared_secret_file")
+                    })?;
                 if s.is_empty() {
                     return Err(fail!("shared_secret is empty"));
                 }
@@ -467,8 +468,12 @@ fn run(m: &mut Module) -> Result<Outcome> {
     }
     let task = Task {
         backend: a.backend,
-        registrar: backends::registrar(a.backend, &client, &a.shared_secret)
-            .ok_or_else(|| fail!("backend {} has no shared-secret registration", a.backend.name()))?,
+        registrar: backends::registrar(a.backend, &client, &a.shared_secret).ok_or_else(|| {
+            fail!(
+                "backend {} has no shared-secret registration",
+                a.backend.name()
+            )
+        })?,
         admin_directory: session
             .as_ref()
             .and_then(|s| backends::admin_directory(a.backend, s)),
@@ -784,7 +789,11 @@ fn single_outcome(r: &AccountResult, check_mode: bool) -> Outcome {
     if !r.emails_added.is_empty() {
         msg.push_str(&format!(
             "; e-mail addresses {} {}",
-            if check_mode { "would be added:" } else { "added:" },
+            if check_mode {
+                "would be added:"
+            } else {
+                "added:"
+            },
             r.emails_added.join(", ")
         ));
     }
@@ -1002,6 +1011,7 @@ static DOC: ModuleDoc = ModuleDoc {
         Ret::new("created", Kind::Raw, "always", "Whether the account was created (in check mode, would be). With users, how many were.").sample(r#"true"#),
         Ret::new("password_updated", Kind::Bool, "with username", "Whether the password of an existing account was set (update_password=always).").sample(r#"false"#),
         Ret::new("admin_updated", Kind::Bool, "with username", "Whether the admin flag of an existing account was set to I(admin) (with admin credentials).").sample(r#"false"#),
+        Ret::new("emails_added", Kind::List, "with username", "Backend mas: the e-mail addresses added to an existing account (in check mode, that would be).").sample(r#"["alice@example.org"]"#),
         Ret::new("passwords_set", Kind::Int, "with users", "How many passwords of existing accounts were set (update_password=always).").sample(r#"0"#),
         Ret::new("admin_flags_changed", Kind::Int, "with users", "How many existing accounts got the admin flag asked for.").sample(r#"0"#),
         Ret::new("results", Kind::List, "with users", "One entry per account that changed or failed (every account with I(report_unchanged)), in order; C(index) is its position in I(users).").sample(r#"[{"index": 0, "username": "alice", "user_id": "@alice:example.org", "changed": true, "created": true, "password_updated": false, "failed": false}]"#),
