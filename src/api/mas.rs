@@ -71,6 +71,9 @@ impl MasUser {
     }
 }
 
+/// Accounts per page of the users listing (register_user's check for long lists assumes 1000).
+const LISTING_PAGE: u32 = 1000;
+
 /// Users, passwords, the admin flag and e-mail addresses through MAS's admin API.
 #[derive(Clone)]
 pub struct MasAdmin<'a> {
@@ -214,7 +217,7 @@ impl<'a> MasAdmin<'a> {
         let mut out = Vec::new();
         let filter = format!("filter[user]={}", user.id);
         self.session
-            .each_page("user-emails", &filter, &mut |item| {
+            .each_default_page("user-emails", &filter, &mut |item| {
                 if let Some(e) = item["attributes"]["email"].as_str() {
                     out.push(e.to_string());
                 }
@@ -350,6 +353,7 @@ impl AccountListing for MasAdmin<'_> {
         self.session.each_page_meta(
             "users",
             "",
+            Some(LISTING_PAGE),
             &mut |total| {
                 let go_on = !first || worth_it(total);
                 first = false;

@@ -286,29 +286,47 @@ impl<'c> MasSession<'c> {
         filter: &str,
         each: &mut dyn FnMut(&Value) -> Result<()>,
     ) -> Result<()> {
-        self.each_page_meta(collection, filter, &mut |_| true, each)
+        self.each_page_meta(collection, filter, Some(PAGE), &mut |_| true, each)
     }
 
-    /// As [`Self::each_page`]; after the first page `go_on(total)` says whether to continue.
+    /// As [`Self::each_page`] in pages of MAS's default size (10), for short lists: the first
+    /// request is then exactly `?{filter}`.
+    pub fn each_default_page(
+        &self,
+        collection: &str,
+        filter: &str,
+        each: &mut dyn FnMut(&Value) -> Result<()>,
+    ) -> Result<()> {
+        self.each_page_meta(collection, filter, None, &mut |_| true, each)
+    }
+
+    /// As [`Self::each_page`], `page` items a page (None: MAS's default); after the first page
+    /// `go_on(total)` says whether to continue.
     pub fn each_page_meta(
         &self,
         collection: &str,
         filter: &str,
+        page: Option<u32>,
         go_on: &mut dyn FnMut(u64) -> bool,
         each: &mut dyn FnMut(&Value) -> Result<()>,
     ) -> Result<()> {
         let mut after: Option<String> = None;
         let mut first = true;
         loop {
-            let mut path = format!("{API}/{collection}?");
+            let mut query: Vec<String> = Vec::new();
             if !filter.is_empty() {
-                path.push_str(filter);
-                path.push('&');
+                query.push(filter.to_string());
             }
-            path.push_str(&format!("page[first]={PAGE}"));
+            if let Some(n) = page {
+                query.push(format!("page[first]={n}"));
+            }
             if let Some(a) = &after {
-                path.push_str("&page[after]=");
-                path.push_str(a);
+                query.push(format!("page[after]={a}"));
+            }
+            let mut path = format!("{API}/{collection}");
+            if !query.is_empty() {
+                path.push('?');
+                path.push_str(&query.join("&"));
             }
             let r = self.call(Method::GET, &path, Body::Empty, true)?;
             if !r.is_success() {
