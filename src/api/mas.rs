@@ -646,3 +646,24 @@ pub fn delegation_error(client: &Client, r: &Response) -> Option<Error> {
         r.describe()
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// MAS's answer to `regtokens-revoke` (tests/data/mas/transcripts.jsonl), normalised.
+    #[test]
+    fn a_revoked_mas_token_is_disabled_and_invalid() {
+        let data = json!({"type": "user-registration_token", "id": "01M83PXDD5D34GHMYNM5E91EZS",
+            "attributes": {"token": "mytoken1", "valid": false, "usage_limit": null, "times_used": 0,
+                "created_at": "2026-11-23T08:03:45.701768Z", "last_used_at": null,
+                "expires_at": "2029-12-31T23:59:59Z", "revoked_at": "2026-11-23T08:03:45.775816518Z"}});
+        let t = normalise(&data).unwrap();
+        assert_eq!(t.name, "mytoken1");
+        assert_eq!(t.max_usage, 0, "no usage limit is unlimited");
+        assert!(t.disabled && !t.valid);
+        assert_eq!(rfc3339(t.expiration_date.unwrap()), "2029-12-31T23:59:59Z");
+        assert_eq!(usage_limit(0), Value::Null);
+        assert_eq!(usage_limit(5), json!(5));
+    }
+}
