@@ -365,8 +365,8 @@ fn what_mas_cannot_do_is_refused_before_any_request() {
 
 #[test]
 fn bulk_outlives_its_token_and_lists_once() {
-    // Tokens live 1 s: a bulk run of 60 accounts (each a creation and a password hash on MAS)
-    // outlives several of them.
+    // Tokens live 1 s: a bulk run of 150 accounts (each a creation and a password hash on MAS,
+    // about 1.5 s for 60 here) outlives several of them.
     let mas = FakeMas::start_with(&FakeMasOptions {
         token_ttl: Some(1),
         ..Default::default()
@@ -376,30 +376,30 @@ fn bulk_outlives_its_token_and_lists_once() {
         let (s, v) = mas.admin(
             "POST",
             "/api/admin/v1/users",
-            Some(&json!({"username": format!("u{i:02}")})),
+            Some(&json!({"username": format!("u{i:03}")})),
         );
         assert_eq!(s, 201, "{v}");
     }
-    let users: Vec<Value> = (0..60)
-        .map(|i| json!({"username": format!("u{i:02}"), "password": format!("{STRONG}-{i}")}))
+    let users: Vec<Value> = (0..150)
+        .map(|i| json!({"username": format!("u{i:03}"), "password": format!("{STRONG}-{i}")}))
         .collect();
     let mut args = mas_args(&mas, json!({"users": users, "concurrency": 4}));
     args["users"][3]["admin"] = json!(true);
     let before_grants = granted(&mas);
     let r = run(&mas, "register_user", args.clone()).ok();
-    assert_eq!(r.json["created"], 50, "{}", r.stdout);
+    assert_eq!(r.json["created"], 140, "{}", r.stdout);
     assert_eq!(r.json["existing"], 10);
     assert_eq!(r.json["admin_flags_changed"], 1);
     assert_eq!(r.json["failed_count"], 0);
-    // Existing accounts were found by one listing: the only look-up by name is u03's, whose
+    // Existing accounts were found by one listing: the only look-up by name is u003's, whose
     // admin flag changed.
     assert_eq!(logged(&mas, "GET", "/api/admin/v1/users/by-username/"), 1);
     assert!(logged(&mas, "GET", "/api/admin/v1/users?") >= 1);
-    for i in (10..60).step_by(7) {
-        assert!(mas.can_login(&format!("u{i:02}"), &format!("{STRONG}-{i}")));
+    for i in (10..150).step_by(17) {
+        assert!(mas.can_login(&format!("u{i:03}"), &format!("{STRONG}-{i}")));
     }
-    assert_eq!(mas.user("u03").unwrap()["attributes"]["admin"], true);
-    assert_eq!(mas.users().len(), 60);
+    assert_eq!(mas.user("u003").unwrap()["attributes"]["admin"], true);
+    assert_eq!(mas.users().len(), 150);
     let grants = granted(&mas) - before_grants;
     assert!(
         grants >= 2,
@@ -410,7 +410,7 @@ fn bulk_outlives_its_token_and_lists_once() {
     // The re-run converges: nothing changes.
     let r = run(&mas, "register_user", args).ok();
     assert!(!r.changed(), "{}", r.stdout);
-    assert_eq!(r.json["existing"], 60);
+    assert_eq!(r.json["existing"], 150);
 
     // Check mode over a list with a new name predicts it and writes nothing.
     let users: Vec<Value> = vec![json!({"username": "newcomer", "password": STRONG})];
