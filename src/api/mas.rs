@@ -157,7 +157,7 @@ impl<'a> MasAdmin<'a> {
                 describe(&r)
             )),
             400 => Err(fail!(
-                "MAS refused the username '{username}' ({}): MAS usernames are lower case a-z, 0-9 and . _ = - / (not starting with _)",
+                "MAS refused the username '{username}' ({}): MAS usernames are 1 to 255 characters of lower case a-z, 0-9 and = _ - . / + (not starting with _)",
                 describe(&r)
             )),
             _ => Err(self.session.refused(&r, &format!("creating {username}"))),
