@@ -622,6 +622,30 @@ fn registration_tokens_on_mas() {
     assert_eq!(t["attributes"]["expires_at"], "2031-06-01T10:00:00Z");
     assert_eq!(t["id"], mas.registration_token("spring").unwrap()["id"]);
 
+    // Check mode predicts an update and a revocation, with a diff, and writes neither.
+    let r = run_with(
+        &mas,
+        "registration_token",
+        token_args(&mas, json!({"token": "spring", "max_usage": 9})),
+        &check_mode(),
+    )
+    .ok();
+    assert!(r.changed());
+    assert_eq!(r.json["diff"]["before"]["max_usage"], 0);
+    assert_eq!(r.json["diff"]["after"]["max_usage"], 9);
+    let r = run_with(
+        &mas,
+        "registration_token",
+        token_args(&mas, json!({"token": "spring", "state": "disabled"})),
+        &check_mode(),
+    )
+    .ok();
+    assert!(r.changed());
+    assert_eq!(r.json["diff"]["after"]["disabled"], true);
+    let t = mas.registration_token("spring").unwrap();
+    assert_eq!(t["attributes"]["usage_limit"], Value::Null);
+    assert!(t["attributes"]["revoked_at"].is_null());
+
     // disabled revokes, once.
     let r = run(
         &mas,
