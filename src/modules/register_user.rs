@@ -967,8 +967,8 @@ fn bulk(
 }
 
 static DOC: ModuleDoc = ModuleDoc {
-    short_description: "Ensure Matrix accounts exist (Synapse, Dendrite), one or many per task",
-    description: &["Registers accounts on a Matrix homeserver with the shared-secret registration API (C(/_synapse/admin/v1/register)), which Synapse and Dendrite serve even with public registration closed.", "An existing account is success with C(changed=false) and is never modified, unless I(update_password=always).", "When the full user ID is known (I(server_name), a full C(@user:server) I(username), or admin credentials), the account is looked up first, so the no-change path costs one small request instead of the bcrypt hash Synapse computes for every registration attempt.", "Registration sends C(inhibit_login), so a new account has no device and no access token.", "A compiled binary module. Secrets never appear in its output; C(invocation.module_args) shows them as C(VALUE_SPECIFIED_IN_NO_LOG_PARAMETER)."],
+    short_description: "Ensure Matrix accounts exist (Synapse, Dendrite, MAS), one or many per task",
+    description: &["Registers accounts on a Matrix homeserver with the shared-secret registration API (C(/_synapse/admin/v1/register)), which Synapse and Dendrite serve even with public registration closed.", "An existing account is success with C(changed=false) and is never modified, unless I(update_password=always).", "When the full user ID is known (I(server_name), a full C(@user:server) I(username), or admin credentials), the account is looked up first, so the no-change path costs one small request instead of the bcrypt hash Synapse computes for every registration attempt.", "Registration sends C(inhibit_login), so a new account has no device and no access token.", "With I(backend=mas), for a homeserver that delegates authentication to Matrix Authentication Service, accounts live in MAS: the module looks each one up by name, creates it (with its display name), sets its password (MAS's complexity rules apply unless I(skip_password_check)), its admin flag and its I(email) addresses, through MAS's admin API with an OAuth2 client-credentials token it renews during long tasks and revokes at the end. MAS provisions the account on the homeserver. An existing account is left as it is, except that I(admin) and I(email) converge when given and I(update_password=always) sets the password.", "A compiled binary module. Secrets never appear in its output; C(invocation.module_args) shows them as C(VALUE_SPECIFIED_IN_NO_LOG_PARAMETER)."],
     check_mode: "Looks accounts up and predicts C(changed); writes nothing. Without a known user ID it warns that it cannot tell and predicts a creation.",
     diff_mode: "Shows whether the account existed before and after.",
     notes: &["Ansible runs this module as a binary on the target host; it needs no Python there.", "The shared secret gives full power over the server. Keep it in Ansible Vault and leave C(no_log) on the task."],
@@ -995,6 +995,17 @@ static DOC: ModuleDoc = ModuleDoc {
     concurrency: 8
     server_name: example.org
     shared_secret: "{{ matrix_synapse_registration_shared_secret }}"
+  no_log: true
+
+- name: An account on a homeserver that delegates to Matrix Authentication Service
+  register_user:
+    backend: mas
+    api_url: https://matrix.example.org/auth/
+    client_id: 01J0000000000000000000ADMN
+    client_secret_file: /matrix/mas/admin-client-secret
+    username: alice
+    password: "{{ vault_alice_password }}"
+    email: alice@example.org
   no_log: true
 
 - name: Reset a password, acting as an admin

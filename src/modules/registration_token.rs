@@ -445,6 +445,16 @@ static DOC: ModuleDoc = ModuleDoc {
     max_usage: 10
     ex_date: "2026-04-30T18:00:00Z"
 
+- name: A MAS registration token for 20 sign-ups (MAS 0.17 and later)
+  registration_token:
+    backend: mas
+    api_url: https://matrix.example.org/auth/
+    client_id: 01J0000000000000000000ADMN
+    client_secret_file: /matrix/mas/admin-client-secret
+    token: autumn-meetup
+    max_usage: 20
+    expires_in: 14d
+
 - name: Disable a token
   registration_token:
     api_url: https://matrix.example.org/matrix-registration
