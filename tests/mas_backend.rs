@@ -45,6 +45,51 @@ fn logged(mas: &FakeMas, method: &str, path: &str) -> usize {
         .count()
 }
 
+/// A request's shape: ULIDs, usernames and query values replaced, query keys kept in order.
+fn shape(method: &str, path: &str) -> String {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let mut segments: Vec<String> = Vec::new();
+    for seg in path.split('/') {
+        let s = if segments.last().is_some_and(|p| p == "by-username") {
+            "{name}".to_string()
+        } else if seg.len() == 26 && seg.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            "{ulid}".to_string()
+        } else {
+            seg.to_string()
+        };
+        segments.push(s);
+    }
+    let keys: Vec<String> = query
+        .split('&')
+        .filter(|q| !q.is_empty())
+        .map(|q| {
+            let k = q.split('=').next().unwrap_or("");
+            k.replace("%5B", "[").replace("%5D", "]")
+        })
+        .collect();
+    format!("{method} {} ?{}", segments.join("/"), keys.join("&"))
+}
+
+/// The shapes of the requests a real MAS answered in the recording (its own, not Synapse's).
+fn recorded_shapes() -> std::collections::HashSet<String> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/mas/transcripts.jsonl"
+    ))
+    .unwrap();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|x| !x["id"].as_str().unwrap().starts_with("synapse-"))
+        .map(|x| {
+            shape(
+                x["request"]["method"].as_str().unwrap(),
+                x["request"]["path"].as_str().unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// Tokens MAS granted so far.
 fn granted(mas: &FakeMas) -> usize {
     mas.log()
@@ -62,6 +107,17 @@ fn run(mas: &FakeMas, module: &str, args: Value) -> Run {
 
 fn run_with(mas: &FakeMas, module: &str, args: Value, flags: &[(&str, Value)]) -> Run {
     let (grants, revokes) = (granted(mas), logged(mas, "POST", "/oauth2/revoke"));
+    // The fake writes a log line just after its answer: wait until the harness's last request
+    // is logged, so that the lines after `before` are the module's.
+    let mut before = mas.log().lines().count();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let now = mas.log().lines().count();
+        if now == before {
+            break;
+        }
+        before = now;
+    }
     let r = run_module_with(module, args, flags);
     // The fake logs a request just after answering it: the last revocation's line may land a
     // moment after the module exited, so the log is read again until it is complete.
@@ -76,6 +132,16 @@ fn run_with(mas: &FakeMas, module: &str, args: Value, flags: &[(&str, Value)]) -
         "every token the module obtained is revoked:\n{}",
         mas.log()
     );
+    // Every request the module sent has the shape of one a real MAS answered in the recording.
+    let recorded = recorded_shapes();
+    for line in mas.log().lines().skip(before) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let sh = shape(f[1], f[2]);
+        assert!(
+            recorded.contains(&sh),
+            "{module} sent {sh}, a request the recording does not show ({line})"
+        );
+    }
     r
 }
 
@@ -779,4 +845,45 @@ fn registration_token_info_on_mas() {
     )
     .ok();
     assert_eq!(none.json["tokens"], json!([]));
+}
+
+/// The shape check of `run_with` has teeth: the modules' listings are recorded shapes, a query
+/// the recording lacks is not.
+#[test]
+fn the_request_shape_check_tells_recorded_from_unrecorded() {
+    let recorded = recorded_shapes();
+    for (m, p) in [
+        (
+            "GET",
+            "/api/admin/v1/users?page[first]=1000&page[after]=01M83PX7PPXQGT4G5AMB2SEMJ4",
+        ),
+        ("GET", "/api/admin/v1/users/by-username/some.one"),
+        (
+            "GET",
+            "/api/admin/v1/user-emails?filter[user]=01M83PX7NDQB6KXCB3W5STR3DY",
+        ),
+        (
+            "POST",
+            "/api/admin/v1/user-registration-tokens/01M83PXDD5D34GHMYNM5E91EZS/unrevoke",
+        ),
+        ("POST", "/oauth2/revoke"),
+    ] {
+        assert!(recorded.contains(&shape(m, p)), "{m} {p}");
+    }
+    for (m, p) in [
+        (
+            "GET",
+            "/api/admin/v1/user-emails?filter[user]=01M83PX7NDQB6KXCB3W5STR3DY&page[first]=100",
+        ),
+        (
+            "PUT",
+            "/api/admin/v1/users/01M83PX7NDQB6KXCB3W5STR3DY/displayname",
+        ),
+        (
+            "GET",
+            "/api/admin/v1/user-registration-tokens?filter[token]=x",
+        ),
+    ] {
+        assert!(!recorded.contains(&shape(m, p)), "{m} {p}");
+    }
 }
