@@ -445,12 +445,10 @@ mod tests {
     /// of `answers` (status, JSON body), as the real MAS answered in the recording
     /// (tests/data/mas/transcripts.jsonl), and hands back what it was sent: method, path,
     /// Authorization header and body, one request per connection.
-    fn scripted_fake_mas(
-        answers: Vec<(u16, String)>,
-    ) -> (
-        String,
-        std::thread::JoinHandle<Vec<(String, String, String, String)>>,
-    ) {
+    /// What the fake was sent: method, path, Authorization header, body.
+    type Seen = Vec<(String, String, String, String)>;
+
+    fn scripted_fake_mas(answers: Vec<(u16, String)>) -> (String, std::thread::JoinHandle<Seen>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let base = url.clone();
