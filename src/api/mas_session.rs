@@ -18,7 +18,7 @@ const API: &str = "/api/admin/v1";
 const PAGE: u32 = 100;
 
 /// How to act as a MAS admin.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum MasCredentials {
     /// A confidential client listed in MAS's `policy.data.admin_clients`.
     Client { id: String, secret: String },
@@ -26,7 +26,18 @@ pub enum MasCredentials {
     Token(String),
 }
 
-#[derive(Debug)]
+/// Secrets stay out of debug output.
+impl std::fmt::Debug for MasCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MasCredentials::Client { id, .. } => {
+                write!(f, "Client {{ id: {id}, secret: <hidden> }}")
+            }
+            MasCredentials::Token(_) => write!(f, "Token(<hidden>)"),
+        }
+    }
+}
+
 struct Held {
     token: String,
     /// When to get a new one (obtained tokens only).
@@ -40,7 +51,6 @@ struct Endpoints {
     revocation: Option<String>,
 }
 
-#[derive(Debug)]
 pub struct MasSession<'c> {
     client: &'c Client,
     creds: MasCredentials,
