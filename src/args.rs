@@ -6,6 +6,7 @@
 
 use crate::ansible::{Opt, Params, Result};
 use crate::api::client_session::AdminCredentials;
+use crate::api::mas_session::MasCredentials;
 use crate::backends::TokenStore;
 use crate::client::{parse_base_url, Connection};
 use crate::fail;
@@ -33,7 +34,10 @@ pub static CONNECTION_OPTIONS: &[Opt] = &[
 pub static ADMIN_CREDENTIAL_OPTIONS: &[Opt] = &[
     Opt::str("access_token")
         .no_log()
-        .doc(&["An admin's access token. Preferred over logging in: Synapse rate-limits logins."]),
+        .doc(&[
+            "An admin's access token. Preferred over logging in: Synapse rate-limits logins.",
+            "With I(backend=mas), a MAS admin token (scope C(urn:mas:admin)) instead; such tokens live 5 minutes by default, so prefer I(client_id) and I(client_secret) there.",
+        ]),
     Opt::str("admin_username").doc(&[
         "Instead of I(access_token), log in as this admin once per task, act, and log out at the end (no device is left behind).",
         "Synapse's default login rate limit (a burst of about 5) makes a login per loop item fail; prefer I(access_token) in loops.",
@@ -42,6 +46,84 @@ pub static ADMIN_CREDENTIAL_OPTIONS: &[Opt] = &[
         .no_log()
         .doc(&["The password of I(admin_username)."]),
 ];
+
+/// MAS's base URL, for the modules that have no `api_url` of their own (register_user,
+/// user_admin); the token modules' `api_url` ([`TOKEN_SERVICE_OPTIONS`]) serves the same purpose.
+pub static MAS_URL_OPTIONS: &[Opt] = &[Opt::str("api_url").doc(&[
+    "Backend C(mas) only, required there: the base URL of Matrix Authentication Service (where it serves C(/.well-known/openid-configuration) and its admin API C(/api/admin/v1)), as reached from the target host, e.g. C(http://127.0.0.1:8080). MAS is not the homeserver: I(homeserver_url) is not used with backend C(mas).",
+])];
+
+/// How to act as a MAS admin: OAuth2 client credentials (or C(access_token), a MAS admin token).
+pub static MAS_CLIENT_OPTIONS: &[Opt] = &[
+    Opt::str("client_id").doc(&[
+        "Backend C(mas): the C(client_id) (a ULID) of a confidential client in MAS's C(clients:) config with C(client_auth_method: client_secret_basic), listed in MAS's C(policy.data.admin_clients).",
+        "The module gets a token of the scope C(urn:mas:admin) with the client credentials grant, renews it when it runs out during a long task, and revokes it at the end.",
+    ]),
+    Opt::str("client_secret")
+        .no_log()
+        .doc(&["Backend C(mas): the secret of I(client_id)."]),
+    Opt::path("client_secret_file").doc(&[
+        "Backend C(mas): a file holding only the secret of I(client_id); surrounding whitespace is removed.",
+    ]),
+];
+
+/// Relations of [`MAS_CLIENT_OPTIONS`], for a module's spec.
+pub const MAS_SECRET_EXCLUSIVE: &[&str] = &["client_secret", "client_secret_file"];
+pub const MAS_CLIENT_EXCLUSIVE: &[&str] = &["client_id", "access_token"];
+
+/// MAS's connection and admin credentials, typed.
+pub struct MasArgs {
+    pub connection: Connection,
+    pub credentials: MasCredentials,
+}
+
+/// `api_url` and the MAS credentials, for backend mas.
+pub fn mas(p: &Params) -> Result<MasArgs> {
+    if !p.is_given("api_url") {
+        return Err(fail!(
+            "backend mas needs api_url: the base URL of Matrix Authentication Service (not the homeserver), e.g. http://127.0.0.1:8080"
+        ));
+    }
+    let connection = connection(p, "api_url")?;
+    if p.is_given("admin_username") {
+        return Err(fail!(
+            "backend mas does not log in with admin_username: give client_id and client_secret (a client in MAS's policy.data.admin_clients), or access_token (a MAS admin token)"
+        ));
+    }
+    let credentials = match (p.str("access_token"), p.str("client_id")) {
+        (Some(""), _) => return Err(fail!("access_token is empty")),
+        (Some(t), _) => MasCredentials::Token(t.to_string()),
+        (None, Some(id)) => {
+            let secret = secret(p, "client_secret", "client_secret_file")?.ok_or_else(|| {
+                fail!("client_id needs client_secret or client_secret_file")
+            })?;
+            if secret.is_empty() {
+                return Err(fail!("the client secret is empty"));
+            }
+            MasCredentials::Client {
+                id: id.to_string(),
+                secret,
+            }
+        }
+        (None, None) => return Err(fail!(
+            "backend mas needs MAS admin credentials: client_id and client_secret (or client_secret_file), or access_token (a MAS admin token)"
+        )),
+    };
+    Ok(MasArgs {
+        connection,
+        credentials,
+    })
+}
+
+/// Refuses the MAS-only options with another backend: they would be silently unused.
+pub fn refuse_mas_options(p: &Params, backend: &str) -> Result<()> {
+    for o in ["client_id", "client_secret", "client_secret_file"] {
+        if p.is_given(o) {
+            return Err(fail!("{o} is for backend mas only, not {backend}"));
+        }
+    }
+    Ok(())
+}
 
 /// Relations of [`ADMIN_CREDENTIAL_OPTIONS`], for a module's spec.
 pub const ADMIN_CREDENTIALS_EXCLUSIVE: &[&str] = &["access_token", "admin_username"];
@@ -147,8 +229,8 @@ pub static TOKEN_SERVICE_OPTIONS: &[Opt] = &[
     Opt::str("backend")
         .choices(TokenStore::NAMES)
         .default_str("matrix_registration")
-        .doc(&["The service that issues the tokens. C(matrix_registration) is the registration page service (both API generations, 0.7/0.8 C(/token) and 0.9 C(/api/token), detected automatically); C(synapse) uses Synapse's own registration tokens (admin API, with the admin credentials)."]),
-    Opt::str("api_url").doc(&["Base URL of the token service. For C(matrix_registration), the URL it is mounted at, e.g. C(https://matrix.example.org/matrix-registration) (required). For C(synapse), the default is I(homeserver_url)."]),
+        .doc(&["The service that issues the tokens. C(matrix_registration) is the registration page service (both API generations, 0.7/0.8 C(/token) and 0.9 C(/api/token), detected automatically); C(synapse) uses Synapse's own registration tokens (admin API, with the admin credentials); C(mas) uses Matrix Authentication Service's registration tokens (MAS 0.17 and later; with I(client_id) and I(client_secret), or I(access_token))."]),
+    Opt::str("api_url").doc(&["Base URL of the token service. For C(matrix_registration), the URL it is mounted at, e.g. C(https://matrix.example.org/matrix-registration) (required). For C(synapse), the default is I(homeserver_url). For C(mas), the base URL of Matrix Authentication Service (required)."]),
     Opt::str("admin_secret")
         .no_log()
         .doc(&["matrix-registration's admin API secret (C(admin_api_shared_secret), or C(admin_secret) in 0.7/0.8)."]),
@@ -169,27 +251,34 @@ pub struct TokenServiceArgs {
     pub admin_secret: Option<String>,
     /// Synapse's admin credentials.
     pub admin: Option<AdminCredentials>,
+    /// MAS's admin credentials.
+    pub mas: Option<MasCredentials>,
 }
 
 pub fn token_service(p: &Params) -> Result<TokenServiceArgs> {
     let store = choice::<TokenStore>(p, "backend")?;
+    if store != TokenStore::Mas {
+        refuse_mas_options(p, store.name())?;
+    }
     let connection = match (store, p.is_given("api_url")) {
-        (TokenStore::Synapse, false) => connection(p, "homeserver_url")?,
-        (_, true) => connection(p, "api_url")?,
+        (TokenStore::Mas, _) => None,
+        (TokenStore::Synapse, false) => Some(connection(p, "homeserver_url")?),
+        (_, true) => Some(connection(p, "api_url")?),
         (TokenStore::MatrixRegistration, false) => return Err(fail!(
             "backend matrix_registration needs api_url: the URL matrix-registration is served at, e.g. https://matrix.example.org/matrix-registration"
         )),
     };
-    Ok(match store {
-        TokenStore::Synapse => TokenServiceArgs {
+    Ok(match (store, connection) {
+        (TokenStore::Synapse, Some(connection)) => TokenServiceArgs {
             store,
             connection,
             admin_secret: None,
             admin: Some(admin_credentials(p)?.ok_or_else(|| {
                 fail!("backend synapse needs admin credentials: access_token, or admin_username and admin_password")
             })?),
+            mas: None,
         },
-        TokenStore::MatrixRegistration => {
+        (TokenStore::MatrixRegistration, Some(connection)) => {
             let secret = p.str("admin_secret").filter(|s| !s.is_empty()).ok_or_else(|| {
                 fail!("backend matrix_registration needs admin_secret: matrix-registration's admin API shared secret (admin_api_shared_secret, or admin_secret in 0.7/0.8)")
             })?;
@@ -199,6 +288,23 @@ pub fn token_service(p: &Params) -> Result<TokenServiceArgs> {
                 connection,
                 admin_secret: Some(secret.to_string()),
                 admin: None,
+                mas: None,
+            }
+        }
+        (_, _) => {
+            if p.is_given("admin_secret") {
+                return Err(fail!("admin_secret is matrix-registration's; backend mas takes client_id and client_secret, or access_token"));
+            }
+            let MasArgs {
+                connection,
+                credentials,
+            } = mas(p)?;
+            TokenServiceArgs {
+                store,
+                connection,
+                admin_secret: None,
+                admin: None,
+                mas: Some(credentials),
             }
         }
     })

@@ -7,6 +7,8 @@
 
 use crate::ansible::Result;
 use crate::api::client_session::{AdminSession, ProfileDirectory};
+use crate::api::mas::{MasAdmin, MasTokens};
+use crate::api::mas_session::MasSession;
 use crate::api::matrix_registration::MatrixRegistration;
 use crate::api::shared_secret::SharedSecretRegistration;
 use crate::api::{dendrite_admin, synapse_admin, synapse_sqlite, synapse_tokens};
@@ -20,6 +22,8 @@ choice_enum! {
     pub enum Homeserver {
         Synapse = "synapse",
         Dendrite = "dendrite",
+        /// Matrix Authentication Service's admin API (a homeserver that delegates to MAS).
+        Mas = "mas",
     }
 }
 
@@ -30,6 +34,8 @@ choice_enum! {
         Synapse = "synapse",
         /// Synapse's SQLite database, written directly.
         SynapseSqlite = "synapse_sqlite",
+        /// Matrix Authentication Service's admin API.
+        Mas = "mas",
     }
 }
 
@@ -38,6 +44,8 @@ choice_enum! {
     pub enum TokenStore {
         MatrixRegistration = "matrix_registration",
         Synapse = "synapse",
+        /// Matrix Authentication Service (0.17 and later).
+        Mas = "mas",
     }
 }
 
@@ -49,6 +57,8 @@ pub struct NewUser<'a> {
     pub admin: bool,
     pub user_type: Option<&'a str>,
     pub displayname: Option<&'a str>,
+    /// Addresses to attach, where the backend keeps them (MAS).
+    pub emails: &'a [String],
 }
 
 /// What a registration attempt found.
@@ -144,6 +154,18 @@ pub trait AdminFlag: Sync {
     }
 }
 
+/// E-mail addresses of existing accounts, where the backend keeps them (MAS).
+pub trait EmailAddresses: Sync {
+    /// Adds those of `emails` the account does not have (compared case-insensitively), keeping
+    /// any others; `check_mode` only reads. Returns the addresses added (or that would be).
+    fn add_missing(
+        &self,
+        user_id: &str,
+        emails: &[String],
+        check_mode: bool,
+    ) -> Result<Vec<String>>;
+}
+
 /// What a token service can and cannot do, declared beside its API; the modules decide from
 /// this alone what to refuse and what to predict in check mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,22 +209,57 @@ pub trait TokenService {
     ) -> Result<Token>;
     fn disable(&self, current: &Token) -> Result<Token>;
     fn delete(&self, name: &str) -> Result<()>;
+    /// Whether `state=present` may clear the disabled flag only when the operator asks for it
+    /// (MAS: a revoked token stays revoked unless un-revoking is asked for).
+    fn reenables_only_when_asked(&self) -> bool {
+        false
+    }
     /// Where a person registers with this token, for services with a registration page.
     fn registration_url(&self, _name: &str) -> Option<String> {
         None
     }
 }
 
-/// Registration with the homeserver's shared secret (Synapse and Dendrite serve the same API).
+/// Registration with the homeserver's shared secret (Synapse and Dendrite serve the same API);
+/// None for MAS, whose accounts come from [`mas_users`].
 pub fn registrar<'a>(
     backend: Homeserver,
     client: &'a Client,
     shared_secret: &'a str,
-) -> Box<dyn Registrar + 'a> {
+) -> Option<Box<dyn Registrar + 'a>> {
     match backend {
-        Homeserver::Synapse | Homeserver::Dendrite => {
-            Box::new(SharedSecretRegistration::new(client, shared_secret))
-        }
+        Homeserver::Synapse | Homeserver::Dendrite => Some(Box::new(
+            SharedSecretRegistration::new(client, shared_secret),
+        )),
+        Homeserver::Mas => None,
+    }
+}
+
+/// Every user capability of MAS's admin API, for register_user and user_admin.
+pub struct MasUsers<'a> {
+    pub registrar: Box<dyn Registrar + 'a>,
+    pub directory: Box<dyn Directory + 'a>,
+    pub listing: Box<dyn AccountListing + 'a>,
+    pub passwords: Box<dyn PasswordReset + 'a>,
+    pub admin_flags: Box<dyn AdminFlag + 'a>,
+    pub emails: Box<dyn EmailAddresses + 'a>,
+}
+
+/// MAS's users, in the server `server_name` (from MAS's site-config); passwords are set with
+/// `skip_password_check` when asked.
+pub fn mas_users<'a>(
+    session: &'a MasSession<'a>,
+    server_name: &str,
+    skip_password_check: bool,
+) -> MasUsers<'a> {
+    let admin = MasAdmin::new(session, server_name.to_string(), skip_password_check);
+    MasUsers {
+        registrar: Box::new(admin.clone()),
+        directory: Box::new(admin.clone()),
+        listing: Box::new(admin.clone()),
+        passwords: Box::new(admin.clone()),
+        admin_flags: Box::new(admin.clone()),
+        emails: Box::new(admin),
     }
 }
 
@@ -214,7 +271,7 @@ pub fn admin_directory<'a>(
 ) -> Option<Box<dyn Directory + 'a>> {
     match backend {
         Homeserver::Synapse => Some(Box::new(synapse_admin::SynapseAdmin::new(admin))),
-        Homeserver::Dendrite => None,
+        Homeserver::Dendrite | Homeserver::Mas => None,
     }
 }
 
@@ -233,7 +290,7 @@ pub fn account_listing<'a>(
 ) -> Option<Box<dyn AccountListing + 'a>> {
     match backend {
         Homeserver::Synapse => Some(Box::new(synapse_admin::SynapseAdmin::new(admin))),
-        Homeserver::Dendrite => None,
+        Homeserver::Dendrite | Homeserver::Mas => None,
     }
 }
 
@@ -244,17 +301,19 @@ pub fn admin_flag<'a>(
 ) -> Option<Box<dyn AdminFlag + 'a>> {
     match backend {
         Homeserver::Synapse => Some(Box::new(synapse_admin::SynapseAdmin::new(admin))),
-        Homeserver::Dendrite => None,
+        Homeserver::Dendrite | Homeserver::Mas => None,
     }
 }
 
+/// Password resets with the homeserver's admin session; None for MAS (see [`mas_users`]).
 pub fn password_reset<'a>(
     backend: Homeserver,
     admin: &'a AdminSession<'a>,
-) -> Box<dyn PasswordReset + 'a> {
+) -> Option<Box<dyn PasswordReset + 'a>> {
     match backend {
-        Homeserver::Synapse => Box::new(synapse_admin::SynapseAdmin::new(admin)),
-        Homeserver::Dendrite => Box::new(dendrite_admin::DendriteAdmin::new(admin)),
+        Homeserver::Synapse => Some(Box::new(synapse_admin::SynapseAdmin::new(admin))),
+        Homeserver::Dendrite => Some(Box::new(dendrite_admin::DendriteAdmin::new(admin))),
+        Homeserver::Mas => None,
     }
 }
 
@@ -262,7 +321,7 @@ pub fn password_reset<'a>(
 pub fn admin_flag_database(store: AdminStore, database: &str) -> Option<Box<dyn AdminFlag>> {
     match store {
         AdminStore::SynapseSqlite => Some(Box::new(synapse_sqlite::SynapseSqlite::new(database))),
-        AdminStore::Synapse => None,
+        AdminStore::Synapse | AdminStore::Mas => None,
     }
 }
 
@@ -284,5 +343,15 @@ pub fn token_service<'a>(
                 "backend synapse needs admin credentials: access_token, or admin_username and admin_password"
             ))
         }
+        (TokenStore::Mas, _) => {
+            return Err(crate::fail!(
+                "backend mas needs a MAS session: see backends::mas_token_service"
+            ))
+        }
     })
+}
+
+/// MAS's registration tokens.
+pub fn mas_token_service<'a>(session: &'a MasSession<'a>) -> Box<dyn TokenService + 'a> {
+    Box::new(MasTokens::new(session))
 }

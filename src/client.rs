@@ -79,6 +79,8 @@ pub enum Auth<'a> {
     Bearer(&'a str),
     /// `Authorization: SharedSecret <secret>` (matrix-registration's admin API).
     SharedSecret(&'a str),
+    /// `Authorization: Basic` with a client id and secret (OAuth2 `client_secret_basic`, MAS).
+    Basic(&'a str, &'a str),
 }
 
 /// A response: status and body parsed as JSON when it is JSON.
@@ -296,6 +298,7 @@ impl Client {
             Auth::None => req,
             Auth::Bearer(t) => req.bearer_auth(t),
             Auth::SharedSecret(s) => req.header("Authorization", format!("SharedSecret {s}")),
+            Auth::Basic(id, secret) => req.basic_auth(id, Some(secret)),
         };
         req = match body {
             Body::Empty => req,

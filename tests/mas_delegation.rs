@@ -348,3 +348,80 @@ fn a_plain_synapse_answers_the_same_probes_differently() {
         (404, unrecognized)
     );
 }
+
+/// The synapse backend of every module, pointed at a real Synapse that delegates to the FAKE MAS,
+/// fails with a message that names backend mas and MAS's URL (from Synapse's auth metadata); the
+/// mas backend then creates the account, and MAS provisions it on that Synapse. A plain Synapse
+/// refusing a bad token gets no such message.
+#[test]
+fn the_synapse_backend_points_to_backend_mas_under_delegation() {
+    let s = start();
+    let issuer = format!("{}/", s.fake.url);
+    let says_mas = format!(
+        "delegates authentication to Matrix Authentication Service at {issuer}: use backend mas with api_url {issuer}"
+    );
+    let mas_token = s.fake.admin_token();
+
+    // Shared-secret registration: 404 M_UNRECOGNIZED.
+    common::run_module(
+        "register_user",
+        json!({"homeserver_url": s.synapse.url, "username": "zed", "password": "Plum-Orbit-Lantern-42",
+               "shared_secret_file": s.synapse.secret_file()}),
+    )
+    .fails_with(&says_mas)
+    .fails_with("matrix_authentication_service_enabled");
+    // Synapse's token API: 404 M_UNRECOGNIZED.
+    common::run_module(
+        "registration_token",
+        json!({"backend": "synapse", "homeserver_url": s.synapse.url, "access_token": mas_token,
+               "token": "spring"}),
+    )
+    .fails_with(&says_mas);
+    common::run_module(
+        "registration_token_info",
+        json!({"backend": "synapse", "homeserver_url": s.synapse.url, "access_token": mas_token}),
+    )
+    .fails_with(&says_mas);
+    // Synapse's admin API with a MAS token: 401 M_UNKNOWN_TOKEN.
+    common::run_module(
+        "user_admin",
+        json!({"homeserver_url": s.synapse.url, "access_token": mas_token,
+               "username": "@zed:localhost", "admin": true}),
+    )
+    .fails_with(&says_mas);
+    assert!(s.fake.user("zed").is_none());
+
+    // Backend mas with that URL creates the account; MAS provisions it on Synapse.
+    let r = common::run_module(
+        "register_user",
+        json!({"backend": "mas", "api_url": issuer, "client_id": s.fake.admin_client_id,
+               "client_secret_file": s.fake.admin_client_secret_file(),
+               "username": "zed", "password": "Plum-Orbit-Lantern-42", "displayname": "Zed Z."}),
+    )
+    .ok();
+    assert_eq!(r.json["user_id"], "@zed:localhost");
+    assert!(s.fake.user("zed").is_some());
+    assert!(s.fake.can_login("zed", "Plum-Orbit-Lantern-42"));
+    let profile: Value = reqwest::blocking::get(format!(
+        "{}/_matrix/client/v3/profile/@zed:localhost",
+        s.synapse.url
+    ))
+    .unwrap()
+    .json()
+    .unwrap();
+    assert_eq!(profile["displayname"], "Zed Z.");
+
+    // A plain Synapse refusing a token is not mistaken for delegation.
+    let plain = common::Synapse::start(&[], &[]);
+    let r = common::run_module(
+        "user_admin",
+        json!({"homeserver_url": plain.url, "access_token": mas_token,
+               "username": "@zed:localhost", "admin": true}),
+    )
+    .fails_with("access token was refused");
+    assert!(
+        !r.msg().contains("Matrix Authentication Service"),
+        "{}",
+        r.msg()
+    );
+}

@@ -99,10 +99,11 @@ impl<'c> AdminSession<'c> {
             true,
         )?;
         if !r.is_success() {
-            return Err(crate::api::synapse_admin::admin_error(
-                &r,
-                "checking the admin credentials",
-            ));
+            return Err(
+                crate::api::mas::delegation_error(self.client, &r).unwrap_or_else(|| {
+                    crate::api::synapse_admin::admin_error(&r, "checking the admin credentials")
+                }),
+            );
         }
         r.body
             .get("user_id")

@@ -3,6 +3,8 @@
 
 pub mod client_session;
 pub mod dendrite_admin;
+pub mod mas;
+pub mod mas_session;
 pub mod matrix_registration;
 pub mod shared_secret;
 pub mod synapse_admin;

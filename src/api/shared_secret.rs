@@ -89,6 +89,10 @@ fn register(client: &Client, shared_secret: &str, user: &NewUser<'_>) -> Result<
 fn get_nonce(client: &Client) -> Result<String> {
     let r = client.send(Method::GET, REGISTER, Auth::None, Body::Empty, true)?;
     if !r.is_success() {
+        // Under MAS delegation this API answers 404 M_UNRECOGNIZED: say to use backend mas.
+        if let Some(e) = crate::api::mas::delegation_error(client, &r) {
+            return Err(e);
+        }
         return Err(registration_error(&r, ""));
     }
     r.body

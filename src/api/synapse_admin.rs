@@ -35,7 +35,8 @@ impl<'a> SynapseAdmin<'a> {
         match r.refusal() {
             None => Ok(Some(r.body)),
             Some(Refusal::NotFound) => Ok(None),
-            Some(_) => Err(admin_error(&r, &format!("looking up {user_id}"))),
+            Some(_) => Err(crate::api::mas::delegation_error(self.client(), &r)
+                .unwrap_or_else(|| admin_error(&r, &format!("looking up {user_id}")))),
         }
     }
 }
@@ -179,7 +180,8 @@ pub fn admin_call(
     if r.is_success() {
         Ok(r)
     } else {
-        Err(admin_error(&r, action))
+        Err(crate::api::mas::delegation_error(session.client(), &r)
+            .unwrap_or_else(|| admin_error(&r, action)))
     }
 }
 

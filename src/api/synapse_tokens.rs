@@ -45,13 +45,18 @@ impl<'a> SynapseTokens<'a> {
         body: Body<'_>,
         idempotent: bool,
     ) -> Result<Response> {
-        self.session.client().send(
+        let r = self.session.client().send(
             method,
             path,
             Auth::Bearer(self.session.token()),
             body,
             idempotent,
-        )
+        )?;
+        // Under MAS delegation this API answers 404 M_UNRECOGNIZED: say to use backend mas.
+        match crate::api::mas::delegation_error(self.session.client(), &r) {
+            Some(e) => Err(e),
+            None => Ok(r),
+        }
     }
 }
 

@@ -9,13 +9,16 @@ use crate::ansible::{
     Diff, Error, Kind, Module, ModuleDef, ModuleDoc, Opt, Outcome, Params, Result, Ret, Spec,
 };
 use crate::api::client_session::{AdminCredentials, AdminSession, ProfileDirectory};
+use crate::api::mas::site_config;
+use crate::api::mas_session::MasSession;
 use crate::args::{
-    self, ADMIN_CREDENTIALS_EXCLUSIVE, ADMIN_CREDENTIALS_TOGETHER, ADMIN_CREDENTIAL_OPTIONS,
-    CONNECTION_OPTIONS,
+    self, MasArgs, ADMIN_CREDENTIALS_EXCLUSIVE, ADMIN_CREDENTIALS_TOGETHER,
+    ADMIN_CREDENTIAL_OPTIONS, CONNECTION_OPTIONS, MAS_CLIENT_EXCLUSIVE, MAS_CLIENT_OPTIONS,
+    MAS_SECRET_EXCLUSIVE, MAS_URL_OPTIONS,
 };
 use crate::backends::{
-    self, AdminFlag, Directory, Homeserver, NewUser, PasswordReset, Presence, Registrar,
-    Registration, Unknown,
+    self, AccountListing, AdminFlag, Directory, EmailAddresses, Homeserver, NewUser, PasswordReset,
+    Presence, Registrar, Registration, Unknown,
 };
 use crate::choice_enum;
 use crate::client::Connection;
@@ -47,6 +50,10 @@ static USER_OPTIONS: &[Opt] = &[
     ]),
     Opt::str("displayname")
         .doc(&["The display name of a new account (default on the server is the localpart)."]),
+    Opt::list("email", Kind::Str).doc(&[
+        "Backend C(mas) only: one e-mail address or a list, attached to the account as verified addresses (C(POST /api/admin/v1/user-emails)), so that its first login does not stop for an e-mail confirmation.",
+        "Converges on existing accounts too: missing addresses are added, addresses the account has besides these are kept. An address another account has is an error.",
+    ]),
 ];
 
 choice_enum! {
@@ -60,18 +67,22 @@ static MODULE_OPTIONS: &[Opt] = &[
     Opt::str("backend")
         .choices(Homeserver::NAMES)
         .default_str("synapse")
-        .doc(&["The homeserver implementation. Both serve shared-secret registration; they differ in their admin APIs (used for look-ups and I(update_password=always))."]),
+        .doc(&[
+            "The homeserver implementation. C(synapse) and C(dendrite) serve shared-secret registration; they differ in their admin APIs (used for look-ups and I(update_password=always)).",
+            "C(mas) is for a homeserver that delegates authentication to Matrix Authentication Service (MAS; C(matrix_authentication_service_enabled) in matrix-docker-ansible-deploy): accounts are created through MAS's admin API at I(api_url), with I(client_id) + I(client_secret) (or I(access_token), a MAS admin token); no shared secret. MAS has no user types (I(user_type) is refused), and sets a display name at creation only.",
+        ]),
     Opt::str("shared_secret")
         .no_log()
         .doc(&["The homeserver's C(registration_shared_secret)."]),
     Opt::path("shared_secret_file").doc(&["A file holding only the shared secret, as Synapse's C(registration_shared_secret_path); surrounding whitespace is removed."]),
+    Opt::bool("skip_password_check").default_bool(false).doc(&["Backend C(mas) only: set passwords without MAS's complexity check (C(passwords.minimum_complexity)), as C(mas-cli manage set-password --ignore-password-complexity) does. By default MAS refuses weak passwords and the module fails for that account."]),
     Opt::str("server_name").doc(&["The homeserver's server name (C(matrix_domain)); with it, accounts are looked up before any registration attempt and check mode can tell whether an account exists."]),
     Opt::str("update_password")
         .choices(UpdatePassword::NAMES)
         .default_str("on_create")
         .doc(&[
             "C(on_create) sets the password only for a new account.",
-            "C(always) also sets it on an existing account, through the admin API, and reports C(changed) every time (a server cannot compare a password without a login). Needs I(access_token) or I(admin_username) + I(admin_password).",
+            "C(always) also sets it on an existing account, through the admin API, and reports C(changed) every time (a server cannot compare a password without a login). Needs I(access_token) or I(admin_username) + I(admin_password) (with backend C(mas), its credentials).",
         ]),
     Opt::list("users", Kind::Dict)
         .suboptions(USER_OPTIONS)
@@ -89,6 +100,8 @@ pub static SPEC: Spec = Spec {
         USER_OPTIONS,
         MODULE_OPTIONS,
         ADMIN_CREDENTIAL_OPTIONS,
+        MAS_URL_OPTIONS,
+        MAS_CLIENT_OPTIONS,
         CONNECTION_OPTIONS,
     ],
     mutually_exclusive: &[
@@ -98,11 +111,13 @@ pub static SPEC: Spec = Spec {
         ADMIN_CREDENTIALS_EXCLUSIVE,
         &["users", "password"],
         &["users", "password_file"],
+        MAS_SECRET_EXCLUSIVE,
+        MAS_CLIENT_EXCLUSIVE,
+        &["shared_secret", "client_id"],
+        &["shared_secret_file", "client_id"],
     ],
-    required_one_of: &[
-        &["username", "users"],
-        &["shared_secret", "shared_secret_file"],
-    ],
+    // shared_secret or shared_secret_file: required unless backend mas (checked in Args).
+    required_one_of: &[&["username", "users"]],
     required_together: &[ADMIN_CREDENTIALS_TOGETHER],
 };
 
@@ -127,7 +142,11 @@ const MAX_CONCURRENCY: i64 = 64;
 struct Args {
     accounts: Accounts,
     backend: Homeserver,
+    /// Empty for backend mas.
     shared_secret: String,
+    /// Backend mas: MAS's URL and credentials.
+    mas: Option<MasArgs>,
+    skip_password_check: bool,
     server_name: Option<String>,
     update_password: UpdatePassword,
     admin: Option<AdminCredentials>,
@@ -155,6 +174,7 @@ struct Defaults {
     admin: Option<bool>,
     user_type: Option<String>,
     displayname: Option<String>,
+    emails: Vec<String>,
 }
 
 /// One account to ensure, validated.
@@ -166,6 +186,8 @@ struct Account {
     admin: Option<bool>,
     user_type: Option<String>,
     displayname: Option<String>,
+    /// Addresses to attach (backend mas).
+    emails: Vec<String>,
 }
 
 impl Args {
@@ -175,8 +197,44 @@ impl Args {
             validate_server_name("server_name", s)?;
         }
         let update_password = args::choice::<UpdatePassword>(p, "update_password")?;
-        let admin = args::admin_credentials(p)?;
-        if update_password == UpdatePassword::Always && admin.is_none() {
+        let entries = p.list("users").map(Vec::as_slice).unwrap_or_default();
+        let entries_set = |key: &str| {
+            entries
+                .iter()
+                .any(|e| e.get(key).is_some_and(|v| !v.is_null()))
+        };
+        let mas = if backend == Homeserver::Mas {
+            if p.is_given("user_type") || entries_set("user_type") {
+                return Err(fail!(
+                    "MAS has no user types: leave user_type out for backend mas"
+                ));
+            }
+            if p.is_given("shared_secret") || p.is_given("shared_secret_file") {
+                return Err(fail!(
+                    "backend mas creates accounts through MAS's admin API, not with the homeserver's shared secret: leave shared_secret out and give client_id and client_secret (or access_token)"
+                ));
+            }
+            Some(args::mas(p)?)
+        } else {
+            args::refuse_mas_options(p, backend.name())?;
+            for o in ["email", "api_url"] {
+                if p.is_given(o) || entries_set(o) {
+                    return Err(fail!("{o} is for backend mas only, not {}", backend.name()));
+                }
+            }
+            if p.bool("skip_password_check") {
+                return Err(fail!(
+                    "skip_password_check is for backend mas only, not {}",
+                    backend.name()
+                ));
+            }
+            None
+        };
+        let admin = match mas {
+            Some(_) => None,
+            None => args::admin_credentials(p)?,
+        };
+        if update_password == UpdatePassword::Always && admin.is_none() && mas.is_none() {
             return Err(fail!(
                 "update_password=always resets the password of existing accounts, which needs admin credentials: give access_token, or admin_username and admin_password"
             ));
@@ -191,6 +249,7 @@ impl Args {
             admin: p.opt_bool("admin"),
             user_type: p.str("user_type").map(str::to_string),
             displayname: p.str("displayname").map(str::to_string),
+            emails: emails(p),
         };
         // The single account is validated before any secret file is read or request is sent.
         let accounts = match p.str("username") {
@@ -199,21 +258,27 @@ impl Args {
                 p.str("server_name"),
                 &Defaults::default(),
             )?),
-            None => Accounts::Many(bulk_accounts(
-                p.list("users").map(Vec::as_slice).unwrap_or_default(),
-                &defaults,
-                p.str("server_name"),
-            )),
+            None => Accounts::Many(bulk_accounts(entries, &defaults, p.str("server_name"))),
         };
-        let shared_secret =
-            args::secret(p, "shared_secret", "shared_secret_file")?.unwrap_or_default();
-        if shared_secret.is_empty() {
-            return Err(fail!("shared_secret is empty"));
-        }
+        let shared_secret = match mas {
+            Some(_) => String::new(),
+            None => {
+                let s =
+                    args::secret(p, "shared_secret", "shared_secret_file")?.ok_or_else(|| {
+                        fail!("one of the following is required: shared_secret, shared_secret_file")
+                    })?;
+                if s.is_empty() {
+                    return Err(fail!("shared_secret is empty"));
+                }
+                s
+            }
+        };
         Ok(Args {
             accounts,
             backend,
             shared_secret,
+            mas,
+            skip_password_check: p.bool("skip_password_check"),
             server_name: p.str("server_name").map(str::to_string),
             update_password,
             admin,
@@ -222,6 +287,20 @@ impl Args {
             connection: args::connection(p, "homeserver_url")?,
         })
     }
+}
+
+/// `email`: one address or a list, blanks dropped.
+fn emails(p: &Params) -> Vec<String> {
+    p.list("email")
+        .map(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl Account {
@@ -256,6 +335,11 @@ impl Account {
                 .str("displayname")
                 .map(str::to_string)
                 .or_else(|| defaults.displayname.clone()),
+            emails: if p.is_given("email") {
+                emails(p)
+            } else {
+                defaults.emails.clone()
+            },
         })
     }
 }
@@ -313,6 +397,8 @@ struct Task<'a> {
     passwords: Option<Box<dyn PasswordReset + 'a>>,
     /// The admin flag of existing accounts, where the backend has an API for it.
     admin_flags: Option<Box<dyn AdminFlag + 'a>>,
+    /// The e-mail addresses of existing accounts, where the backend keeps them (MAS).
+    emails: Option<Box<dyn EmailAddresses + 'a>>,
     /// Admin credentials were given.
     has_admin: bool,
     always_update_password: bool,
@@ -329,17 +415,29 @@ struct AccountResult {
     password_updated: bool,
     /// The admin flag of an existing account was set to the one asked for.
     admin_updated: bool,
+    /// Addresses added to an existing account.
+    emails_added: Vec<String>,
     warnings: Vec<String>,
 }
 
 impl AccountResult {
     fn changed(&self) -> bool {
-        self.created || self.password_updated || self.admin_updated
+        self.created || self.password_updated || self.admin_updated || !self.emails_added.is_empty()
     }
 }
 
 fn run(m: &mut Module) -> Result<Outcome> {
     let mut a = Args::from_params(&m.params)?;
+    if let Some(mas) = &a.mas {
+        let client = mas.connection.client()?;
+        let session = MasSession::open(&client, &mas.credentials)?;
+        let outcome = run_mas(m, &mut a, &client, &session);
+        // The token this task obtained is revoked, whatever happened.
+        let closed = session.close();
+        let outcome = outcome?;
+        closed?;
+        return Ok(outcome);
+    }
     let client = a.connection.client()?;
     let session = match &a.admin {
         Some(c) => Some(AdminSession::open(&client, c)?),
@@ -353,7 +451,12 @@ fn run(m: &mut Module) -> Result<Outcome> {
     };
     let listed = match (&a.accounts, &session) {
         (Accounts::Many(entries), Some(s)) if entries.len() >= LISTING_MIN_ACCOUNTS => {
-            list_accounts(a.backend, s, entries.len(), server_name.as_deref())?
+            match backends::account_listing(a.backend, s) {
+                Some(listing) => {
+                    list_accounts(listing.as_ref(), entries.len(), server_name.as_deref())?
+                }
+                None => None,
+            }
         }
         _ => None,
     };
@@ -367,7 +470,12 @@ fn run(m: &mut Module) -> Result<Outcome> {
     }
     let task = Task {
         backend: a.backend,
-        registrar: backends::registrar(a.backend, &client, &a.shared_secret),
+        registrar: backends::registrar(a.backend, &client, &a.shared_secret).ok_or_else(|| {
+            fail!(
+                "backend {} has no shared-secret registration",
+                a.backend.name()
+            )
+        })?,
         admin_directory: session
             .as_ref()
             .and_then(|s| backends::admin_directory(a.backend, s)),
@@ -376,42 +484,110 @@ fn run(m: &mut Module) -> Result<Outcome> {
         lookups: LookupPolicy::default(),
         passwords: session
             .as_ref()
-            .map(|s| backends::password_reset(a.backend, s)),
+            .and_then(|s| backends::password_reset(a.backend, s)),
         admin_flags: session
             .as_ref()
             .and_then(|s| backends::admin_flag(a.backend, s)),
+        emails: None,
         has_admin: session.is_some(),
         always_update_password: a.update_password == UpdatePassword::Always,
         check_mode: m.check_mode,
     };
-    let outcome = match &mut a.accounts {
+    let outcome = converge_all(
+        m,
+        &mut a.accounts,
+        a.concurrency,
+        a.report_unchanged,
+        &task,
+        server_name.as_deref(),
+    )?;
+    drop(task);
+    if let Some(s) = session {
+        s.close()?;
+    }
+    Ok(outcome)
+}
+
+/// Backend mas: every account through MAS's admin API, in the server MAS serves.
+fn run_mas(
+    m: &mut Module,
+    a: &mut Args,
+    client: &crate::client::Client,
+    session: &MasSession<'_>,
+) -> Result<Outcome> {
+    let site = site_config(session)?;
+    if let Some(s) = a.server_name.as_deref().filter(|s| *s != site.server_name) {
+        return Err(fail!(
+            "server_name is {s}, but this MAS serves {}: leave server_name out with backend mas, or point api_url at the MAS of {s}",
+            site.server_name
+        ));
+    }
+    if !site.password_login_enabled {
+        return Err(fail!(
+            "MAS has password login disabled (its site-config says password_login_enabled: false; passwords.enabled in its config): register_user sets a password on every account it creates, so nothing was done. Enable passwords in MAS, or create the accounts through the upstream identity provider"
+        ));
+    }
+    let users = backends::mas_users(session, &site.server_name, a.skip_password_check);
+    let listed = match &a.accounts {
+        Accounts::Many(entries) if entries.len() >= LISTING_MIN_ACCOUNTS => list_accounts(
+            users.listing.as_ref(),
+            entries.len(),
+            Some(&site.server_name),
+        )?,
+        _ => None,
+    };
+    let task = Task {
+        backend: a.backend,
+        registrar: users.registrar,
+        admin_directory: Some(users.directory),
+        listed,
+        profiles: backends::profile_directory(client, None),
+        lookups: LookupPolicy::default(),
+        passwords: Some(users.passwords),
+        admin_flags: Some(users.admin_flags),
+        emails: Some(users.emails),
+        has_admin: true,
+        always_update_password: a.update_password == UpdatePassword::Always,
+        check_mode: m.check_mode,
+    };
+    converge_all(
+        m,
+        &mut a.accounts,
+        a.concurrency,
+        a.report_unchanged,
+        &task,
+        Some(&site.server_name),
+    )
+}
+
+/// Ensures the one account or the many.
+fn converge_all(
+    m: &mut Module,
+    accounts: &mut Accounts,
+    concurrency: usize,
+    report_unchanged: bool,
+    task: &Task<'_>,
+    server_name: Option<&str>,
+) -> Result<Outcome> {
+    Ok(match accounts {
         Accounts::One(account) => {
             let account = Account {
-                user: User::parse(
-                    "username",
-                    &full_or_local(&account.user),
-                    server_name.as_deref(),
-                )?,
+                user: User::parse("username", &full_or_local(&account.user), server_name)?,
                 ..account.clone()
             };
-            let r = ensure(&task, &account)?;
+            let r = ensure(task, &account)?;
             for w in &r.warnings {
                 m.warn(w.clone());
             }
             single_outcome(&r, m.check_mode)
         }
         Accounts::Many(entries) => {
-            if let Some(server) = &server_name {
+            if let Some(server) = server_name {
                 learn_server_name(entries, server);
             }
-            bulk(m, &task, entries, a.concurrency, a.report_unchanged)
+            bulk(m, task, entries, concurrency, report_unchanged)
         }
-    };
-    drop(task);
-    if let Some(s) = session {
-        s.close()?;
-    }
-    Ok(outcome)
+    })
 }
 
 /// Lists shorter than this look each account up: a listing pays off for long lists.
@@ -423,14 +599,10 @@ const PROFILE_BURST: usize = 500;
 /// first page tells how many accounts the server has). Returns the accounts of the server
 /// `server_name`, or None where the backend has no listing or a look-up each is cheaper.
 fn list_accounts(
-    backend: Homeserver,
-    session: &AdminSession<'_>,
+    listing: &dyn AccountListing,
     wanted: usize,
     server_name: Option<&str>,
 ) -> Result<Option<HashMap<String, bool>>> {
-    let Some(listing) = backends::account_listing(backend, session) else {
-        return Ok(None);
-    };
     // A page holds a thousand accounts; a look-up is one request per account.
     let worth_it = |total: u64| total.div_ceil(1000) <= (wanted as u64).div_ceil(4);
     let suffix = server_name.map(|s| format!(":{s}"));
@@ -458,6 +630,7 @@ fn ensure(task: &Task<'_>, acct: &Account) -> Result<AccountResult> {
         Presence::Exists { admin } => {
             r.existed = Some(true);
             converge_admin(task, acct, admin, &mut r)?;
+            converge_emails(task, acct, &mut r)?;
             if task.always_update_password {
                 set_password(task, acct, &mut r)?;
             }
@@ -481,6 +654,7 @@ fn ensure(task: &Task<'_>, acct: &Account) -> Result<AccountResult> {
                 admin: acct.admin.unwrap_or(false),
                 user_type: acct.user_type.as_deref(),
                 displayname: acct.displayname.as_deref(),
+                emails: &acct.emails,
             };
             match task.registrar.register(&new)? {
                 Registration::Created { user_id } => {
@@ -491,6 +665,7 @@ fn ensure(task: &Task<'_>, acct: &Account) -> Result<AccountResult> {
                 Registration::Exists => {
                     r.existed = Some(true);
                     converge_admin(task, acct, None, &mut r)?;
+                    converge_emails(task, acct, &mut r)?;
                     if task.always_update_password {
                         set_password(task, acct, &mut r)?;
                     }
@@ -561,6 +736,21 @@ fn converge_admin(
     Ok(())
 }
 
+/// Adds the addresses asked for that an existing account lacks (backend mas).
+fn converge_emails(task: &Task<'_>, acct: &Account, r: &mut AccountResult) -> Result<()> {
+    if acct.emails.is_empty() {
+        return Ok(());
+    }
+    let (Some(emails), Some(user_id)) = (&task.emails, acct.user.id()) else {
+        return Err(fail!(
+            "email is for backend mas only, not {}",
+            task.backend.name()
+        ));
+    };
+    r.emails_added = emails.add_missing(&user_id, &acct.emails, task.check_mode)?;
+    Ok(())
+}
+
 fn set_password(task: &Task<'_>, acct: &Account, r: &mut AccountResult) -> Result<()> {
     let (Some(passwords), Some(user_id)) = (&task.passwords, acct.user.id()) else {
         return Err(fail!(
@@ -589,6 +779,9 @@ fn state_json(r: &AccountResult, after: bool) -> Value {
     if r.admin_updated {
         v["admin_changed"] = Value::from(after);
     }
+    if !r.emails_added.is_empty() && after {
+        v["emails_added"] = Value::from(r.emails_added.clone());
+    }
     v
 }
 
@@ -608,12 +801,24 @@ fn single_outcome(r: &AccountResult, check_mode: bool) -> Outcome {
             "; admin rights changed"
         });
     }
+    if !r.emails_added.is_empty() {
+        msg.push_str(&format!(
+            "; e-mail addresses {} {}",
+            if check_mode {
+                "would be added:"
+            } else {
+                "added:"
+            },
+            r.emails_added.join(", ")
+        ));
+    }
     Outcome::changed(r.changed())
         .msg(msg)
         .with("created", r.created)
         .with("user_id", r.user_id.clone())
         .with("password_updated", r.password_updated)
         .with("admin_updated", r.admin_updated)
+        .with("emails_added", r.emails_added.clone())
         .diff(Diff {
             before: state_json(r, false),
             after: state_json(r, true),
@@ -794,8 +999,8 @@ fn bulk(
 }
 
 static DOC: ModuleDoc = ModuleDoc {
-    short_description: "Ensure Matrix accounts exist (Synapse, Dendrite), one or many per task",
-    description: &["Registers accounts on a Matrix homeserver with the shared-secret registration API (C(/_synapse/admin/v1/register)), which Synapse and Dendrite serve even with public registration closed.", "An existing account is success with C(changed=false) and is never modified, unless I(update_password=always).", "When the full user ID is known (I(server_name), a full C(@user:server) I(username), or admin credentials), the account is looked up first, so the no-change path costs one small request instead of the bcrypt hash Synapse computes for every registration attempt.", "Registration sends C(inhibit_login), so a new account has no device and no access token.", "A compiled binary module. Secrets never appear in its output; C(invocation.module_args) shows them as C(VALUE_SPECIFIED_IN_NO_LOG_PARAMETER)."],
+    short_description: "Ensure Matrix accounts exist (Synapse, Dendrite, MAS), one or many per task",
+    description: &["Registers accounts on a Matrix homeserver with the shared-secret registration API (C(/_synapse/admin/v1/register)), which Synapse and Dendrite serve even with public registration closed.", "An existing account is success with C(changed=false) and is never modified, unless I(update_password=always).", "When the full user ID is known (I(server_name), a full C(@user:server) I(username), or admin credentials), the account is looked up first, so the no-change path costs one small request instead of the bcrypt hash Synapse computes for every registration attempt.", "Registration sends C(inhibit_login), so a new account has no device and no access token.", "With I(backend=mas), for a homeserver that delegates authentication to Matrix Authentication Service, accounts live in MAS: the module looks each one up by name, creates it (with its display name), sets its password (MAS's complexity rules apply unless I(skip_password_check)), its admin flag and its I(email) addresses, through MAS's admin API with an OAuth2 client-credentials token it renews during long tasks and revokes at the end. MAS provisions the account on the homeserver. An existing account is left as it is, except that I(admin) and I(email) converge when given and I(update_password=always) sets the password.", "A compiled binary module. Secrets never appear in its output; C(invocation.module_args) shows them as C(VALUE_SPECIFIED_IN_NO_LOG_PARAMETER)."],
     check_mode: "Looks accounts up and predicts C(changed); writes nothing. Without a known user ID it warns that it cannot tell and predicts a creation.",
     diff_mode: "Shows whether the account existed before and after.",
     notes: &["Ansible runs this module as a binary on the target host; it needs no Python there.", "The shared secret gives full power over the server. Keep it in Ansible Vault and leave C(no_log) on the task."],
@@ -824,6 +1029,17 @@ static DOC: ModuleDoc = ModuleDoc {
     shared_secret: "{{ matrix_synapse_registration_shared_secret }}"
   no_log: true
 
+- name: An account on a homeserver that delegates to Matrix Authentication Service
+  register_user:
+    backend: mas
+    api_url: https://matrix.example.org/auth/
+    client_id: 01J0000000000000000000ADMN
+    client_secret_file: /matrix/mas/admin-client-secret
+    username: alice
+    password: "{{ vault_alice_password }}"
+    email: alice@example.org
+  no_log: true
+
 - name: Reset a password, acting as an admin
   register_user:
     username: alice
@@ -838,6 +1054,7 @@ static DOC: ModuleDoc = ModuleDoc {
         Ret::new("created", Kind::Raw, "always", "Whether the account was created (in check mode, would be). With users, how many were.").sample(r#"true"#),
         Ret::new("password_updated", Kind::Bool, "with username", "Whether the password of an existing account was set (update_password=always).").sample(r#"false"#),
         Ret::new("admin_updated", Kind::Bool, "with username", "Whether the admin flag of an existing account was set to I(admin) (with admin credentials).").sample(r#"false"#),
+        Ret::new("emails_added", Kind::List, "with username", "Backend mas: the e-mail addresses added to an existing account (in check mode, that would be).").sample(r#"["alice@example.org"]"#),
         Ret::new("passwords_set", Kind::Int, "with users", "How many passwords of existing accounts were set (update_password=always).").sample(r#"0"#),
         Ret::new("admin_flags_changed", Kind::Int, "with users", "How many existing accounts got the admin flag asked for.").sample(r#"0"#),
         Ret::new("results", Kind::List, "with users", "One entry per account that changed or failed (every account with I(report_unchanged)), in order; C(index) is its position in I(users).").sample(r#"[{"index": 0, "username": "alice", "user_id": "@alice:example.org", "changed": true, "created": true, "password_updated": false, "failed": false}]"#),

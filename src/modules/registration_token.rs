@@ -6,9 +6,11 @@ use crate::ansible::{
     Diff, Kind, Module, ModuleDef, ModuleDoc, Opt, Outcome, Params, Result, Ret, Spec,
 };
 use crate::api::client_session::AdminSession;
+use crate::api::mas_session::MasSession;
 use crate::args::{
     self, TokenServiceArgs, ADMIN_CREDENTIALS_TOGETHER, ADMIN_CREDENTIAL_OPTIONS,
-    CONNECTION_OPTIONS, TOKEN_SERVICE_EXCLUSIVE, TOKEN_SERVICE_OPTIONS,
+    CONNECTION_OPTIONS, MAS_CLIENT_EXCLUSIVE, MAS_CLIENT_OPTIONS, MAS_SECRET_EXCLUSIVE,
+    TOKEN_SERVICE_EXCLUSIVE, TOKEN_SERVICE_OPTIONS,
 };
 use crate::backends::{self, TokenCapabilities, TokenService};
 use crate::choice_enum;
@@ -29,14 +31,15 @@ choice_enum! {
 pub static TOKEN_OPTION: Opt = Opt::new("token", Kind::Str);
 
 static MODULE_OPTIONS: &[Opt] = &[
-    TOKEN_OPTION.doc(&["The token's name, to update, disable or delete it (required for those). On Synapse, also the name of a new token. C(A-Z a-z 0-9 . _ ~ -), at most 64 characters."]),
+    TOKEN_OPTION.doc(&["The token's name, to update, disable or delete it (required for those). On Synapse and MAS, also the name of a new token. C(A-Z a-z 0-9 . _ ~ -), at most 64 characters."]),
     Opt::str("state")
         .choices(State::NAMES)
         .default_str("present")
-        .doc(&["C(present) creates (or converges), C(disabled) makes the token unusable, C(absent) deletes it (Synapse only)."]),
+        .doc(&["C(present) creates (or converges), C(disabled) makes the token unusable (revokes it on MAS), C(absent) deletes it (Synapse only)."]),
     Opt::bool("one_time").doc(&["A token for one registration (the same as I(max_usage=1)); C(no) means unlimited. Accepts Ansible's booleans, such as C(yes) from C(--extra-vars)."]),
     Opt::int("max_usage").doc(&["How many registrations the token allows; 0 is unlimited."]),
     Opt::str("ex_date").doc(&["When the token expires - a date C(YYYY-MM-DD) (00:00 UTC that day, as matrix-registration reads it) or an RFC 3339 time. A time in the past is refused."]),
+    Opt::bool("unrevoke").default_bool(false).doc(&["Backend C(mas): with I(state=present), un-revoke the token if it was revoked. Without it, I(state=present) on a revoked token fails and says so, so that a token an admin revoked is not brought back by a re-run."]),
     Opt::str("expires_in").doc(&["How long the token lives from now, e.g. C(30m), C(12h), C(7d), C(2w). Applied when a token is created; an existing token's expiry is left alone, so re-runs stay unchanged."]),
 ];
 
@@ -45,6 +48,7 @@ pub static SPEC: Spec = Spec {
         MODULE_OPTIONS,
         TOKEN_SERVICE_OPTIONS,
         ADMIN_CREDENTIAL_OPTIONS,
+        MAS_CLIENT_OPTIONS,
         CONNECTION_OPTIONS,
     ],
     mutually_exclusive: &[
@@ -53,6 +57,8 @@ pub static SPEC: Spec = Spec {
         TOKEN_SERVICE_EXCLUSIVE[0],
         TOKEN_SERVICE_EXCLUSIVE[1],
         TOKEN_SERVICE_EXCLUSIVE[2],
+        MAS_SECRET_EXCLUSIVE,
+        MAS_CLIENT_EXCLUSIVE,
     ],
     required_one_of: &[],
     required_together: &[ADMIN_CREDENTIALS_TOGETHER],
@@ -76,6 +82,8 @@ struct Args {
     /// The expiry is relative to now (`expires_in`): it applies to new tokens only, or every
     /// run would move it and report a change.
     expiry_is_relative: bool,
+    /// A revoked token may be un-revoked (MAS).
+    unrevoke: bool,
     service: TokenServiceArgs,
 }
 
@@ -98,6 +106,7 @@ impl Args {
             max_usage: wanted_max_usage(p)?,
             expiry: wanted_expiry(p, Utc::now())?,
             expiry_is_relative: p.is_given("expires_in"),
+            unrevoke: p.bool("unrevoke"),
             service: args::token_service(p)?,
         })
     }
@@ -157,12 +166,19 @@ fn run(m: &mut Module) -> Result<Outcome> {
         Some(c) => Some(AdminSession::open(&client, c)?),
         None => None,
     };
-    let service = backends::token_service(
-        a.service.store,
-        &client,
-        a.service.admin_secret.as_deref(),
-        session.as_ref(),
-    )?;
+    let mas_session = match &a.service.mas {
+        Some(c) => Some(MasSession::open(&client, c)?),
+        None => None,
+    };
+    let service = match &mas_session {
+        Some(s) => backends::mas_token_service(s),
+        None => backends::token_service(
+            a.service.store,
+            &client,
+            a.service.admin_secret.as_deref(),
+            session.as_ref(),
+        )?,
+    };
     let name = a.name.as_deref().unwrap_or_default();
     let result = match a.state {
         State::Absent => absent(m.check_mode, service.as_ref(), name),
@@ -175,6 +191,9 @@ fn run(m: &mut Module) -> Result<Outcome> {
     };
     drop(service);
     if let Some(s) = session {
+        s.close()?;
+    }
+    if let Some(s) = mas_session {
         s.close()?;
     }
     let TokenChange {
@@ -285,6 +304,13 @@ fn present(check_mode: bool, service: &dyn TokenService, a: &Args) -> Result<Tok
             msg,
         });
     };
+    if cur.disabled && caps.has_disabled_flag && service.reenables_only_when_asked() && !a.unrevoke
+    {
+        return Err(fail!(
+            "token {} is revoked on {what}; state=present un-revokes it only with unrevoke: true (state=disabled keeps it revoked)",
+            cur.name
+        ));
+    }
     let expiry = if a.expiry_is_relative { None } else { a.expiry };
     let differs = (cur.disabled && caps.has_disabled_flag)
         || a.max_usage.is_some_and(|n| n != cur.max_usage)
@@ -394,8 +420,8 @@ fn absent(check_mode: bool, service: &dyn TokenService, name: &str) -> Result<To
 }
 
 static DOC: ModuleDoc = ModuleDoc {
-    short_description: "Create, update, disable or delete Matrix registration tokens (matrix-registration, Synapse)",
-    description: &["Hands out registration tokens with a usage limit and an expiry, on matrix-registration (the registration page service; API 0.7/0.8 as deployed by matrix-docker-ansible-deploy, and 0.9) or on Synapse itself (its registration tokens, for C(registration_requires_token)).", "I(state=present) without I(token) creates a new token every run (the service picks the name on matrix-registration). With I(token), it converges the usage limit and expiry of that token and reports C(changed) only when something differed; on Synapse a missing token of that name is created.", "I(state=disabled) makes a token unusable. matrix-registration has a disabled flag. Synapse has none (and reads C(uses_allowed=0) as unlimited), so the module makes the token expire now; on Synapse, C(disabled) is reported for every token that can no longer be used. Such a token is used again only by asking for a later I(ex_date) or a larger I(max_usage).", "I(state=absent) deletes the token on Synapse. matrix-registration cannot delete tokens; the module fails and points to I(state=disabled).", "Known limits of matrix-registration, refused with a clear message instead of sent - its API cannot change an expiry date (0.9 fails with a server error), and 0.7/0.8 cannot change or re-enable an existing token, nor issue tokens of more than one use."],
+    short_description: "Create, update, disable or delete Matrix registration tokens (matrix-registration, Synapse, MAS)",
+    description: &["Hands out registration tokens with a usage limit and an expiry, on matrix-registration (the registration page service; API 0.7/0.8 as deployed by matrix-docker-ansible-deploy, and 0.9) or on Synapse itself (its registration tokens, for C(registration_requires_token)).", "I(state=present) without I(token) creates a new token every run (the service picks the name on matrix-registration). With I(token), it converges the usage limit and expiry of that token and reports C(changed) only when something differed; on Synapse a missing token of that name is created.", "I(state=disabled) makes a token unusable. matrix-registration has a disabled flag. Synapse has none (and reads C(uses_allowed=0) as unlimited), so the module makes the token expire now; on Synapse, C(disabled) is reported for every token that can no longer be used. Such a token is used again only by asking for a later I(ex_date) or a larger I(max_usage).", "I(state=absent) deletes the token on Synapse. matrix-registration and MAS cannot delete tokens; the module fails and points to I(state=disabled).", "On Matrix Authentication Service (I(backend=mas), MAS 0.17 and later) tokens are named by the caller (or by MAS when I(token) is left out), have a usage limit and an expiry that can be changed, and are disabled by revoking them. I(state=present) un-revokes a revoked token only with I(unrevoke=true). C(valid) and C(used) are MAS's own fields. MAS has no look-up by token string: the module pages through the list.", "Known limits of matrix-registration, refused with a clear message instead of sent - its API cannot change an expiry date (0.9 fails with a server error), and 0.7/0.8 cannot change or re-enable an existing token, nor issue tokens of more than one use."],
     check_mode: "Reads the token and predicts C(changed); writes nothing.",
     diff_mode: "Shows the token before and after.",
     notes: &[],
@@ -418,6 +444,16 @@ static DOC: ModuleDoc = ModuleDoc {
     token: spring-workshop
     max_usage: 10
     ex_date: "2026-04-30T18:00:00Z"
+
+- name: A MAS registration token for 20 sign-ups (MAS 0.17 and later)
+  registration_token:
+    backend: mas
+    api_url: https://matrix.example.org/auth/
+    client_id: 01J0000000000000000000ADMN
+    client_secret_file: /matrix/mas/admin-client-secret
+    token: autumn-meetup
+    max_usage: 20
+    expires_in: 14d
 
 - name: Disable a token
   registration_token:

@@ -2,9 +2,11 @@
 
 use crate::ansible::{Kind, Module, ModuleDef, ModuleDoc, Opt, Outcome, Params, Result, Ret, Spec};
 use crate::api::client_session::AdminSession;
+use crate::api::mas_session::MasSession;
 use crate::args::{
     self, TokenServiceArgs, ADMIN_CREDENTIALS_TOGETHER, ADMIN_CREDENTIAL_OPTIONS,
-    CONNECTION_OPTIONS, TOKEN_SERVICE_EXCLUSIVE, TOKEN_SERVICE_OPTIONS,
+    CONNECTION_OPTIONS, MAS_CLIENT_EXCLUSIVE, MAS_CLIENT_OPTIONS, MAS_SECRET_EXCLUSIVE,
+    TOKEN_SERVICE_EXCLUSIVE, TOKEN_SERVICE_OPTIONS,
 };
 use crate::backends;
 use crate::modules::registration_token::TOKEN_OPTION;
@@ -22,9 +24,16 @@ pub static SPEC: Spec = Spec {
         MODULE_OPTIONS,
         TOKEN_SERVICE_OPTIONS,
         ADMIN_CREDENTIAL_OPTIONS,
+        MAS_CLIENT_OPTIONS,
         CONNECTION_OPTIONS,
     ],
-    mutually_exclusive: TOKEN_SERVICE_EXCLUSIVE,
+    mutually_exclusive: &[
+        TOKEN_SERVICE_EXCLUSIVE[0],
+        TOKEN_SERVICE_EXCLUSIVE[1],
+        TOKEN_SERVICE_EXCLUSIVE[2],
+        MAS_SECRET_EXCLUSIVE,
+        MAS_CLIENT_EXCLUSIVE,
+    ],
     required_one_of: &[],
     required_together: &[ADMIN_CREDENTIALS_TOGETHER],
 };
@@ -64,12 +73,19 @@ fn run(m: &mut Module) -> Result<Outcome> {
         Some(c) => Some(AdminSession::open(&client, c)?),
         None => None,
     };
-    let service = backends::token_service(
-        a.service.store,
-        &client,
-        a.service.admin_secret.as_deref(),
-        session.as_ref(),
-    )?;
+    let mas_session = match &a.service.mas {
+        Some(c) => Some(MasSession::open(&client, c)?),
+        None => None,
+    };
+    let service = match &mas_session {
+        Some(s) => backends::mas_token_service(s),
+        None => backends::token_service(
+            a.service.store,
+            &client,
+            a.service.admin_secret.as_deref(),
+            session.as_ref(),
+        )?,
+    };
     let found = match &a.name {
         Some(n) => service.get(n).map(|t| {
             t.into_iter()
@@ -95,6 +111,9 @@ fn run(m: &mut Module) -> Result<Outcome> {
     if let Some(s) = session {
         s.close()?;
     }
+    if let Some(s) = mas_session {
+        s.close()?;
+    }
     found?;
     Ok(Outcome::changed(false)
         .msg(format!("{} token(s) on {what}", tokens.len()))
@@ -102,9 +121,9 @@ fn run(m: &mut Module) -> Result<Outcome> {
 }
 
 static DOC: ModuleDoc = ModuleDoc {
-    short_description: "List Matrix registration tokens (matrix-registration, Synapse)",
+    short_description: "List Matrix registration tokens (matrix-registration, Synapse, MAS)",
     description: &[
-        "Lists registration tokens, all or one, optionally only the valid (or invalid) ones, in the same normalised shape for matrix-registration (both API generations) and Synapse.",
+        "Lists registration tokens, all or one, optionally only the valid (or invalid) ones, in the same normalised shape for matrix-registration (both API generations), Synapse and Matrix Authentication Service (I(backend=mas); C(valid) and C(used) are MAS's own fields, and C(disabled) means revoked).",
         "Read-only; safe in check mode.",
     ],
     check_mode: "Read-only.",

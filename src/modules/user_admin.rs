@@ -8,9 +8,12 @@ use crate::ansible::{
     Diff, Kind, Module, ModuleDef, ModuleDoc, Opt, Outcome, Params, Result, Ret, Spec,
 };
 use crate::api::client_session::{AdminCredentials, AdminSession};
+use crate::api::mas::site_config;
+use crate::api::mas_session::MasSession;
 use crate::args::{
-    self, ADMIN_CREDENTIALS_EXCLUSIVE, ADMIN_CREDENTIALS_TOGETHER, ADMIN_CREDENTIAL_OPTIONS,
-    CONNECTION_OPTIONS,
+    self, MasArgs, ADMIN_CREDENTIALS_EXCLUSIVE, ADMIN_CREDENTIALS_TOGETHER,
+    ADMIN_CREDENTIAL_OPTIONS, CONNECTION_OPTIONS, MAS_CLIENT_EXCLUSIVE, MAS_CLIENT_OPTIONS,
+    MAS_SECRET_EXCLUSIVE, MAS_URL_OPTIONS,
 };
 use crate::backends::{self, AdminChange, AdminStore, Homeserver};
 use crate::client::Connection;
@@ -29,15 +32,23 @@ static MODULE_OPTIONS: &[Opt] = &[
     Opt::str("backend")
         .choices(AdminStore::NAMES)
         .default_str("synapse")
-        .doc(&["C(synapse) uses the admin API, with the admin credentials; C(synapse_sqlite) writes Synapse's SQLite database."]),
+        .doc(&["C(synapse) uses the admin API, with the admin credentials; C(synapse_sqlite) writes Synapse's SQLite database; C(mas) sets the admin flag of Matrix Authentication Service (with I(api_url) and I(client_id) + I(client_secret), or I(access_token))."]),
     Opt::path("database").doc(&["Backend C(synapse_sqlite) only, required there - the path of Synapse's SQLite database (C(homeserver.db)). It is never created; a wrong path fails."]),
     Opt::str("server_name").doc(&["The server name, to build the user ID from a localpart."]),
 ];
 
 pub static SPEC: Spec = Spec {
-    groups: &[MODULE_OPTIONS, ADMIN_CREDENTIAL_OPTIONS, CONNECTION_OPTIONS],
+    groups: &[
+        MODULE_OPTIONS,
+        ADMIN_CREDENTIAL_OPTIONS,
+        MAS_URL_OPTIONS,
+        MAS_CLIENT_OPTIONS,
+        CONNECTION_OPTIONS,
+    ],
     mutually_exclusive: &[
         ADMIN_CREDENTIALS_EXCLUSIVE,
+        MAS_SECRET_EXCLUSIVE,
+        MAS_CLIENT_EXCLUSIVE,
         &["database", "access_token"],
         &["database", "admin_username"],
     ],
@@ -62,6 +73,8 @@ enum Store {
         store: AdminStore,
         path: String,
     },
+    /// Matrix Authentication Service's admin API.
+    Mas(MasArgs),
 }
 
 /// The typed arguments.
@@ -82,7 +95,12 @@ impl Args {
             p.str("username").unwrap_or_default(),
             p.str("server_name"),
         )?;
-        let store = match args::choice::<AdminStore>(p, "backend")? {
+        let backend = args::choice::<AdminStore>(p, "backend")?;
+        if backend != AdminStore::Mas {
+            args::refuse_mas_options(p, backend.name())?;
+        }
+        let store = match backend {
+            AdminStore::Mas => Store::Mas(args::mas(p)?),
             AdminStore::Synapse => Store::Api {
                 credentials: args::admin_credentials(p)?.ok_or_else(|| fail!(
                     "backend synapse needs admin credentials: access_token, or admin_username and admin_password (or use backend synapse_sqlite with database)"
@@ -137,6 +155,14 @@ fn run(m: &mut Module) -> Result<Outcome> {
             let (user_id, change) = r?;
             (user_id, change, None)
         }
+        Store::Mas(mas) => {
+            let client = mas.connection.client()?;
+            let session = MasSession::open(&client, &mas.credentials)?;
+            let r = via_mas(&session, &args.user, want, m.check_mode);
+            session.close()?;
+            let (user_id, change) = r?;
+            (user_id, change, None)
+        }
     };
 
     if restart_required == Some(true) {
@@ -186,9 +212,26 @@ fn via_api(
     Ok((user_id, change))
 }
 
+/// The flag through MAS's admin API; a localpart's server is the one MAS serves.
+fn via_mas(
+    session: &MasSession<'_>,
+    user: &User,
+    want: bool,
+    check_mode: bool,
+) -> Result<(String, AdminChange)> {
+    let server_name = site_config(session)?.server_name;
+    let user_id = match user.id() {
+        Some(id) => id,
+        None => format!("@{}:{server_name}", user.localpart),
+    };
+    let users = backends::mas_users(session, &server_name, false);
+    let change = users.admin_flags.converge(&user_id, want, check_mode)?;
+    Ok((user_id, change))
+}
+
 static DOC: ModuleDoc = ModuleDoc {
     short_description: "Grant or revoke server-admin rights on an existing Matrix account",
-    description: &["Makes an existing account a server admin, or takes the rights away, in one idempotent task; nothing is written when the flag already matches.", "Backend C(synapse) uses the Synapse admin API (C(PUT /_synapse/admin/v1/users/<user_id>/admin)), acting with an admin's I(access_token), or logging in as I(admin_username) and logging out at the end.", "Backend C(synapse_sqlite) updates Synapse's SQLite database directly, the documented way to make the first admin when no admin account exists yet. Synapse caches user records, so the change takes effect after Synapse restarts; the module returns C(restart_required=true) and warns.", "A missing account is a failure, never a creation.", "A compiled binary module; secrets never appear in its output."],
+    description: &["Makes an existing account a server admin, or takes the rights away, in one idempotent task; nothing is written when the flag already matches.", "Backend C(synapse) uses the Synapse admin API (C(PUT /_synapse/admin/v1/users/<user_id>/admin)), acting with an admin's I(access_token), or logging in as I(admin_username) and logging out at the end.", "Backend C(synapse_sqlite) updates Synapse's SQLite database directly, the documented way to make the first admin when no admin account exists yet. Synapse caches user records, so the change takes effect after Synapse restarts; the module returns C(restart_required=true) and warns.", "Backend C(mas) sets the admin flag of Matrix Authentication Service (C(POST /api/admin/v1/users/<id>/set-admin)), for a homeserver that delegates authentication to MAS. Under MAS the flag lets the user ask for admin scopes (such as C(urn:synapse:admin:*) for Synapse's admin API) when it next logs in; sessions that exist already are not affected.", "A missing account is a failure, never a creation.", "A compiled binary module; secrets never appear in its output."],
     check_mode: "Reads the current flag and predicts C(changed); writes nothing (the database is opened read-only).",
     diff_mode: "Shows the admin flag before and after.",
     notes: &["Synapse refuses to let an admin demote itself; demote with another admin's credentials."],
@@ -216,6 +259,15 @@ static DOC: ModuleDoc = ModuleDoc {
     server_name: example.org
   register: first_admin
   notify: Restart Synapse
+
+- name: Make john an admin on a homeserver that delegates to MAS
+  user_admin:
+    username: john
+    admin: true
+    backend: mas
+    api_url: http://127.0.0.1:8080
+    client_id: 01J0000000000000000000ADMN
+    client_secret_file: /matrix/mas/admin-client-secret
 "#,
     returns: &[
         Ret::new("user_id", Kind::Str, "always", "The account's full user ID.").sample(r#""@john:example.org""#),
