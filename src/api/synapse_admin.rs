@@ -4,7 +4,7 @@
 use crate::ansible::{Error, Result};
 use crate::api::client_session::AdminSession;
 use crate::backends::{AdminChange, AdminFlag, Directory, PasswordReset, Presence};
-use crate::client::{encode_segment, Auth, Body, Client, Refusal, Response};
+use crate::client::{encode_segment, Body, Client, Refusal, Response};
 use crate::fail;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -25,17 +25,27 @@ impl<'a> SynapseAdmin<'a> {
     /// The admin API's record of a user, or None if there is no such account.
     pub fn user(&self, user_id: &str) -> Result<Option<Value>> {
         let path = format!("/_synapse/admin/v2/users/{}", encode_segment(user_id));
+        let action = format!("looking up {user_id}");
         let r = self.client().send(
             Method::GET,
             &path,
-            Auth::Bearer(self.session.token()),
+            self.session.auth(&action)?,
             Body::Empty,
             true,
         )?;
         match r.refusal() {
-            None => Ok(Some(r.body)),
-            Some(Refusal::NotFound) => Ok(None),
-            Some(_) => Err(admin_error(&r, &format!("looking up {user_id}"))),
+            None => {
+                // The record must be the user asked for: its `name` is the full user ID.
+                if r.str_field(&action, "name")? != user_id {
+                    return Err(r.unexpected(
+                        &action,
+                        &format!("the record of {user_id} (its 'name' names another account)"),
+                    ));
+                }
+                Ok(Some(r.body))
+            }
+            Some(Refusal::NotFound) if r.is_matrix_error() => Ok(None),
+            Some(_) => Err(admin_error(&r, &action)),
         }
     }
 }
@@ -85,14 +95,16 @@ impl AdminFlag for SynapseAdmin<'_> {
             });
         }
         let path = format!("/_synapse/admin/v1/users/{}/admin", encode_segment(user_id));
+        let action = format!("changing the admin flag of {user_id}");
         let r = self.client().send(
             Method::PUT,
             &path,
-            Auth::Bearer(self.session.token()),
+            self.session.auth(&action)?,
             Body::Json(&json!({"admin": want})),
             true,
         )?;
         if r.is_success() {
+            r.object(&action)?;
             return Ok(AdminChange {
                 before,
                 changed: true,
@@ -121,8 +133,10 @@ pub fn admin_call(
 ) -> Result<Response> {
     let r = session
         .client()
-        .send(method, path, Auth::Bearer(session.token()), body, true)?;
+        .send(method, path, session.auth(action)?, body, true)?;
     if r.is_success() {
+        // A success is a JSON object; a web page answering 200 is not.
+        r.object(action)?;
         Ok(r)
     } else {
         Err(admin_error(&r, action))
@@ -132,6 +146,9 @@ pub fn admin_call(
 /// A refused admin call, explained.
 pub fn admin_error(r: &Response, action: &str) -> Error {
     let detail = r.describe();
+    if !r.is_matrix_error() && r.status.as_u16() != 429 {
+        return r.unexpected(action, "a Matrix answer");
+    }
     match r.refusal() {
         Some(Refusal::Unauthorized) => fail!(
             "{action}: the access token was refused ({detail}); it is unknown, expired or logged out"

@@ -19,7 +19,7 @@ use crate::backends::{
 use crate::choice_enum;
 use crate::client::Connection;
 use crate::fail;
-use crate::matrix::{validate_server_name, User};
+use crate::matrix::{validate_server_name, NameSource, User};
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -186,7 +186,7 @@ impl Args {
         let accounts = match p.str("username") {
             Some(_) => Accounts::One(Account::from_params(
                 p,
-                p.str("server_name"),
+                p.str("server_name").map(|s| (s, NameSource::Option)),
                 &Defaults::default(),
             )?),
             None => Accounts::Many {
@@ -215,9 +215,13 @@ impl Args {
 impl Account {
     /// One account from validated params (top level, or an entry of `users`, whose missing
     /// admin/user_type/displayname fall back to `defaults`).
-    fn from_params(p: &Params, server_name: Option<&str>, defaults: &Defaults) -> Result<Account> {
+    fn from_params(
+        p: &Params,
+        server_name: Option<(&str, NameSource)>,
+        defaults: &Defaults,
+    ) -> Result<Account> {
         let name = p.str("username").unwrap_or_default();
-        let user = User::parse("username", name, server_name)?;
+        let user = User::parse_on(p.given_as("username"), name, server_name)?;
         let password = args::secret(p, "password", "password_file")?
             .ok_or_else(|| fail!("password or password_file is required to register '{name}'"))?;
         if password.is_empty() {
@@ -324,16 +328,23 @@ fn run(m: &mut Module) -> Result<Outcome> {
         Some(c) => Some(AdminSession::open(&client, c)?),
         None => None,
     };
-    // With an admin token the server name is one whoami away.
+    // The server's name, learnt before anything is done: given, or one whoami away with an
+    // admin token, or (for full user IDs) from the server's signing keys where it serves them.
     let server_name = match (&a.server_name, &session) {
-        (Some(s), _) => Some(s.clone()),
-        (None, Some(s)) => Some(s.server_name()?),
-        (None, None) => None,
+        (Some(s), _) => Some((s.clone(), NameSource::Option)),
+        (None, Some(s)) if s.is_live() => Some((s.server_name()?, NameSource::Whoami)),
+        _ if a.accounts.has_full_id() => {
+            crate::api::client_session::server_name_from_keys(&client)?
+                .map(|s| (s, NameSource::ServerKeys))
+        }
+        _ => None,
     };
+    let server = server_name.as_ref().map(|(s, src)| (s.as_str(), *src));
     let task = Task {
         registrar: backends::registrar(a.backend, &client, &a.shared_secret),
         admin_directory: session
             .as_ref()
+            .filter(|s| s.is_live())
             .and_then(|s| backends::admin_directory(a.backend, s)),
         profiles: backends::profile_directory(&client, session.as_ref()),
         lookups: LookupPolicy::default(),
@@ -346,10 +357,10 @@ fn run(m: &mut Module) -> Result<Outcome> {
     let outcome = match &a.accounts {
         Accounts::One(account) => {
             let account = Account {
-                user: User::parse(
-                    "username",
+                user: User::parse_on(
+                    m.params.given_as("username"),
                     &full_or_local(&account.user),
-                    server_name.as_deref(),
+                    server,
                 )?,
                 ..account.clone()
             };
@@ -359,20 +370,31 @@ fn run(m: &mut Module) -> Result<Outcome> {
             }
             single_outcome(&r, m.check_mode)
         }
-        Accounts::Many { entries, defaults } => bulk(
-            m,
-            &task,
-            entries,
-            defaults,
-            server_name.as_deref(),
-            a.concurrency,
-        ),
+        Accounts::Many { entries, defaults } => {
+            bulk(m, &task, entries, defaults, server, a.concurrency)
+        }
     };
     drop(task);
     if let Some(s) = session {
         s.close()?;
     }
     Ok(outcome)
+}
+
+impl Accounts {
+    /// Whether a full user ID was given, whose server must be confirmed before acting.
+    fn has_full_id(&self) -> bool {
+        match self {
+            Accounts::One(a) => a.user.server_name.is_some(),
+            Accounts::Many { entries, .. } => entries.iter().any(|e| {
+                ["username", "name", "user"].iter().any(|k| {
+                    e.get(*k)
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| s.starts_with('@'))
+                })
+            }),
+        }
+    }
 }
 
 fn full_or_local(u: &User) -> String {
@@ -383,7 +405,7 @@ fn full_or_local(u: &User) -> String {
 fn ensure(task: &Task<'_>, acct: &Account) -> Result<AccountResult> {
     let mut r = AccountResult {
         username: acct.user.localpart.clone(),
-        user_id: acct.user.id(),
+        user_id: acct.user.confirmed_id(),
         ..AccountResult::default()
     };
     match lookup(task, acct)? {
@@ -422,12 +444,21 @@ fn ensure(task: &Task<'_>, acct: &Account) -> Result<AccountResult> {
             };
             match task.registrar.register(&new)? {
                 Registration::Created { user_id } => {
+                    // The account created must be the one asked for (a full ID on another
+                    // server registers its localpart here: that is a failure, not success).
+                    acct.user.check_answer("username", &user_id)?;
                     r.existed = Some(false);
                     r.created = true;
                     r.user_id = Some(user_id);
                 }
                 Registration::Exists => {
                     r.existed = Some(true);
+                    if let (None, Some(claimed)) = (&r.user_id, acct.user.id()) {
+                        r.warnings.push(format!(
+                            "'{}' exists on this homeserver; whether it is {claimed} cannot be told without the server's name: set server_name",
+                            acct.user.localpart
+                        ));
+                    }
                     if task.always_update_password {
                         set_password(task, acct, &mut r)?;
                     }
@@ -439,7 +470,9 @@ fn ensure(task: &Task<'_>, acct: &Account) -> Result<AccountResult> {
 }
 
 fn lookup(task: &Task<'_>, acct: &Account) -> Result<Presence> {
-    let Some(user_id) = acct.user.id() else {
+    // Only an ID on this very server is looked up: a look-up of another server's user makes the
+    // homeserver contact that server.
+    let Some(user_id) = acct.user.confirmed_id() else {
         return Ok(Presence::Unknown(Unknown::NoServerName));
     };
     if let Some(directory) = &task.admin_directory {
@@ -507,7 +540,7 @@ fn single_outcome(r: &AccountResult, check_mode: bool) -> Outcome {
 fn bulk_accounts(
     entries: &[Value],
     defaults: &Defaults,
-    server_name: Option<&str>,
+    server_name: Option<(&str, NameSource)>,
 ) -> Vec<std::result::Result<Account, Error>> {
     let mut seen: Map<String, Value> = Map::new();
     entries
@@ -523,11 +556,12 @@ fn bulk_accounts(
             let a = Account::from_params(&p, server_name, defaults)
                 .map_err(|e| fail!("users[{i}]: {e}"))?;
             let key = a.user.localpart.clone();
-            if let Some(first) = seen.insert(key.clone(), Value::from(i)) {
+            if let Some(first) = seen.get(&key) {
                 return Err(fail!(
                     "users[{i}]: '{key}' is already listed as users[{first}]"
                 ));
             }
+            seen.insert(key, Value::from(i));
             Ok(a)
         })
         .collect()
@@ -540,7 +574,7 @@ fn bulk(
     task: &Task<'_>,
     entries: &[Value],
     defaults: &Defaults,
-    server_name: Option<&str>,
+    server_name: Option<(&str, NameSource)>,
     concurrency: usize,
 ) -> Outcome {
     let accounts = bulk_accounts(entries, defaults, server_name);
@@ -571,10 +605,9 @@ fn bulk(
     let mut failures = Vec::new();
     let mut items = Vec::with_capacity(entries.len());
     for (i, r) in results.enumerate() {
-        let name = entries[i]
-            .get("username")
-            .or_else(|| entries[i].get("name"))
-            .and_then(Value::as_str)
+        let name = ["username", "name", "user"]
+            .iter()
+            .find_map(|k| entries[i].get(*k).and_then(Value::as_str))
             .unwrap_or("")
             .to_string();
         match r {

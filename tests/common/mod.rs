@@ -499,3 +499,4 @@ impl Synapse {
         post(step).0 == 200
     }
 }
+pub mod hostile;
