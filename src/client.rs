@@ -532,8 +532,9 @@ impl Client {
         };
         // Only the path is shown: it never holds a secret, and a query string is never built.
         fail!(
-            "{method} {}{path} failed{tries}: {what}. Check that the server is running and that the URL option points at it",
-            self.conn.base.as_str().trim_end_matches('/')
+            "{method} {}{path} failed{tries}: {what}. Check that the server is running and that {} points at it",
+            self.conn.base.as_str().trim_end_matches('/'),
+            self.conn.url_option
         )
     }
 }

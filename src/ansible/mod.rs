@@ -198,9 +198,7 @@ pub fn mask_url_credentials(s: &str) -> std::borrow::Cow<'_, str> {
     while let Some(i) = rest.find("://") {
         out.push_str(&rest[..i + 3]);
         rest = &rest[i + 3..];
-        let end = rest
-            .find(['/', '?', '#', '"', '\''])
-            .unwrap_or(rest.len());
+        let end = rest.find(['/', '?', '#', '"', '\'']).unwrap_or(rest.len());
         if let Some(at) = rest[..end].rfind('@') {
             out.push_str(SCRUBBED);
             rest = &rest[at..];
@@ -222,9 +220,7 @@ fn url_credentials(s: &str) -> Vec<String> {
     let mut rest = s;
     while let Some(i) = rest.find("://") {
         rest = &rest[i + 3..];
-        let end = rest
-            .find(['/', '?', '#', '"', '\''])
-            .unwrap_or(rest.len());
+        let end = rest.find(['/', '?', '#', '"', '\'']).unwrap_or(rest.len());
         if let Some(at) = rest[..end].rfind('@') {
             let userinfo = &rest[..at];
             found.push(userinfo.to_string());
@@ -931,6 +927,96 @@ mod tests {
         let out = render(Some(&m), Ok(Outcome::changed(true).failed("2 of 3 failed")));
         assert_eq!(out["failed"], true);
         assert_eq!(out["changed"], true);
+    }
+
+    #[test]
+    fn flags_are_ansible_booleans_and_fail_safe() {
+        for (v, want) in [
+            (json!(true), Some(true)),
+            (json!("yes"), Some(true)),
+            (json!("True"), Some(true)),
+            (json!(" on "), Some(true)),
+            (json!(1), Some(true)),
+            (json!(1.0), Some(true)),
+            (json!("t"), Some(true)),
+            (json!("no"), Some(false)),
+            (json!("FALSE"), Some(false)),
+            (json!(0), Some(false)),
+            (json!("f"), Some(false)),
+            (json!("maybe"), None),
+            (json!(""), None),
+            (json!(2), None),
+            (json!("1.0"), None),
+            (json!([true]), None),
+            (json!({}), None),
+        ] {
+            assert_eq!(ansible_boolean(&v), want, "{v}");
+        }
+        let m = module(
+            json!({"username": "a", "_ansible_check_mode": "yes", "_ansible_no_log": "True"}),
+        )
+        .unwrap();
+        assert!(m.check_mode && m.no_log);
+        let e = module(json!({"username": "a", "_ansible_check_mode": "perhaps"})).unwrap_err();
+        assert!(
+            e.0.contains("_ansible_check_mode") && e.0.contains("nothing was done"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn url_credentials_are_masked_even_in_urls_that_do_not_parse() {
+        for (url, secret) in [
+            ("http://u:pw-one@host:8008/x", "pw-one"),
+            ("https://u:pw two@[::1/", "pw two"),
+            ("http://token-only@host", "token-only"),
+            ("see http://u:p%40ss@h and more", "p%40ss"),
+        ] {
+            let masked = mask_url_credentials(url);
+            assert!(!masked.contains(secret), "{url} -> {masked}");
+            assert!(masked.contains("********@"), "{masked}");
+        }
+        assert_eq!(mask_url_credentials("http://host/a@b"), "http://host/a@b");
+        assert_eq!(
+            mask_url_credentials("alice@example.org"),
+            "alice@example.org"
+        );
+        let m = module(json!({"username": "http://bob:urlpw-123@host"})).unwrap();
+        let out = render(Some(&m), Ok(Outcome::changed(false).msg("x")));
+        assert!(!out.to_string().contains("urlpw-123"), "{out}");
+    }
+
+    #[test]
+    fn messages_are_escaped_and_secrets_scrubbed_in_every_form() {
+        let m = module(json!({"username": "a", "password": "p\"w\u{e4}-secret"})).unwrap();
+        let out = render(
+            Some(&m),
+            Ok(Outcome::changed(false)
+                .msg("a\u{202e}b\nc: p\\\"w\\u00e4-secret or p\\\"w\u{e4}-secret or p&quot;w\u{e4}-secret")),
+        );
+        let msg = out["msg"].as_str().unwrap();
+        assert!(!msg.contains('\u{202e}') && !msg.contains('\n'), "{msg}");
+        assert!(msg.contains("\\u{202e}") && msg.contains("\\n"), "{msg}");
+        assert!(!msg.contains("-secret"), "{msg}");
+        // A secret cut at the end of an excerpt.
+        register_secret("cut-secret-0123456789");
+        assert_eq!(
+            scrub_text("page ends with cut-secret-01"),
+            "page ends with ********"
+        );
+        assert_eq!(scrub_text("harmless cut"), "harmless cut");
+    }
+
+    #[test]
+    fn args_files_are_bounded_and_never_block() {
+        let e = read_args(Some("/dev/zero")).unwrap_err();
+        assert!(e.0.contains("not a regular file"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big");
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_len(MAX_ARGS_FILE + 1).unwrap();
+        let e = read_args(p.to_str()).unwrap_err();
+        assert!(e.0.contains("bytes allowed"), "{e}");
     }
 
     #[test]
