@@ -958,6 +958,24 @@ fn messages_name_the_option_given_and_the_user() {
     );
     assert!(r.failed() && r.msg().contains("'carol'"), "{}", r.msg());
     cases += 1;
+    // The connection drops on the registration itself: every entry's message names its user.
+    let drop = Hostile::start(|r| {
+        if r.method == "GET" {
+            Reply::json(200, json!({"nonce": "n"}))
+        } else {
+            Reply::Hangup
+        }
+    });
+    let r = run_module(
+        "register_user",
+        json!({"homeserver_url": drop.url, "shared_secret": "s3cret-drop", "retries": 0, "users": [
+            {"username": "erin", "password": "pw-12345"}, {"username": "frank", "password": "pw-12345"}]}),
+    );
+    for (i, who) in ["erin", "frank"].iter().enumerate() {
+        let m = r.json["results"][i]["msg"].as_str().unwrap_or("");
+        assert!(m.contains(&format!("'{who}'")), "{m}");
+    }
+    cases += 1;
     // Bulk: a failed entry given with an alias keeps its name, and duplicates point at the first.
     let r = run_module(
         "register_user",
@@ -982,7 +1000,7 @@ fn messages_name_the_option_given_and_the_user() {
         results[0]
     );
     cases += 4;
-    assert_eq!(cases, 9);
+    assert_eq!(cases, 10);
 }
 
 #[test]

@@ -250,8 +250,11 @@ impl Directory for ProfileDirectory<'_> {
         let auth = self.token.map_or(Auth::None, Auth::Bearer);
         // Synapse rate-limits profile look-ups (rc_profile); when it does, registering is the
         // look-up, so the limit is not waited out.
-        let r = self.client.get_unless_limited(&path, auth)?;
         let action = format!("looking up {user_id}");
+        let r = self
+            .client
+            .get_unless_limited(&path, auth)
+            .map_err(|e| fail!("{action}: {e}"))?;
         Ok(match (r.status.as_u16(), r.refusal()) {
             (200, _) => {
                 r.object(&action)?;

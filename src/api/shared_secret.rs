@@ -61,7 +61,9 @@ fn register(client: &Client, shared_secret: &str, user: &NewUser<'_>) -> Result<
         if let Some(d) = user.displayname {
             body["displayname"] = Value::from(d);
         }
-        let r = client.send(Method::POST, REGISTER, Auth::None, Body::Json(&body), false)?;
+        let r = client
+            .send(Method::POST, REGISTER, Auth::None, Body::Json(&body), false)
+            .map_err(|e| fail!("registering '{}': {e}", user.localpart))?;
         if r.is_success() {
             let action = format!("registering '{}'", user.localpart);
             let user_id = r.str_field(&action, "user_id")?;

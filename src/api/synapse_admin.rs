@@ -26,13 +26,16 @@ impl<'a> SynapseAdmin<'a> {
     pub fn user(&self, user_id: &str) -> Result<Option<Value>> {
         let path = format!("/_synapse/admin/v2/users/{}", encode_segment(user_id));
         let action = format!("looking up {user_id}");
-        let r = self.client().send(
-            Method::GET,
-            &path,
-            self.session.auth(&action)?,
-            Body::Empty,
-            true,
-        )?;
+        let r = self
+            .client()
+            .send(
+                Method::GET,
+                &path,
+                self.session.auth(&action)?,
+                Body::Empty,
+                true,
+            )
+            .map_err(|e| fail!("{action}: {e}"))?;
         match r.refusal() {
             None => {
                 // The record must be the user asked for: its `name` is the full user ID.
@@ -96,13 +99,16 @@ impl AdminFlag for SynapseAdmin<'_> {
         }
         let path = format!("/_synapse/admin/v1/users/{}/admin", encode_segment(user_id));
         let action = format!("changing the admin flag of {user_id}");
-        let r = self.client().send(
-            Method::PUT,
-            &path,
-            self.session.auth(&action)?,
-            Body::Json(&json!({"admin": want})),
-            true,
-        )?;
+        let r = self
+            .client()
+            .send(
+                Method::PUT,
+                &path,
+                self.session.auth(&action)?,
+                Body::Json(&json!({"admin": want})),
+                true,
+            )
+            .map_err(|e| fail!("{action}: {e}"))?;
         if r.is_success() {
             r.object(&action)?;
             return Ok(AdminChange {
@@ -133,7 +139,8 @@ pub fn admin_call(
 ) -> Result<Response> {
     let r = session
         .client()
-        .send(method, path, session.auth(action)?, body, true)?;
+        .send(method, path, session.auth(action)?, body, true)
+        .map_err(|e| fail!("{action}: {e}"))?;
     if r.is_success() {
         // A success is a JSON object; a web page answering 200 is not.
         r.object(action)?;

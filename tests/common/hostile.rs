@@ -52,6 +52,8 @@ pub enum Reply {
     HugeWithLength(u64),
     /// Sends zeros without a length until the client leaves.
     Endless,
+    /// Closes the connection without an answer.
+    Hangup,
 }
 
 impl Reply {
@@ -200,6 +202,7 @@ fn serve(conn: TcpStream, requests: &Mutex<Vec<Req>>, handler: &Handler) {
                 endless(&mut writer);
                 false
             }
+            Reply::Hangup => false,
             Reply::Endless => {
                 let head =
                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
