@@ -1052,3 +1052,36 @@ fn dates_outside_years_0000_to_9999_are_refused_before_any_request() {
     assert!(hs.requests().is_empty(), "{:?}", hs.requests());
     assert_eq!(cases, 8);
 }
+
+#[test]
+fn check_mode_as_a_string_creates_no_token_on_matrix_registration_or_synapse() {
+    let synapse = Synapse::start_with_token_registration();
+    let mreg = Mreg::start("0.9", &synapse);
+    let before = mreg.tokens().len();
+    for check in [json!("yes"), json!("True"), json!(1)] {
+        let r = run_module_with(
+            "registration_token",
+            json!({"backend": "matrix_registration", "api_url": mreg.url,
+                   "admin_secret": mreg.admin_secret, "max_usage": 1}),
+            &[("_ansible_check_mode", check.clone())],
+        )
+        .ok();
+        assert!(r.changed(), "{check}: {}", r.stdout);
+        let name = unique_user("chk").replace('-', "_");
+        let r = run_module_with(
+            "registration_token",
+            json!({"backend": "synapse", "homeserver_url": synapse.url,
+                   "access_token": synapse.admin_token, "token": name, "max_usage": 1}),
+            &[("_ansible_check_mode", check.clone())],
+        )
+        .ok();
+        assert!(r.changed(), "{check}: {}", r.stdout);
+        let (status, _) =
+            synapse.admin_get(&format!("/_synapse/admin/v1/registration_tokens/{name}"));
+        assert_eq!(
+            status, 404,
+            "{check}: check mode created Synapse token {name}"
+        );
+    }
+    assert_eq!(mreg.tokens().len(), before, "check mode created a token");
+}

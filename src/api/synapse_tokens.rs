@@ -89,7 +89,12 @@ impl TokenService for SynapseTokens<'_> {
         if r.refusal() == Some(Refusal::NotFound) && r.is_matrix_error() {
             return Ok(None);
         }
-        expect_token(&r, &format!("reading registration token {name}")).map(Some)
+        let action = format!("reading registration token {name}");
+        let token = expect_token(&r, &action)?;
+        if token.name != name {
+            return Err(r.unexpected(&action, &format!("the token {name} (it named another)")));
+        }
+        Ok(Some(token))
     }
 
     fn create(
