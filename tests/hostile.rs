@@ -370,27 +370,9 @@ impl TlsServer {
     fn start_with(redirect: Option<&str>, san: bool) -> TlsServer {
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        let mut openssl = Command::new("openssl");
-        openssl.args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-        ]);
-        if san {
-            openssl.args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]);
-        }
-        let ok = openssl
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stderr(Stdio::null())
+        let ok = Command::new(repo().join("tests/servers/tls-cert.sh"))
+            .arg(dir.path())
+            .arg(if san { "san" } else { "cn" })
             .status()
             .unwrap()
             .success();
