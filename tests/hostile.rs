@@ -1067,3 +1067,42 @@ fn check_mode_as_a_string_creates_no_token_on_matrix_registration_or_synapse() {
     }
     assert_eq!(mreg.tokens().len(), before, "check mode created a token");
 }
+
+#[test]
+fn a_login_or_a_password_answer_for_another_user_fails() {
+    let hs = Hostile::start(|r| match (r.method.as_str(), r.path.as_str()) {
+        ("POST", "/_matrix/client/v3/login") => Reply::json(
+            200,
+            json!({"user_id": "@mallory:localhost", "access_token": "syt_mallory_token", "device_id": "D"}),
+        ),
+        ("PUT", p) if p.starts_with("/_synapse/admin/v2/users/") => {
+            Reply::json(200, json!({"name": "@mallory:localhost"}))
+        }
+        ("GET", p) if p.starts_with("/_synapse/admin/v2/users/") => {
+            Reply::json(200, json!({"name": "@alice:localhost", "admin": false}))
+        }
+        _ => Reply::json(200, json!({})),
+    });
+    let r = run_module(
+        "user_admin",
+        json!({"homeserver_url": hs.url, "admin_username": "root", "admin_password": "root-s3cret-pw",
+               "username": "alice", "admin": true, "server_name": "localhost"}),
+    );
+    assert_clean_failure(&r, "root-s3cret-pw", &["'root'", "@mallory:localhost"]);
+    assert!(!r.stdout.contains("syt_mallory_token"));
+    // The session that was opened is closed again.
+    assert_eq!(hs.requests_to("POST", "/_matrix/client/v3/logout").len(), 1);
+    assert!(hs.requests_to("PUT", "/").is_empty());
+    // A password reset answered with another user's record.
+    let r = run_module(
+        "register_user",
+        json!({"homeserver_url": hs.url, "shared_secret": "s3cret-pwset", "access_token": "tok-pwset",
+               "username": "alice", "password": "new-pw-123", "update_password": "always",
+               "server_name": "localhost"}),
+    );
+    assert_clean_failure(
+        &r,
+        "s3cret-pwset",
+        &["setting the password of @alice:localhost"],
+    );
+}

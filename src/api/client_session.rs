@@ -84,19 +84,29 @@ impl<'c> AdminSession<'c> {
                         r.describe()
                     )),
                 }
-                let token = r
-                    .str_field(
-                        &format!("logging in as admin_username '{username}'"),
-                        "access_token",
-                    )?
-                    .to_string();
+                let action = format!("logging in as admin_username '{username}'");
+                let token = r.str_field(&action, "access_token")?.to_string();
                 register_secret(&token);
-                Ok(AdminSession {
+                // Logged out on drop, also when the check below fails.
+                let session = AdminSession {
                     client,
                     token,
                     logged_in: true,
                     not_logged_in: None,
-                })
+                };
+                // The session must be the admin's own: `user_id` names the account logged in.
+                let local = username
+                    .strip_prefix('@')
+                    .map_or(username.as_str(), |u| u.split(':').next().unwrap_or(u));
+                let answered = r.str_field(&action, "user_id")?;
+                let named = answered
+                    .strip_prefix('@')
+                    .and_then(|u| u.split_once(':'))
+                    .is_some_and(|(l, _)| l == local);
+                if !named {
+                    return Err(r.unexpected(&action, &format!("a session of '{username}'")));
+                }
+                Ok(session)
             }
         }
     }

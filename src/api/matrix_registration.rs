@@ -181,8 +181,13 @@ impl<'c> MatrixRegistration<'c> {
             &self.token_path(name),
             Body::Json(&Value::Object(patch)),
         )?;
-        let body = expect_ok(&r, &format!("updating token {name}"))?;
-        parse(self.api, &body)
+        let action = format!("updating token {name}");
+        let body = expect_ok(&r, &action)?;
+        let token = parse(self.api, &body)?;
+        if token.name != *name {
+            return Err(r.unexpected(&action, &format!("the token {name} (it named another)")));
+        }
+        Ok(token)
     }
 
     pub fn disable(&self, name: &str) -> Result<Token> {
@@ -198,8 +203,13 @@ impl<'c> MatrixRegistration<'c> {
                 Body::Json(&json!({"disable": true})),
             )?,
         };
-        let body = expect_ok(&r, &format!("disabling token {name}"))?;
-        parse(self.api, &body)
+        let action = format!("disabling token {name}");
+        let body = expect_ok(&r, &action)?;
+        let token = parse(self.api, &body)?;
+        if token.name != *name {
+            return Err(r.unexpected(&action, &format!("the token {name} (it named another)")));
+        }
+        Ok(token)
     }
 }
 

@@ -69,14 +69,13 @@ impl PasswordReset for SynapseAdmin<'_> {
     fn set_password(&self, user_id: &str, password: &str) -> Result<()> {
         let path = format!("/_synapse/admin/v2/users/{}", encode_segment(user_id));
         let body = json!({"password": password, "logout_devices": false});
-        admin_call(
-            self.session,
-            Method::PUT,
-            &path,
-            Body::Json(&body),
-            &format!("setting the password of {user_id}"),
-        )
-        .map(drop)
+        let action = format!("setting the password of {user_id}");
+        let r = admin_call(self.session, Method::PUT, &path, Body::Json(&body), &action)?;
+        // Synapse answers with the user's record: it must be this user's.
+        if r.str_field(&action, "name")? != user_id {
+            return Err(r.unexpected(&action, &format!("the record of {user_id}")));
+        }
+        Ok(())
     }
 }
 

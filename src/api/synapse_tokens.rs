@@ -140,7 +140,7 @@ impl TokenService for SynapseTokens<'_> {
             Body::Json(&Value::Object(body)),
             true,
         )?;
-        expect_token(&r, &format!("updating registration token {name}"))
+        expect_named_token(&r, &format!("updating registration token {name}"), name)
     }
 
     /// Makes the token expire now. Synapse refuses an expiry in the past, so it is set a second
@@ -150,7 +150,7 @@ impl TokenService for SynapseTokens<'_> {
         let until = Utc::now() + chrono::TimeDelta::seconds(1);
         let body = json!({"expiry_time": until.timestamp_millis()});
         let r = self.send(Method::PUT, &token_path(name), Body::Json(&body), true)?;
-        expect_token(&r, &format!("disabling registration token {name}"))?;
+        expect_named_token(&r, &format!("disabling registration token {name}"), name)?;
         if let Ok(wait) = (until - Utc::now() + chrono::TimeDelta::milliseconds(20)).to_std() {
             std::thread::sleep(wait);
         }
@@ -200,6 +200,15 @@ fn parse_token(v: &Value) -> Result<Token> {
 
 fn token_path(name: &str) -> String {
     format!("{TOKENS}/{}", encode_segment(name))
+}
+
+/// A token answer that must name the token acted on.
+fn expect_named_token(r: &Response, action: &str, name: &str) -> Result<Token> {
+    let token = expect_token(r, action)?;
+    if token.name != name {
+        return Err(r.unexpected(action, &format!("the token {name} (it named another)")));
+    }
+    Ok(token)
 }
 
 fn expect_token(r: &Response, action: &str) -> Result<Token> {
