@@ -1106,3 +1106,44 @@ fn a_login_or_a_password_answer_for_another_user_fails() {
         &["setting the password of @alice:localhost"],
     );
 }
+
+#[test]
+fn a_dendrite_password_reset_counts_only_when_the_server_says_so() {
+    // A server that looks like Dendrite but answers the reset with `{}` (or a web page).
+    let mut cases = 0;
+    for reset in [
+        Reply::json(200, json!({})),
+        Reply::json(200, json!({"password_updated": false})),
+        Reply::html(200, ELEMENT_PAGE),
+    ] {
+        let hs = Hostile::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+            ("GET", "/_matrix/client/versions") => Reply::json(200, json!({"versions": ["v1.1"]})),
+            ("GET", "/_matrix/client/v3/account/whoami") => {
+                Reply::json(200, json!({"user_id": "@admin:localhost"}))
+            }
+            ("GET", p) if p.starts_with("/_matrix/client/v3/profile/") => {
+                Reply::json(200, json!({"displayname": "Alice"}))
+            }
+            ("POST", p) if p.starts_with("/_dendrite/admin/resetPassword/") => reset.clone(),
+            _ => Reply::json(404, json!({"errcode": "M_UNRECOGNIZED", "error": "no"})),
+        });
+        let r = run_module(
+            "register_user",
+            json!({"homeserver_url": hs.url, "backend": "dendrite", "shared_secret": "s3cret-dendrite",
+                   "access_token": "tok-dendrite", "username": "alice", "password": "new-pw-1234",
+                   "update_password": "always"}),
+        );
+        assert_clean_failure(
+            &r,
+            "new-pw-1234",
+            &["setting the password of @alice:localhost"],
+        );
+        assert_eq!(
+            hs.requests_to("POST", "/_dendrite/admin/resetPassword/")
+                .len(),
+            1
+        );
+        cases += 1;
+    }
+    assert_eq!(cases, 3);
+}
