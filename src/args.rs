@@ -145,6 +145,7 @@ pub fn connection(p: &Params, url_option: &str) -> Result<Connection> {
     }
     Ok(Connection {
         base,
+        url_option: url_option.to_string(),
         validate_certs: p.opt_bool("validate_certs").unwrap_or(true),
         ca_path: p.str("ca_path").map(str::to_string),
         timeout: Duration::from_secs(timeout as u64),

@@ -23,6 +23,10 @@ pub mod token;
 
 use ansible::ModuleDef;
 
+/// An allocation failure still ends in one failed JSON object (see [`ansible::FailSafeAllocator`]).
+#[global_allocator]
+static ALLOCATOR: ansible::FailSafeAllocator = ansible::FailSafeAllocator;
+
 /// Every module: the binaries, the sidecar docs, the tests and the Makefile follow this list
 /// (a unit test checks that `src/bin/` has exactly these).
 pub static MODULES: &[&ModuleDef] = &[

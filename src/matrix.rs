@@ -13,9 +13,63 @@ pub const MAX_USER_ID_LEN: usize = 255;
 pub struct User {
     pub localpart: String,
     pub server_name: Option<String>,
+    /// Whether `server_name` is the homeserver's own name as learnt from the operator's
+    /// `server_name` or from the server itself, not only what a full user ID claims. Only a
+    /// confirmed ID may be looked up: a look-up of another server's user makes the homeserver
+    /// contact that server.
+    pub confirmed: bool,
+}
+
+/// Where a server name was learnt, for messages: the operator's option, or the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameSource {
+    /// The `server_name` option.
+    Option,
+    /// The user ID of the admin credentials (`whoami`).
+    Whoami,
+    /// The homeserver's signing keys (`/_matrix/key/v2/server`).
+    ServerKeys,
+    /// Matrix Authentication Service's site config (the homeserver it serves).
+    MasSiteConfig,
+}
+
+impl NameSource {
+    fn describe(self, name: &str) -> String {
+        match self {
+            NameSource::Option => format!("server_name is '{name}'"),
+            NameSource::Whoami => {
+                format!("the homeserver's name is '{name}' (from the admin credentials' user ID)")
+            }
+            NameSource::ServerKeys => {
+                format!("the homeserver's name is '{name}' (from its /_matrix/key/v2/server)")
+            }
+            NameSource::MasSiteConfig => {
+                format!("the homeserver's name is '{name}' (from MAS's site-config)")
+            }
+        }
+    }
 }
 
 impl User {
+    /// Like [`User::parse`], with the server name's origin for messages: a full ID on another
+    /// server is refused before anything is done, naming where the server's name came from.
+    pub fn parse_on(option: &str, value: &str, server: Option<(&str, NameSource)>) -> Result<User> {
+        if let (Some((name, source)), Some(rest)) = (server, value.strip_prefix('@')) {
+            if let Some((l, s)) = rest.split_once(':') {
+                if s != name {
+                    validate_localpart(option, l)?;
+                    return Err(fail!(
+                        "{option} '{}' is on server '{}', but {}: that account is not on this homeserver, so nothing was done. Give a localpart, or a user ID ending in ':{name}'",
+                        crate::ansible::escape_text(value),
+                        crate::ansible::escape_text(s),
+                        source.describe(name)
+                    ));
+                }
+            }
+        }
+        User::parse(option, value, server.map(|(n, _)| n))
+    }
+
     /// Parses `option`'s value: a bare localpart (`alice`) or a full ID (`@alice:example.org`).
     /// `server_name` fills in the server for a bare localpart; a full ID must agree with it.
     ///
@@ -38,7 +92,9 @@ impl User {
         let server = match (server, server_name) {
             (Some(s), Some(n)) if s != n => {
                 return Err(fail!(
-                    "{option} '{value}' is on server '{s}', but server_name is '{n}'"
+                    "{option} '{}' is on server '{}', but server_name is '{n}': that account is not on this homeserver, so nothing was done",
+                    crate::ansible::escape_text(value),
+                    crate::ansible::escape_text(s)
                 ))
             }
             (Some(s), _) => Some(s),
@@ -56,14 +112,40 @@ impl User {
         Ok(User {
             localpart: localpart.to_string(),
             server_name: server.map(str::to_string),
+            confirmed: server_name.is_some(),
         })
     }
 
-    /// `@localpart:server`, when the server is known.
+    /// `@localpart:server`, when the server is known (or claimed by a full ID).
     pub fn id(&self) -> Option<String> {
         self.server_name
             .as_ref()
             .map(|s| format!("@{}:{s}", self.localpart))
+    }
+
+    /// The user ID only when its server is confirmed to be the homeserver's (see
+    /// [`User::confirmed`]): the one a look-up may use.
+    pub fn confirmed_id(&self) -> Option<String> {
+        self.id().filter(|_| self.confirmed)
+    }
+
+    /// Checks that a server's answer names this user: a registration answer for another
+    /// account (another server's name included) fails.
+    pub fn check_answer(&self, option: &str, answered: &str) -> Result<()> {
+        let named = answered
+            .strip_prefix('@')
+            .and_then(|r| r.split_once(':'))
+            .is_some_and(|(l, s)| {
+                l == self.localpart && self.server_name.as_deref().is_none_or(|n| n == s)
+            });
+        if named {
+            return Ok(());
+        }
+        let asked = self.display();
+        Err(fail!(
+            "{option} '{asked}' was asked for, but the homeserver answered with the account '{}': its server name is not the one in {option}. Nothing more was done; give a localpart, or set server_name to the homeserver's name",
+            crate::ansible::escape_text(answered)
+        ))
     }
 
     /// The user ID if known, else the localpart: for messages.
@@ -221,6 +303,22 @@ mod tests {
         .unwrap();
         assert_eq!(u.localpart, "bob.smith=1_+x-y");
         assert_eq!(u.server_name.as_deref(), Some("matrix.example.org:8448"));
+        // A full ID alone only claims its server: it is not looked up before it is confirmed.
+        assert!(!u.confirmed && u.confirmed_id().is_none());
+        let u = User::parse("username", "@eve:localhost", Some("localhost")).unwrap();
+        assert_eq!(u.confirmed_id().as_deref(), Some("@eve:localhost"));
+    }
+
+    #[test]
+    fn answers_must_name_the_user_asked_for() {
+        let u = User::parse("username", "@john:localhost:8448", None).unwrap();
+        assert!(u.check_answer("username", "@john:localhost:8448").is_ok());
+        let e = u.check_answer("username", "@john:localhost").unwrap_err();
+        assert!(e.0.contains("'@john:localhost'"), "{e}");
+        let u = User::parse("username", "john", None).unwrap();
+        assert!(u.check_answer("username", "@john:anything").is_ok());
+        assert!(u.check_answer("username", "@eve:anything").is_err());
+        assert!(u.check_answer("username", "john").is_err());
     }
 
     #[test]
@@ -252,6 +350,12 @@ mod tests {
         assert!(e.0.contains("too long"), "{e}");
         let e = User::parse("username", "@a:x.org", Some("y.org")).unwrap_err();
         assert!(e.0.contains("server_name is 'y.org'"), "{e}");
+        let e = User::parse_on("username", "@a:x.org", Some(("y.org", NameSource::Whoami)))
+            .unwrap_err();
+        assert!(
+            e.0.contains("homeserver's name is 'y.org'") && !e.0.contains("server_name is"),
+            "{e}"
+        );
         let e = User::parse("username", "@a:x/y", None).unwrap_err();
         assert!(e.0.contains("not a valid server name"), "{e}");
     }

@@ -76,6 +76,18 @@ pub fn validate_name(option: &str, name: &str) -> Result<()> {
 /// Parses `ex_date`: a calendar date (`2026-12-31`, meaning 00:00 UTC that day, as
 /// matrix-registration reads it), an RFC 3339 time, or a date and time without zone (UTC).
 pub fn parse_ex_date(option: &str, s: &str) -> Result<DateTime<Utc>> {
+    let t = parse_ex_date_any_year(option, s)?;
+    // chrono reads signed years of five digits and more; no token service stores them.
+    if !(0..=9999).contains(&chrono::Datelike::year(&t)) {
+        return Err(fail!(
+            "{option} '{}' has a year outside 0000-9999",
+            crate::ansible::escape_text(s.trim())
+        ));
+    }
+    Ok(t)
+}
+
+fn parse_ex_date_any_year(option: &str, s: &str) -> Result<DateTime<Utc>> {
     let s = s.trim();
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());

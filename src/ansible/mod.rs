@@ -14,7 +14,9 @@ pub use docs::{ModuleDoc, Ret};
 pub use spec::{Kind, Opt, Params, Spec};
 
 use serde_json::{json, Map, Value};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 /// What Ansible's own modules print in place of a no_log value.
 pub const NO_LOG_PLACEHOLDER: &str = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER";
@@ -60,17 +62,83 @@ fn secrets() -> &'static Mutex<Vec<String>> {
     SECRETS.get_or_init(|| Mutex::new(Vec::new()))
 }
 
-/// Registers a secret so that it never appears in the module's output.
+/// Registers a secret so that it never appears in the module's output: the value itself and the
+/// forms a server or this module may echo it in (JSON-escaped, also with `\uXXXX` for non-ASCII
+/// as Python writes it, HTML- and URL-encoded, and escaped for a message).
 pub fn register_secret(s: &str) {
     if s.is_empty() {
         return;
     }
     let mut list = secrets().lock().unwrap_or_else(|e| e.into_inner());
-    if !list.iter().any(|x| x == s) {
-        list.push(s.to_string());
-        // Longest first, so a secret containing another is replaced whole.
-        list.sort_by_key(|x| std::cmp::Reverse(x.len()));
+    for form in secret_forms(s) {
+        if !list.contains(&form) {
+            list.push(form);
+        }
     }
+    // Longest first, so a secret containing another is replaced whole.
+    list.sort_by_key(|x| std::cmp::Reverse(x.len()));
+}
+
+/// The spellings of a secret that may appear in text: raw and escaped.
+fn secret_forms(s: &str) -> Vec<String> {
+    let json = serde_json::to_string(s).unwrap_or_default();
+    let json = json.trim_matches('"').to_string();
+    let mut ascii = String::new();
+    for c in json.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                ascii.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    let html = s
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;");
+    let html39 = html.replace("&#x27;", "&#39;");
+    let pct: String = s
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let mut forms = vec![
+        s.to_string(),
+        json,
+        ascii,
+        html,
+        html39,
+        pct,
+        escape_text(s),
+    ];
+    let upper = ascii_upper_escapes(&forms[2]);
+    forms.push(upper);
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+/// `\u00e4` -> `\u00E4`: some servers write hex digits in upper case.
+fn ascii_upper_escapes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("\\u") {
+        out.push_str(&rest[..i + 2]);
+        let hex: String = rest[i + 2..].chars().take(4).collect();
+        out.push_str(&hex.to_ascii_uppercase());
+        rest = &rest[i + 2 + hex.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Replaces every registered secret in every string of `v` (recursively).
@@ -87,10 +155,179 @@ fn scrub_with(v: &mut Value, list: &[String]) {
                     *s = s.replace(secret.as_str(), SCRUBBED);
                 }
             }
+            if let std::borrow::Cow::Owned(masked) = mask_url_credentials(s) {
+                *s = masked;
+            }
         }
         Value::Array(items) => items.iter_mut().for_each(|i| scrub_with(i, list)),
         Value::Object(map) => map.values_mut().for_each(|i| scrub_with(i, list)),
         _ => {}
+    }
+}
+
+/// Removes every registered secret from a text about to be cut for an excerpt, including a
+/// secret already cut short at its end (the first bytes of a secret end the text).
+pub fn scrub_text(s: &str) -> String {
+    let list = secrets().lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut v = Value::String(s.to_string());
+    scrub_with(&mut v, &list);
+    let Value::String(mut s) = v else {
+        return String::new();
+    };
+    for secret in list.iter().filter(|x| x.len() > MIN_SCRUB_LEN) {
+        let max = (secret.len() - 1).min(s.len());
+        let cut = (MIN_SCRUB_LEN..=max)
+            .rev()
+            .filter(|n| secret.is_char_boundary(*n))
+            .find(|n| s.ends_with(&secret[..*n]));
+        if let Some(n) = cut {
+            let keep = s.len() - n;
+            s.truncate(keep);
+            s.push_str(SCRUBBED);
+        }
+    }
+    s
+}
+
+/// Masks the credentials of every URL in a text (`http://user:pass@host` becomes
+/// `http://********@host`), textually, so that a URL that cannot be parsed is masked too.
+pub fn mask_url_credentials(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains("://") || !s.contains('@') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    let mut changed = false;
+    while let Some(i) = rest.find("://") {
+        out.push_str(&rest[..i + 3]);
+        rest = &rest[i + 3..];
+        let end = rest.find(['/', '?', '#', '"', '\'']).unwrap_or(rest.len());
+        if let Some(at) = rest[..end].rfind('@') {
+            out.push_str(SCRUBBED);
+            rest = &rest[at..];
+            changed = true;
+        }
+    }
+    out.push_str(rest);
+    if changed {
+        std::borrow::Cow::Owned(out)
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// The credentials part of every URL in a text (`user:pass` of `http://user:pass@host`), to be
+/// registered as secrets.
+fn url_credentials(s: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("://") {
+        rest = &rest[i + 3..];
+        let end = rest.find(['/', '?', '#', '"', '\'']).unwrap_or(rest.len());
+        if let Some(at) = rest[..end].rfind('@') {
+            let userinfo = &rest[..at];
+            found.push(userinfo.to_string());
+            if let Some((_, pw)) = userinfo.split_once(':') {
+                found.push(pw.to_string());
+            }
+        }
+    }
+    found
+}
+
+/// Escapes control, bidirectional and other invisible characters, so that a message shows what
+/// is there and cannot reorder or hide its own text.
+pub fn escape_text(s: &str) -> String {
+    if !s.chars().any(needs_escape) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if needs_escape(c) {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c as u32,
+            0x061C | 0x200B..=0x200F | 0x202A..=0x202E | 0x2028 | 0x2029 | 0x2060..=0x2069 | 0xFEFF)
+}
+
+/// Check mode of the running module, for the shared machinery (a login is a write).
+static CHECK_MODE: AtomicBool = AtomicBool::new(false);
+/// The task's `timeout` in seconds (0: not set), for waits outside the HTTP client.
+static TIMEOUT_SECS: AtomicU64 = AtomicU64::new(0);
+
+/// Whether the module runs in check mode: nothing may be written anywhere, logins included.
+pub fn check_mode() -> bool {
+    CHECK_MODE.load(Ordering::Relaxed)
+}
+
+/// The task's `timeout` option, where the module has one.
+pub fn task_timeout() -> Option<Duration> {
+    match TIMEOUT_SECS.load(Ordering::Relaxed) {
+        0 => None,
+        n => Some(Duration::from_secs(n)),
+    }
+}
+
+fn pending_warnings() -> &'static Mutex<Vec<String>> {
+    static W: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    W.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+/// A warning from the shared machinery (client, secret files), shown with the module's own.
+pub fn warn(msg: impl Into<String>) {
+    let msg = msg.into();
+    let mut list = pending_warnings().lock().unwrap_or_else(|e| e.into_inner());
+    if !list.contains(&msg) {
+        list.push(msg);
+    }
+}
+
+/// Reads an Ansible boolean as `ansible.module_utils.parsing.convert_bool.boolean` does
+/// (strict): booleans, the strings y/yes/on/1/true/t and n/no/off/0/false/f in any case, and
+/// the numbers 1 and 0. Anything else is None.
+pub fn ansible_boolean(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_f64() {
+            Some(1.0) => Some(true),
+            Some(0.0) => Some(false),
+            _ => None,
+        },
+        Value::String(s) => match s.trim().to_lowercase().as_str() {
+            "y" | "yes" | "on" | "1" | "true" | "t" => Some(true),
+            "n" | "no" | "off" | "0" | "false" | "f" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// One of Ansible's `_ansible_*` flags; absent or null is false, anything unreadable fails.
+fn ansible_flag(args: &Map<String, Value>, key: &str) -> Result<bool> {
+    match args.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(v) => ansible_boolean(v).ok_or_else(|| {
+            let shown = match v {
+                Value::String(s) => format!("'{}'", escape_text(s)),
+                other => escape_text(&other.to_string()),
+            };
+            fail!(
+                "{key} is {shown}, which is not a boolean (use true or false, yes or no, 1 or 0); nothing was done"
+            )
+        }),
     }
 }
 
@@ -127,18 +364,20 @@ impl Module {
         mut args: Map<String, Value>,
     ) -> Result<Module> {
         register_no_log_values(spec.options(), &args);
-        let flag = |args: &Map<String, Value>, k: &str| {
-            args.get(k).and_then(Value::as_bool).unwrap_or(false)
+        for v in args.values() {
+            register_url_credentials(v);
+        }
+        // Check mode and no_log fail safe: read before anything else, and an unreadable value
+        // stops the module before any request.
+        let check_mode = ansible_flag(&args, "_ansible_check_mode")?;
+        let no_log = ansible_flag(&args, "_ansible_no_log")?;
+        let diff_mode = ansible_flag(&args, "_ansible_diff")?;
+        CHECK_MODE.store(check_mode, Ordering::Relaxed);
+        let verbosity = match args.get("_ansible_verbosity") {
+            Some(Value::String(s)) => s.trim().parse().unwrap_or(0),
+            Some(v) => v.as_u64().unwrap_or(0),
+            None => 0,
         };
-        let (check_mode, diff_mode, no_log) = (
-            flag(&args, "_ansible_check_mode"),
-            flag(&args, "_ansible_diff"),
-            flag(&args, "_ansible_no_log"),
-        );
-        let verbosity = args
-            .get("_ansible_verbosity")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
         // Taken out, not copied: a list of thousands of users is held once.
         args.retain(|k, _| !k.starts_with("_ansible_"));
         let params = spec
@@ -146,6 +385,9 @@ impl Module {
             .map_err(|errors| Error(errors.join("; ")))?;
         drop(args);
         let warnings = params.warnings.clone();
+        if let Some(t) = params.int("timeout").filter(|t| *t > 0) {
+            TIMEOUT_SECS.store(t as u64, Ordering::Relaxed);
+        }
         Ok(Module {
             name,
             spec,
@@ -203,6 +445,17 @@ fn register_no_log_values<'a>(options: impl Iterator<Item = &'a Opt>, args: &Map
                 }
             }
         }
+    }
+}
+
+/// Credentials embedded in a URL anywhere in the arguments are secrets, also in a URL that
+/// cannot be parsed.
+fn register_url_credentials(v: &Value) {
+    match v {
+        Value::String(s) => url_credentials(s).iter().for_each(|c| register_secret(c)),
+        Value::Array(a) => a.iter().for_each(register_url_credentials),
+        Value::Object(o) => o.values().for_each(register_url_credentials),
+        _ => {}
     }
 }
 
@@ -304,6 +557,16 @@ pub fn render(module: Option<&Module>, result: Result<Outcome>) -> Value {
         Ok(o) => o,
         Err(e) => Outcome::default().failed(e.0),
     };
+    let mut warnings: Vec<String> = module.map(|m| m.warnings.clone()).unwrap_or_default();
+    for w in pending_warnings()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        if !warnings.contains(w) {
+            warnings.push(w.clone());
+        }
+    }
     let mut out = Map::new();
     out.insert("changed".into(), Value::Bool(outcome.changed));
     out.insert("failed".into(), Value::Bool(outcome.failed));
@@ -326,16 +589,92 @@ pub fn render(module: Option<&Module>, result: Result<Outcome>) -> Value {
             }
             out.insert("diff".into(), Value::Object(diff));
         }
-        if !m.warnings.is_empty() {
-            out.insert("warnings".into(), json!(m.warnings));
-        }
         if !m.no_log {
             out.insert("invocation".into(), m.invocation());
         }
     }
+    if !warnings.is_empty() {
+        out.insert("warnings".into(), json!(warnings));
+    }
     let mut out = Value::Object(out);
+    // Secrets out first (their raw forms), then every message escaped, then secrets again (their
+    // escaped forms are registered too).
+    scrub(&mut out);
+    escape_messages(&mut out);
     scrub(&mut out);
     out
+}
+
+/// Escapes the texts a person reads: `msg`, `warnings`, and the `msg` of every entry of a list.
+fn escape_messages(out: &mut Value) {
+    let Some(obj) = out.as_object_mut() else {
+        return;
+    };
+    if let Some(Value::String(m)) = obj.get_mut("msg") {
+        *m = escape_text(m);
+    }
+    if let Some(Value::Array(ws)) = obj.get_mut("warnings") {
+        for w in ws.iter_mut() {
+            if let Value::String(t) = w {
+                *t = escape_text(t);
+            }
+        }
+    }
+    for v in obj.values_mut() {
+        if let Value::Array(items) = v {
+            for item in items.iter_mut() {
+                if let Some(Value::String(m)) = item.get_mut("msg") {
+                    *m = escape_text(m);
+                }
+            }
+        }
+    }
+}
+
+/// The largest arguments file read (a bulk import of many thousand users fits).
+pub const MAX_ARGS_FILE: u64 = 64 << 20;
+
+/// Reads a regular file of at most `limit` bytes, without ever blocking: the file is opened
+/// non-blocking (a FIFO with no writer cannot hang the open), and anything but a regular file
+/// (a FIFO, a device such as /dev/zero, a directory) is refused before a byte is read.
+pub fn read_regular_file(path: &str, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error as IoError, ErrorKind, Read};
+    use std::os::unix::fs::OpenOptionsExt;
+    #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+    const O_NONBLOCK: i32 = 0x0004;
+    #[cfg(not(any(target_os = "macos", target_os = "ios", target_os = "freebsd")))]
+    const O_NONBLOCK: i32 = 0o4000;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a FIFO, socket or device)"
+        };
+        return Err(IoError::new(ErrorKind::InvalidInput, what));
+    }
+    if meta.len() > limit {
+        return Err(IoError::new(
+            ErrorKind::InvalidData,
+            format!(
+                "it is {} bytes, more than the {limit} bytes allowed",
+                meta.len()
+            ),
+        ));
+    }
+    let mut buf = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > limit {
+        return Err(IoError::new(
+            ErrorKind::InvalidData,
+            format!("it holds more than the {limit} bytes allowed"),
+        ));
+    }
+    Ok(buf)
 }
 
 /// Reads and parses the args file named by argv[1].
@@ -346,8 +685,10 @@ pub fn read_args(arg: Option<&str>) -> Result<Map<String, Value>> {
              where the file holds a JSON object of options",
         )
     })?;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| fail!("cannot read the arguments file {path}: {e}"))?;
+    let bytes = read_regular_file(path, MAX_ARGS_FILE)
+        .map_err(|e| fail!("cannot read the arguments file {}: {e}", escape_text(path)))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| fail!("the arguments file {} is not UTF-8", escape_text(path)))?;
     match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(fail!(
@@ -401,6 +742,64 @@ fn emit(out: &Value) -> ! {
     let _ = writeln!(stdout, "{text}");
     let _ = stdout.flush();
     std::process::exit(if failed { 1 } else { 0 })
+}
+
+/// The allocator of every module binary: the system's, except that an allocation that fails
+/// ends the module with one failed JSON object (the default aborts with a line on stderr, which
+/// Ansible reports as "MODULE FAILURE" without a reason).
+pub struct FailSafeAllocator;
+
+unsafe impl std::alloc::GlobalAlloc for FailSafeAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let p = unsafe { std::alloc::System.alloc(layout) };
+        if p.is_null() {
+            out_of_memory(layout.size());
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let p = unsafe { std::alloc::System.alloc_zeroed(layout) };
+        if p.is_null() {
+            out_of_memory(layout.size());
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { std::alloc::System.realloc(ptr, layout, new_size) };
+        if p.is_null() {
+            out_of_memory(new_size);
+        }
+        p
+    }
+}
+
+/// Writes the failure without allocating and exits.
+fn out_of_memory(size: usize) -> ! {
+    use std::io::Write;
+    use std::os::unix::io::FromRawFd;
+    let mut digits = [0u8; 20];
+    let mut n = size;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // SAFETY: fd 1 is stdout; ManuallyDrop keeps it open.
+    let mut out = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(1) });
+    let _ = out.write_all(
+        b"{\"failed\": true, \"changed\": false, \"msg\": \"out of memory: an allocation of ",
+    );
+    let _ = out.write_all(&digits[i..]);
+    let _ = out
+        .write_all(b" bytes failed. The module stopped; nothing more was sent to the server.\"}\n");
+    std::process::exit(1)
 }
 
 fn install_panic_hook(name: &'static str) {
@@ -552,6 +951,96 @@ mod tests {
         let out = render(Some(&m), Ok(Outcome::changed(true).failed("2 of 3 failed")));
         assert_eq!(out["failed"], true);
         assert_eq!(out["changed"], true);
+    }
+
+    #[test]
+    fn flags_are_ansible_booleans_and_fail_safe() {
+        for (v, want) in [
+            (json!(true), Some(true)),
+            (json!("yes"), Some(true)),
+            (json!("True"), Some(true)),
+            (json!(" on "), Some(true)),
+            (json!(1), Some(true)),
+            (json!(1.0), Some(true)),
+            (json!("t"), Some(true)),
+            (json!("no"), Some(false)),
+            (json!("FALSE"), Some(false)),
+            (json!(0), Some(false)),
+            (json!("f"), Some(false)),
+            (json!("maybe"), None),
+            (json!(""), None),
+            (json!(2), None),
+            (json!("1.0"), None),
+            (json!([true]), None),
+            (json!({}), None),
+        ] {
+            assert_eq!(ansible_boolean(&v), want, "{v}");
+        }
+        let m = module(
+            json!({"username": "a", "_ansible_check_mode": "yes", "_ansible_no_log": "True"}),
+        )
+        .unwrap();
+        assert!(m.check_mode && m.no_log);
+        let e = module(json!({"username": "a", "_ansible_check_mode": "perhaps"})).unwrap_err();
+        assert!(
+            e.0.contains("_ansible_check_mode") && e.0.contains("nothing was done"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn url_credentials_are_masked_even_in_urls_that_do_not_parse() {
+        for (url, secret) in [
+            ("http://u:pw-one@host:8008/x", "pw-one"),
+            ("https://u:pw two@[::1/", "pw two"),
+            ("http://token-only@host", "token-only"),
+            ("see http://u:p%40ss@h and more", "p%40ss"),
+        ] {
+            let masked = mask_url_credentials(url);
+            assert!(!masked.contains(secret), "{url} -> {masked}");
+            assert!(masked.contains("********@"), "{masked}");
+        }
+        assert_eq!(mask_url_credentials("http://host/a@b"), "http://host/a@b");
+        assert_eq!(
+            mask_url_credentials("alice@example.org"),
+            "alice@example.org"
+        );
+        let m = module(json!({"username": "http://bob:urlpw-123@host"})).unwrap();
+        let out = render(Some(&m), Ok(Outcome::changed(false).msg("x")));
+        assert!(!out.to_string().contains("urlpw-123"), "{out}");
+    }
+
+    #[test]
+    fn messages_are_escaped_and_secrets_scrubbed_in_every_form() {
+        let m = module(json!({"username": "a", "password": "p\"w\u{e4}-secret"})).unwrap();
+        let out = render(
+            Some(&m),
+            Ok(Outcome::changed(false)
+                .msg("a\u{202e}b\nc: p\\\"w\\u00e4-secret or p\\\"w\u{e4}-secret or p&quot;w\u{e4}-secret")),
+        );
+        let msg = out["msg"].as_str().unwrap();
+        assert!(!msg.contains('\u{202e}') && !msg.contains('\n'), "{msg}");
+        assert!(msg.contains("\\u{202e}") && msg.contains("\\n"), "{msg}");
+        assert!(!msg.contains("-secret"), "{msg}");
+        // A secret cut at the end of an excerpt.
+        register_secret("cut-secret-0123456789");
+        assert_eq!(
+            scrub_text("page ends with cut-secret-01"),
+            "page ends with ********"
+        );
+        assert_eq!(scrub_text("harmless cut"), "harmless cut");
+    }
+
+    #[test]
+    fn args_files_are_bounded_and_never_block() {
+        let e = read_args(Some("/dev/zero")).unwrap_err();
+        assert!(e.0.contains("not a regular file"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big");
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_len(MAX_ARGS_FILE + 1).unwrap();
+        let e = read_args(p.to_str()).unwrap_err();
+        assert!(e.0.contains("bytes allowed"), "{e}");
     }
 
     #[test]

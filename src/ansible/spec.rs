@@ -282,6 +282,10 @@ impl Spec {
             Ok(Params {
                 values,
                 given: given.keys().copied().collect(),
+                given_as: given
+                    .iter()
+                    .map(|(name, (key, _))| (*name, key.to_string()))
+                    .collect(),
                 warnings,
             })
         } else {
@@ -457,6 +461,8 @@ fn expand_home(p: &str) -> String {
 pub struct Params {
     values: BTreeMap<&'static str, Value>,
     given: Vec<&'static str>,
+    /// The key each given option was written as (an alias, or its name).
+    given_as: BTreeMap<&'static str, String>,
     /// Conversions Ansible would warn about.
     pub warnings: Vec<String>,
 }
@@ -484,6 +490,12 @@ impl Params {
     pub fn list(&self, name: &str) -> Option<&Vec<Value>> {
         self.values.get(name).and_then(Value::as_array)
     }
+    /// The name the user wrote for an option (e.g. the alias `name` for `username`), for
+    /// messages; the option's own name when it was not given.
+    pub fn given_as<'a>(&'a self, name: &'a str) -> &'a str {
+        self.given_as.get(name).map_or(name, String::as_str)
+    }
+
     /// Whether the user set this option (as opposed to a default).
     pub fn is_given(&self, name: &str) -> bool {
         self.given.contains(&name)
@@ -618,6 +630,9 @@ mod tests {
     fn aliases_resolve_and_collide() {
         let p = validate(json!({"must": "x", "name": "u"})).unwrap();
         assert_eq!(p.str("username"), Some("u"));
+        assert_eq!(p.given_as("username"), "name");
+        assert_eq!(p.given_as("must"), "must");
+        assert_eq!(p.given_as("state"), "state");
         let e = validate(json!({"must": "x", "name": "u", "user": "v"})).unwrap_err();
         assert!(e[0].contains("mutually exclusive"), "{e:?}");
     }

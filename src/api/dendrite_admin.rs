@@ -26,13 +26,17 @@ impl PasswordReset for DendriteAdmin<'_> {
         let path = format!("/_dendrite/admin/resetPassword/{}", encode_segment(user_id));
         let body = json!({"password": password, "logout_devices": false});
         let action = format!("setting the password of {user_id}");
-        admin_call(
+        let r = admin_call(
             self.session,
             Method::POST,
             &path,
             Body::Json(&body),
             &action,
-        )
-        .map(drop)
+        )?;
+        // Dendrite answers {"password_updated": true}; anything else did not set it.
+        match r.body.get("password_updated") {
+            Some(serde_json::Value::Bool(true)) => Ok(()),
+            _ => Err(r.unexpected(&action, "{\"password_updated\": true}")),
+        }
     }
 }

@@ -66,8 +66,12 @@ impl<'c> MatrixRegistration<'c> {
         };
         let r = m.send(Method::GET, "/api/version", Body::Empty)?;
         match r.status.as_u16() {
-            200 => return Ok(m),
-            401 => return Err(bad_secret(&r)),
+            // 0.9 answers {"version": "0.9.1"}; a web page answering 200 is not matrix-registration.
+            200 => {
+                r.str_field("detecting the matrix-registration API", "version")?;
+                return Ok(m);
+            }
+            401 if r.is_matrix_error() => return Err(bad_secret(&r)),
             404 => {}
             _ => {
                 return Err(fail!(
@@ -80,8 +84,12 @@ impl<'c> MatrixRegistration<'c> {
         m.api = Api::Legacy;
         let r = m.send(Method::GET, "/token", Body::Empty)?;
         match r.status.as_u16() {
-            200 => Ok(m),
-            401 => Err(bad_secret(&r)),
+            200 if r.body.is_array() => Ok(m),
+            200 => Err(r.unexpected(
+                "detecting the matrix-registration API",
+                "the JSON list of tokens of matrix-registration 0.7/0.8",
+            )),
+            401 if r.is_matrix_error() => Err(bad_secret(&r)),
             _ => Err(fail!(
                 "{} serves neither matrix-registration API (/api/version answered 404, /token {}): check api_url",
                 client.base(),
@@ -129,11 +137,17 @@ impl<'c> MatrixRegistration<'c> {
 
     pub fn get(&self, name: &str) -> Result<Option<Token>> {
         let r = self.send(Method::GET, &self.token_path(name), Body::Empty)?;
-        if r.status.as_u16() == 404 {
+        // "No such token" is a JSON error; an HTML 404 is a proxy that lost the way.
+        if r.status.as_u16() == 404 && r.is_matrix_error() {
             return Ok(None);
         }
-        let body = expect_ok(&r, &format!("reading token {name}"))?;
-        parse(self.api, &body).map(Some)
+        let action = format!("reading token {name}");
+        let body = expect_ok(&r, &action)?;
+        let token = parse(self.api, &body)?;
+        if token.name != name {
+            return Err(r.unexpected(&action, &format!("the token {name} (it named another)")));
+        }
+        Ok(Some(token))
     }
 
     pub fn create(&self, max_usage: u64, expiry: Option<DateTime<Utc>>) -> Result<Token> {
@@ -167,8 +181,13 @@ impl<'c> MatrixRegistration<'c> {
             &self.token_path(name),
             Body::Json(&Value::Object(patch)),
         )?;
-        let body = expect_ok(&r, &format!("updating token {name}"))?;
-        parse(self.api, &body)
+        let action = format!("updating token {name}");
+        let body = expect_ok(&r, &action)?;
+        let token = parse(self.api, &body)?;
+        if token.name != *name {
+            return Err(r.unexpected(&action, &format!("the token {name} (it named another)")));
+        }
+        Ok(token)
     }
 
     pub fn disable(&self, name: &str) -> Result<Token> {
@@ -184,8 +203,13 @@ impl<'c> MatrixRegistration<'c> {
                 Body::Json(&json!({"disable": true})),
             )?,
         };
-        let body = expect_ok(&r, &format!("disabling token {name}"))?;
-        parse(self.api, &body)
+        let action = format!("disabling token {name}");
+        let body = expect_ok(&r, &action)?;
+        let token = parse(self.api, &body)?;
+        if token.name != *name {
+            return Err(r.unexpected(&action, &format!("the token {name} (it named another)")));
+        }
+        Ok(token)
     }
 }
 
@@ -300,8 +324,12 @@ fn bad_secret(r: &Response) -> crate::ansible::Error {
 
 fn expect_ok(r: &Response, action: &str) -> Result<Value> {
     match r.status.as_u16() {
-        200..=299 => Ok(r.body.clone()),
-        401 => Err(bad_secret(r)),
+        200..=299 if r.body.is_object() || r.body.is_array() => Ok(r.body.clone()),
+        200..=299 => Err(r.unexpected(action, "a JSON answer of matrix-registration")),
+        401 if r.is_matrix_error() => Err(bad_secret(r)),
+        _ if !r.is_matrix_error() => {
+            Err(r.unexpected(action, "a JSON answer of matrix-registration"))
+        }
         _ => Err(fail!(
             "{action} on matrix-registration failed: {}",
             r.describe()

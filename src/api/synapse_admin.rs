@@ -4,7 +4,7 @@
 use crate::ansible::{Error, Result};
 use crate::api::client_session::AdminSession;
 use crate::backends::{AccountListing, AdminChange, AdminFlag, Directory, PasswordReset, Presence};
-use crate::client::{encode_segment, Auth, Body, Client, Refusal, Response};
+use crate::client::{encode_segment, Body, Client, Refusal, Response};
 use crate::fail;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -25,18 +25,31 @@ impl<'a> SynapseAdmin<'a> {
     /// The admin API's record of a user, or None if there is no such account.
     pub fn user(&self, user_id: &str) -> Result<Option<Value>> {
         let path = format!("/_synapse/admin/v2/users/{}", encode_segment(user_id));
-        let r = self.client().send(
-            Method::GET,
-            &path,
-            Auth::Bearer(self.session.token()),
-            Body::Empty,
-            true,
-        )?;
+        let action = format!("looking up {user_id}");
+        let r = self
+            .client()
+            .send(
+                Method::GET,
+                &path,
+                self.session.auth(&action)?,
+                Body::Empty,
+                true,
+            )
+            .map_err(|e| fail!("{action}: {e}"))?;
         match r.refusal() {
-            None => Ok(Some(r.body)),
-            Some(Refusal::NotFound) => Ok(None),
+            None => {
+                // The record must be the user asked for: its `name` is the full user ID.
+                if r.str_field(&action, "name")? != user_id {
+                    return Err(r.unexpected(
+                        &action,
+                        &format!("the record of {user_id} (its 'name' names another account)"),
+                    ));
+                }
+                Ok(Some(r.body))
+            }
+            Some(Refusal::NotFound) if r.is_matrix_error() => Ok(None),
             Some(_) => Err(crate::api::mas::delegation_error(self.client(), &r)
-                .unwrap_or_else(|| admin_error(&r, &format!("looking up {user_id}")))),
+                .unwrap_or_else(|| admin_error(&r, &action))),
         }
     }
 }
@@ -57,14 +70,13 @@ impl PasswordReset for SynapseAdmin<'_> {
     fn set_password(&self, user_id: &str, password: &str) -> Result<()> {
         let path = format!("/_synapse/admin/v2/users/{}", encode_segment(user_id));
         let body = json!({"password": password, "logout_devices": false});
-        admin_call(
-            self.session,
-            Method::PUT,
-            &path,
-            Body::Json(&body),
-            &format!("setting the password of {user_id}"),
-        )
-        .map(drop)
+        let action = format!("setting the password of {user_id}");
+        let r = admin_call(self.session, Method::PUT, &path, Body::Json(&body), &action)?;
+        // Synapse answers with the user's record: it must be this user's.
+        if r.str_field(&action, "name")? != user_id {
+            return Err(r.unexpected(&action, &format!("the record of {user_id}")));
+        }
+        Ok(())
     }
 }
 
@@ -86,14 +98,19 @@ impl AdminFlag for SynapseAdmin<'_> {
             });
         }
         let path = format!("/_synapse/admin/v1/users/{}/admin", encode_segment(user_id));
-        let r = self.client().send(
-            Method::PUT,
-            &path,
-            Auth::Bearer(self.session.token()),
-            Body::Json(&json!({"admin": want})),
-            true,
-        )?;
+        let action = format!("changing the admin flag of {user_id}");
+        let r = self
+            .client()
+            .send(
+                Method::PUT,
+                &path,
+                self.session.auth(&action)?,
+                Body::Json(&json!({"admin": want})),
+                true,
+            )
+            .map_err(|e| fail!("{action}: {e}"))?;
         if r.is_success() {
+            r.object(&action)?;
             return Ok(AdminChange {
                 before,
                 changed: true,
@@ -176,8 +193,11 @@ pub fn admin_call(
 ) -> Result<Response> {
     let r = session
         .client()
-        .send(method, path, Auth::Bearer(session.token()), body, true)?;
+        .send(method, path, session.auth(action)?, body, true)
+        .map_err(|e| fail!("{action}: {e}"))?;
     if r.is_success() {
+        // A success is a JSON object; a web page answering 200 is not.
+        r.object(action)?;
         Ok(r)
     } else {
         Err(crate::api::mas::delegation_error(session.client(), &r)
@@ -188,6 +208,9 @@ pub fn admin_call(
 /// A refused admin call, explained.
 pub fn admin_error(r: &Response, action: &str) -> Error {
     let detail = r.describe();
+    if !r.is_matrix_error() && r.status.as_u16() != 429 {
+        return r.unexpected(action, "a Matrix answer");
+    }
     match r.refusal() {
         Some(Refusal::Unauthorized) => fail!(
             "{action}: the access token was refused ({detail}); it is unknown, expired or logged out"

@@ -32,6 +32,23 @@ impl AdminFlag for SynapseSqlite {
     }
 }
 
+/// How long to wait for a lock: the task's `timeout` (10 s without one).
+fn busy_wait() -> Duration {
+    crate::ansible::task_timeout().unwrap_or(Duration::from_secs(10))
+}
+
+/// An SQLite error, saying how long a lock was waited for when it is one.
+fn lock_hint(e: &rusqlite::Error) -> String {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
+        format!(
+            "{e}: it stayed locked for {} s (timeout); another process holds it. Retry, or raise timeout",
+            busy_wait().as_secs()
+        )
+    } else {
+        e.to_string()
+    }
+}
+
 fn open(path: &str, write: bool) -> Result<Connection> {
     // Never create a database: a wrong path must fail, not leave an empty file behind.
     let flags = if write {
@@ -46,8 +63,9 @@ fn open(path: &str, write: bool) -> Result<Connection> {
     }
     let conn = Connection::open_with_flags(path, flags)
         .map_err(|e| fail!("cannot open database {path}: {e}"))?;
-    // Synapse holds the database open; wait for its write lock instead of failing at once.
-    conn.busy_timeout(Duration::from_secs(10))
+    // Synapse holds the database open; wait for its write lock instead of failing at once, as
+    // long as the task's timeout allows.
+    conn.busy_timeout(busy_wait())
         .map_err(|e| fail!("database {path}: {e}"))?;
     let is_synapse: bool = conn
         .query_row(
@@ -56,7 +74,12 @@ fn open(path: &str, write: bool) -> Result<Connection> {
             |r| r.get::<_, i64>(0),
         )
         .map(|n| n == 1)
-        .map_err(|e| fail!("database {path} cannot be read as SQLite: {e}"))?;
+        .map_err(|e| {
+            fail!(
+                "database {path} cannot be read as SQLite: {}",
+                lock_hint(&e)
+            )
+        })?;
     if !is_synapse {
         return Err(fail!(
             "database {path} has no users table: is it Synapse's homeserver.db?"
@@ -87,7 +110,7 @@ fn set_admin(path: &str, user_id: &str, admin: bool, check_mode: bool) -> Result
     let mut conn = open(path, true)?;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| fail!("cannot lock database {path} for writing: {e}"))?;
+        .map_err(|e| fail!("cannot lock database {path} for writing: {}", lock_hint(&e)))?;
     let before = read_admin(&tx, path, user_id)?;
     if before == admin {
         return Ok(AdminChange {

@@ -9,7 +9,7 @@ use crate::ansible::Result;
 use crate::api::client_session::AdminSession;
 use crate::api::synapse_admin::{admin_call, admin_error};
 use crate::backends::{TokenCapabilities, TokenService};
-use crate::client::{encode_segment, Auth, Body, Refusal, Response};
+use crate::client::{encode_segment, Body, Refusal, Response};
 use crate::fail;
 use crate::token::Token;
 use chrono::{DateTime, Utc};
@@ -48,7 +48,8 @@ impl<'a> SynapseTokens<'a> {
         let r = self.session.client().send(
             method,
             path,
-            Auth::Bearer(self.session.token()),
+            self.session
+                .auth("reading or changing Synapse's registration tokens")?,
             body,
             idempotent,
         )?;
@@ -75,13 +76,14 @@ impl TokenService for SynapseTokens<'_> {
             None => TOKENS.to_string(),
         };
         let r = self.send(Method::GET, &path, Body::Empty, true)?;
+        let action = "listing registration tokens";
         if !r.is_success() {
-            return Err(admin_error(&r, "listing registration tokens"));
+            return Err(admin_error(&r, action));
         }
-        r.body
+        r.object(action)?
             .get("registration_tokens")
             .and_then(Value::as_array)
-            .ok_or_else(|| fail!("Synapse sent no registration_tokens list"))?
+            .ok_or_else(|| r.unexpected(action, "a JSON object with a registration_tokens list"))?
             .iter()
             .map(parse_token)
             .collect()
@@ -89,10 +91,15 @@ impl TokenService for SynapseTokens<'_> {
 
     fn get(&self, name: &str) -> Result<Option<Token>> {
         let r = self.send(Method::GET, &token_path(name), Body::Empty, true)?;
-        if r.refusal() == Some(Refusal::NotFound) {
+        if r.refusal() == Some(Refusal::NotFound) && r.is_matrix_error() {
             return Ok(None);
         }
-        expect_token(&r, &format!("reading registration token {name}")).map(Some)
+        let action = format!("reading registration token {name}");
+        let token = expect_token(&r, &action)?;
+        if token.name != name {
+            return Err(r.unexpected(&action, &format!("the token {name} (it named another)")));
+        }
+        Ok(Some(token))
     }
 
     fn create(
@@ -138,7 +145,7 @@ impl TokenService for SynapseTokens<'_> {
             Body::Json(&Value::Object(body)),
             true,
         )?;
-        expect_token(&r, &format!("updating registration token {name}"))
+        expect_named_token(&r, &format!("updating registration token {name}"), name)
     }
 
     /// Makes the token expire now. Synapse refuses an expiry in the past, so it is set a second
@@ -148,7 +155,7 @@ impl TokenService for SynapseTokens<'_> {
         let until = Utc::now() + chrono::TimeDelta::seconds(1);
         let body = json!({"expiry_time": until.timestamp_millis()});
         let r = self.send(Method::PUT, &token_path(name), Body::Json(&body), true)?;
-        expect_token(&r, &format!("disabling registration token {name}"))?;
+        expect_named_token(&r, &format!("disabling registration token {name}"), name)?;
         if let Ok(wait) = (until - Utc::now() + chrono::TimeDelta::milliseconds(20)).to_std() {
             std::thread::sleep(wait);
         }
@@ -200,8 +207,18 @@ fn token_path(name: &str) -> String {
     format!("{TOKENS}/{}", encode_segment(name))
 }
 
+/// A token answer that must name the token acted on.
+fn expect_named_token(r: &Response, action: &str, name: &str) -> Result<Token> {
+    let token = expect_token(r, action)?;
+    if token.name != name {
+        return Err(r.unexpected(action, &format!("the token {name} (it named another)")));
+    }
+    Ok(token)
+}
+
 fn expect_token(r: &Response, action: &str) -> Result<Token> {
     if r.is_success() {
+        r.str_field(action, "token")?;
         parse_token(&r.body)
     } else {
         Err(admin_error(r, action))

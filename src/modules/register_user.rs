@@ -23,7 +23,7 @@ use crate::backends::{
 use crate::choice_enum;
 use crate::client::Connection;
 use crate::fail;
-use crate::matrix::{validate_server_name, User};
+use crate::matrix::{validate_server_name, NameSource, User};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -255,10 +255,14 @@ impl Args {
         let accounts = match p.str("username") {
             Some(_) => Accounts::One(Account::from_params(
                 p,
-                p.str("server_name"),
+                p.str("server_name").map(|s| (s, NameSource::Option)),
                 &Defaults::default(),
             )?),
-            None => Accounts::Many(bulk_accounts(entries, &defaults, p.str("server_name"))),
+            None => Accounts::Many(bulk_accounts(
+                entries,
+                &defaults,
+                p.str("server_name").map(|s| (s, NameSource::Option)),
+            )),
         };
         let shared_secret = match mas {
             Some(_) => String::new(),
@@ -306,9 +310,13 @@ fn emails(p: &Params) -> Vec<String> {
 impl Account {
     /// One account from validated params (top level, or an entry of `users`, whose missing
     /// admin/user_type/displayname fall back to `defaults`).
-    fn from_params(p: &Params, server_name: Option<&str>, defaults: &Defaults) -> Result<Account> {
+    fn from_params(
+        p: &Params,
+        server_name: Option<(&str, NameSource)>,
+        defaults: &Defaults,
+    ) -> Result<Account> {
         let name = p.str("username").unwrap_or_default();
-        let user = User::parse("username", name, server_name)?;
+        let user = User::parse_on(p.given_as("username"), name, server_name)?;
         let password = args::secret(p, "password", "password_file")?
             .ok_or_else(|| fail!("password or password_file is required to register '{name}'"))?;
         if password.is_empty() {
@@ -443,17 +451,25 @@ fn run(m: &mut Module) -> Result<Outcome> {
         Some(c) => Some(AdminSession::open(&client, c)?),
         None => None,
     };
-    // With an admin token the server name is one whoami away.
-    let server_name = match (&a.server_name, &session) {
-        (Some(s), _) => Some(s.clone()),
-        (None, Some(s)) => Some(s.server_name()?),
-        (None, None) => None,
+    // Check mode never logs in: such a session has no token to act with.
+    let live = session.as_ref().filter(|s| s.is_live());
+    // The server's name, learnt before anything is done: given, or one whoami away with an
+    // admin token, or (for full user IDs) from the server's signing keys where it serves them.
+    let server_name = match (&a.server_name, live) {
+        (Some(s), _) => Some((s.clone(), NameSource::Option)),
+        (None, Some(s)) => Some((s.server_name()?, NameSource::Whoami)),
+        _ if a.accounts.has_full_id() => {
+            crate::api::client_session::server_name_from_keys(&client)?
+                .map(|s| (s, NameSource::ServerKeys))
+        }
+        _ => None,
     };
-    let listed = match (&a.accounts, &session) {
+    let server = server_name.as_ref().map(|(s, src)| (s.as_str(), *src));
+    let listed = match (&a.accounts, live) {
         (Accounts::Many(entries), Some(s)) if entries.len() >= LISTING_MIN_ACCOUNTS => {
             match backends::account_listing(a.backend, s) {
                 Some(listing) => {
-                    list_accounts(listing.as_ref(), entries.len(), server_name.as_deref())?
+                    list_accounts(listing.as_ref(), entries.len(), server.map(|(n, _)| n))?
                 }
                 None => None,
             }
@@ -476,20 +492,16 @@ fn run(m: &mut Module) -> Result<Outcome> {
                 a.backend.name()
             )
         })?,
-        admin_directory: session
-            .as_ref()
-            .and_then(|s| backends::admin_directory(a.backend, s)),
+        admin_directory: live.and_then(|s| backends::admin_directory(a.backend, s)),
         listed,
         profiles: backends::profile_directory(&client, session.as_ref()),
         lookups: LookupPolicy::default(),
         passwords: session
             .as_ref()
             .and_then(|s| backends::password_reset(a.backend, s)),
-        admin_flags: session
-            .as_ref()
-            .and_then(|s| backends::admin_flag(a.backend, s)),
+        admin_flags: live.and_then(|s| backends::admin_flag(a.backend, s)),
         emails: None,
-        has_admin: session.is_some(),
+        has_admin: live.is_some(),
         always_update_password: a.update_password == UpdatePassword::Always,
         check_mode: m.check_mode,
     };
@@ -499,7 +511,7 @@ fn run(m: &mut Module) -> Result<Outcome> {
         a.concurrency,
         a.report_unchanged,
         &task,
-        server_name.as_deref(),
+        server,
     )?;
     drop(task);
     if let Some(s) = session {
@@ -556,7 +568,7 @@ fn run_mas(
         a.concurrency,
         a.report_unchanged,
         &task,
-        Some(&site.server_name),
+        Some((&site.server_name, NameSource::MasSiteConfig)),
     )
 }
 
@@ -567,12 +579,16 @@ fn converge_all(
     concurrency: usize,
     report_unchanged: bool,
     task: &Task<'_>,
-    server_name: Option<&str>,
+    server: Option<(&str, NameSource)>,
 ) -> Result<Outcome> {
     Ok(match accounts {
         Accounts::One(account) => {
             let account = Account {
-                user: User::parse("username", &full_or_local(&account.user), server_name)?,
+                user: User::parse_on(
+                    m.params.given_as("username"),
+                    &full_or_local(&account.user),
+                    server,
+                )?,
                 ..account.clone()
             };
             let r = ensure(task, &account)?;
@@ -582,7 +598,7 @@ fn converge_all(
             single_outcome(&r, m.check_mode)
         }
         Accounts::Many(entries) => {
-            if let Some(server) = server_name {
+            if let Some(server) = server {
                 learn_server_name(entries, server);
             }
             bulk(m, task, entries, concurrency, report_unchanged)
@@ -615,6 +631,17 @@ fn list_accounts(
     Ok(complete.then_some(found))
 }
 
+impl Accounts {
+    /// Whether a full user ID was given, whose server must be confirmed before acting.
+    fn has_full_id(&self) -> bool {
+        let full = |a: &Account| a.user.server_name.is_some();
+        match self {
+            Accounts::One(a) => full(a),
+            Accounts::Many(entries) => entries.iter().any(|e| e.account.as_ref().is_ok_and(full)),
+        }
+    }
+}
+
 fn full_or_local(u: &User) -> String {
     u.id().unwrap_or_else(|| u.localpart.clone())
 }
@@ -623,7 +650,7 @@ fn full_or_local(u: &User) -> String {
 fn ensure(task: &Task<'_>, acct: &Account) -> Result<AccountResult> {
     let mut r = AccountResult {
         username: acct.user.localpart.clone(),
-        user_id: acct.user.id(),
+        user_id: acct.user.confirmed_id(),
         ..AccountResult::default()
     };
     match lookup(task, acct)? {
@@ -658,12 +685,21 @@ fn ensure(task: &Task<'_>, acct: &Account) -> Result<AccountResult> {
             };
             match task.registrar.register(&new)? {
                 Registration::Created { user_id } => {
+                    // The account created must be the one asked for (a full ID on another
+                    // server registers its localpart here: that is a failure, not success).
+                    acct.user.check_answer("username", &user_id)?;
                     r.existed = Some(false);
                     r.created = true;
                     r.user_id = Some(user_id);
                 }
                 Registration::Exists => {
                     r.existed = Some(true);
+                    if let (None, Some(claimed)) = (&r.user_id, acct.user.id()) {
+                        r.warnings.push(format!(
+                            "'{}' exists on this homeserver; whether it is {claimed} cannot be told without the server's name: set server_name",
+                            acct.user.localpart
+                        ));
+                    }
                     converge_admin(task, acct, None, &mut r)?;
                     converge_emails(task, acct, &mut r)?;
                     if task.always_update_password {
@@ -677,7 +713,9 @@ fn ensure(task: &Task<'_>, acct: &Account) -> Result<AccountResult> {
 }
 
 fn lookup(task: &Task<'_>, acct: &Account) -> Result<Presence> {
-    let Some(user_id) = acct.user.id() else {
+    // Only an ID on this very server is looked up: a look-up of another server's user makes the
+    // homeserver contact that server.
+    let Some(user_id) = acct.user.confirmed_id() else {
         return Ok(Presence::Unknown(Unknown::NoServerName));
     };
     if let Some(listed) = &task.listed {
@@ -828,16 +866,19 @@ fn single_outcome(r: &AccountResult, check_mode: bool) -> Outcome {
 }
 
 /// Validates the entries of `users`: each one alone, and no name twice.
-fn bulk_accounts(entries: &[Value], defaults: &Defaults, server_name: Option<&str>) -> Vec<Entry> {
+fn bulk_accounts(
+    entries: &[Value],
+    defaults: &Defaults,
+    server_name: Option<(&str, NameSource)>,
+) -> Vec<Entry> {
     let mut seen: HashMap<String, usize> = HashMap::new();
     entries
         .iter()
         .enumerate()
         .map(|(i, entry)| {
-            let name = entry
-                .get("username")
-                .or_else(|| entry.get("name"))
-                .and_then(Value::as_str)
+            let name = ["username", "name", "user"]
+                .iter()
+                .find_map(|k| entry.get(*k).and_then(Value::as_str))
                 .unwrap_or("")
                 .to_string();
             let account = (|| {
@@ -863,12 +904,13 @@ fn bulk_accounts(entries: &[Value], defaults: &Defaults, server_name: Option<&st
         .collect()
 }
 
-/// Gives the accounts given by localpart the server name learnt from the admin's token.
-fn learn_server_name(entries: &mut [Entry], server: &str) {
+/// Checks the entries against the server name learnt from the server (the admin's user ID, its
+/// keys, MAS's site config): localparts get it, full IDs must be on it.
+fn learn_server_name(entries: &mut [Entry], server: (&str, NameSource)) {
     for (i, e) in entries.iter_mut().enumerate() {
         if let Ok(a) = &e.account {
-            if a.user.server_name.is_none() {
-                let user = User::parse("username", &a.user.localpart, Some(server));
+            if !a.user.confirmed {
+                let user = User::parse_on("username", &full_or_local(&a.user), Some(server));
                 e.account = match user {
                     Ok(user) => Ok(Account { user, ..a.clone() }),
                     Err(err) => Err(fail!("users[{i}]: {err}")),

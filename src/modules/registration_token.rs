@@ -166,6 +166,12 @@ fn run(m: &mut Module) -> Result<Outcome> {
         Some(c) => Some(AdminSession::open(&client, c)?),
         None => None,
     };
+    if session.as_ref().is_some_and(|s| !s.is_live()) {
+        // Check mode with admin_username: no login, so nothing can be read (a warning says so).
+        return Ok(Outcome::changed(false).msg(
+            "not predicted: check mode does not log in as admin_username; give access_token",
+        ));
+    }
     let mas_session = match &a.service.mas {
         Some(c) => Some(MasSession::open(&client, c)?),
         None => None,

@@ -91,7 +91,7 @@ impl Args {
         }
         // The name first, before anything touches the server or the database.
         let user = User::parse(
-            "username",
+            p.given_as("username"),
             p.str("username").unwrap_or_default(),
             p.str("server_name"),
         )?;
@@ -150,6 +150,18 @@ fn run(m: &mut Module) -> Result<Outcome> {
         } => {
             let client = connection.client()?;
             let session = AdminSession::open(&client, credentials)?;
+            if !session.is_live() {
+                // Check mode with admin_username: no login, so the flag cannot be read.
+                let who = args.user.display();
+                m.warn(format!(
+                    "check mode cannot tell whether the admin flag of {who} would change without logging in; give access_token to predict it"
+                ));
+                return Ok(Outcome::changed(false)
+                    .msg(format!(
+                        "{who}: not predicted (check mode without access_token)"
+                    ))
+                    .with("user_id", args.user.id()));
+            }
             let r = via_api(&session, &args.user, want, m.check_mode);
             session.close()?;
             let (user_id, change) = r?;

@@ -503,3 +503,4 @@ impl Synapse {
         post(step).0 == 200
     }
 }
+pub mod hostile;
