@@ -508,6 +508,7 @@ mod tests {
     fn client(url: &str) -> Client {
         Connection {
             base: parse_base_url("api_url", url).unwrap(),
+            url_option: "api_url".into(),
             validate_certs: true,
             ca_path: None,
             timeout: Duration::from_secs(10),
