@@ -2,6 +2,9 @@
 //! Ansible runs them (`<module> <args-file>`), and server state read back through the admin API.
 #![allow(dead_code)]
 
+pub mod dendrite;
+pub mod postgres;
+
 use matrix_users::matrix::registration_mac;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};

@@ -7,6 +7,12 @@
 #       DIR/shared-secret, starts Synapse in the background, waits until /health answers and
 #       records the PID in DIR/synapse.pid. Prints the base URL on stdout.
 #       SYNAPSE_BCRYPT_ROUNDS (default 4) and SYNAPSE_NO_SHARED_SECRET=1 adjust the config.
+#       SYNAPSE_DATABASE_URL=postgresql://USER@HOST:PORT/DB (as postgres.sh prints it) uses that
+#       PostgreSQL database instead of SQLite, with the password read from the file named by
+#       SYNAPSE_DATABASE_PASSWORD_FILE or from SYNAPSE_DATABASE_PASSWORD (never argv). Both are
+#       remembered in DIR (DIR/database-url, DIR/database-password, mode 600), so a later
+#       `start DIR` restarts on the same database. The password is written into
+#       DIR/homeserver.yaml (mode 600), as in a real deployment.
 #       If WATCH_PID is set, a watchdog stops Synapse when that process exits, so a crashed
 #       test run never leaves a server behind.
 #   synapse.sh stop DIR
@@ -40,6 +46,28 @@ start() {
   # SYNAPSE_NO_SHARED_SECRET=1 starts a server with shared-secret registration disabled.
   local secret_line="registration_shared_secret_path: $dir/shared-secret"
   [ -n "${SYNAPSE_NO_SHARED_SECRET:-}" ] && secret_line="# shared-secret registration disabled"
+  local database="{name: sqlite3, args: {database: $dir/homeserver.db}}"
+  if [ -n "${SYNAPSE_DATABASE_URL:-}" ]; then
+    echo "$SYNAPSE_DATABASE_URL" > "$dir/database-url"
+    install -m 600 /dev/null "$dir/database-password"
+    if [ -n "${SYNAPSE_DATABASE_PASSWORD_FILE:-}" ]; then
+      cat "$SYNAPSE_DATABASE_PASSWORD_FILE" > "$dir/database-password"
+    else
+      printf '%s\n' "${SYNAPSE_DATABASE_PASSWORD:?SYNAPSE_DATABASE_URL needs a password}" > "$dir/database-password"
+    fi
+  fi
+  if [ -f "$dir/database-url" ]; then
+    # postgresql://USER@HOST:PORT/DB -> Synapse's psycopg2 arguments (the password as a
+    # JSON string, which YAML reads as is).
+    database=$(DB_URL=$(cat "$dir/database-url") DB_PASSWORD_FILE="$dir/database-password" "$venv/bin/python" -c '
+import json, os, urllib.parse
+u = urllib.parse.urlsplit(os.environ["DB_URL"])
+pw = open(os.environ["DB_PASSWORD_FILE"]).read().strip()
+args = {"user": urllib.parse.unquote(u.username), "password": pw, "dbname": u.path.lstrip("/"),
+        "host": u.hostname, "port": u.port or 5432, "cp_min": 1, "cp_max": 5}
+print(json.dumps({"name": "psycopg2", "args": args}))')
+  fi
+  install -m 600 /dev/null "$dir/homeserver.yaml"
   cat > "$dir/homeserver.yaml" <<YAML
 server_name: localhost
 public_baseurl: http://127.0.0.1:$port/
@@ -47,7 +75,7 @@ report_stats: false
 pid_file: $dir/homeserver.pid
 listeners:
   - {port: $port, bind_addresses: ['127.0.0.1'], type: http, tls: false, resources: [{names: [client], compress: false}]}
-database: {name: sqlite3, args: {database: $dir/homeserver.db}}
+database: $database
 media_store_path: $dir/media_store
 signing_key_path: $dir/localhost.signing.key
 $secret_line
