@@ -7,9 +7,12 @@
 
 use crate::ansible::Result;
 use crate::api::client_session::{AdminSession, ProfileDirectory};
+use crate::api::database::Database;
+use crate::api::dendrite_accounts::DendriteAccounts;
 use crate::api::matrix_registration::MatrixRegistration;
-use crate::api::shared_secret::SharedSecretRegistration;
-use crate::api::{dendrite_admin, synapse_admin, synapse_sqlite, synapse_tokens};
+use crate::api::shared_secret::{self, SharedSecretRegistration};
+use crate::api::synapse_postgres::SynapsePostgres;
+use crate::api::{dendrite_admin, dendrite_tokens, synapse_admin, synapse_sqlite, synapse_tokens};
 use crate::choice_enum;
 use crate::client::Client;
 use crate::token::Token;
@@ -30,6 +33,42 @@ choice_enum! {
         Synapse = "synapse",
         /// Synapse's SQLite database, written directly.
         SynapseSqlite = "synapse_sqlite",
+        /// Synapse's PostgreSQL database, written directly.
+        SynapsePostgres = "synapse_postgres",
+        /// Dendrite's `userapi_accounts` in its SQLite user API database.
+        DendriteSqlite = "dendrite_sqlite",
+        /// Dendrite's `userapi_accounts` in PostgreSQL.
+        DendritePostgres = "dendrite_postgres",
+    }
+}
+
+/// What kind of database an [`AdminStore`] writes, which decides how `database` is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+impl AdminStore {
+    /// None for the admin API.
+    pub fn database_kind(self) -> Option<DatabaseKind> {
+        match self {
+            AdminStore::Synapse => None,
+            AdminStore::SynapseSqlite | AdminStore::DendriteSqlite => Some(DatabaseKind::Sqlite),
+            AdminStore::SynapsePostgres | AdminStore::DendritePostgres => {
+                Some(DatabaseKind::Postgres)
+            }
+        }
+    }
+
+    /// For messages: whose database it is.
+    pub fn homeserver(self) -> &'static str {
+        match self {
+            AdminStore::Synapse | AdminStore::SynapseSqlite | AdminStore::SynapsePostgres => {
+                "Synapse"
+            }
+            AdminStore::DendriteSqlite | AdminStore::DendritePostgres => "Dendrite",
+        }
     }
 }
 
@@ -38,6 +77,7 @@ choice_enum! {
     pub enum TokenStore {
         MatrixRegistration = "matrix_registration",
         Synapse = "synapse",
+        Dendrite = "dendrite",
     }
 }
 
@@ -56,6 +96,9 @@ pub struct NewUser<'a> {
 pub enum Registration {
     Created {
         user_id: String,
+        /// Something the operator should know, e.g. a session the server opened that could not
+        /// be closed.
+        note: Option<String>,
     },
     /// The name is taken: success, nothing changed.
     Exists,
@@ -100,6 +143,10 @@ impl Unknown {
 
 /// Creates accounts.
 pub trait Registrar: Sync {
+    /// Refuses, before any request (and in check mode), what the server would refuse.
+    fn check(&self, _user: &NewUser<'_>) -> Result<()> {
+        Ok(())
+    }
     fn register(&self, user: &NewUser<'_>) -> Result<Registration>;
 }
 
@@ -187,9 +234,16 @@ pub fn registrar<'a>(
     shared_secret: &'a str,
 ) -> Box<dyn Registrar + 'a> {
     match backend {
-        Homeserver::Synapse | Homeserver::Dendrite => {
-            Box::new(SharedSecretRegistration::new(client, shared_secret))
-        }
+        Homeserver::Synapse => Box::new(SharedSecretRegistration::new(
+            client,
+            shared_secret,
+            shared_secret::SYNAPSE,
+        )),
+        Homeserver::Dendrite => Box::new(SharedSecretRegistration::new(
+            client,
+            shared_secret,
+            shared_secret::DENDRITE,
+        )),
     }
 }
 
@@ -228,15 +282,28 @@ pub fn admin_flag_api<'a>(admin: &'a AdminSession<'a>) -> Box<dyn AdminFlag + 'a
     Box::new(synapse_admin::SynapseAdmin::new(admin))
 }
 
-/// The admin flag in a database file.
-pub fn admin_flag_database(store: AdminStore, database: &str) -> Option<Box<dyn AdminFlag>> {
-    match store {
-        AdminStore::SynapseSqlite => Some(Box::new(synapse_sqlite::SynapseSqlite::new(database))),
-        AdminStore::Synapse => None,
+/// The admin flag in a homeserver's database; None where `store` is the API or the database is
+/// of the other kind.
+pub fn admin_flag_database(store: AdminStore, database: &Database) -> Option<Box<dyn AdminFlag>> {
+    match (store, database) {
+        (AdminStore::SynapseSqlite, Database::Sqlite(path)) => {
+            Some(Box::new(synapse_sqlite::SynapseSqlite::new(path)))
+        }
+        (AdminStore::SynapsePostgres, Database::Postgres(target)) => {
+            Some(Box::new(SynapsePostgres::new(target.clone())))
+        }
+        (AdminStore::DendriteSqlite, Database::Sqlite(path)) => {
+            Some(Box::new(DendriteAccounts::Sqlite(path.clone())))
+        }
+        (AdminStore::DendritePostgres, Database::Postgres(target)) => {
+            Some(Box::new(DendriteAccounts::Postgres(target.clone())))
+        }
+        _ => None,
     }
 }
 
-/// A matrix-registration service (its API generation detected) or Synapse's token API.
+/// A matrix-registration service (its API generation detected), or Synapse's or Dendrite's
+/// token API.
 pub fn token_service<'a>(
     store: TokenStore,
     client: &'a Client,
@@ -249,9 +316,13 @@ pub fn token_service<'a>(
             admin_secret.unwrap_or_default(),
         )?),
         (TokenStore::Synapse, Some(session)) => Box::new(synapse_tokens::SynapseTokens::new(session)),
-        (TokenStore::Synapse, None) => {
+        (TokenStore::Dendrite, Some(session)) => {
+            Box::new(dendrite_tokens::DendriteTokens::new(session))
+        }
+        (TokenStore::Synapse | TokenStore::Dendrite, None) => {
             return Err(crate::fail!(
-                "backend synapse needs admin credentials: access_token, or admin_username and admin_password"
+                "backend {} needs admin credentials: access_token, or admin_username and admin_password",
+                store.name()
             ))
         }
     })

@@ -102,9 +102,9 @@ fn run(m: &mut Module) -> Result<Outcome> {
 }
 
 static DOC: ModuleDoc = ModuleDoc {
-    short_description: "List Matrix registration tokens (matrix-registration, Synapse)",
+    short_description: "List Matrix registration tokens (matrix-registration, Synapse, Dendrite)",
     description: &[
-        "Lists registration tokens, all or one, optionally only the valid (or invalid) ones, in the same normalised shape for matrix-registration (both API generations) and Synapse.",
+        "Lists registration tokens, all or one, optionally only the valid (or invalid) ones, in the same normalised shape for matrix-registration (both API generations), Synapse and Dendrite.",
         "Read-only; safe in check mode.",
     ],
     check_mode: "Read-only.",
