@@ -257,7 +257,7 @@ impl PostgresTarget {
             }
         };
         let mut client = result.map_err(|e| {
-            let detail = e.to_string();
+            let detail = pg_error(&e);
             let hint = if detail.contains("password authentication failed") {
                 ": check database_password or database_password_file"
             } else if e.as_db_error().is_none() && self.verify != Verify::NoTls && detail.contains("certificate") {
@@ -275,7 +275,7 @@ impl PostgresTarget {
             .batch_execute(&format!(
                 "SET lock_timeout = {ms}; SET statement_timeout = {ms}"
             ))
-            .map_err(|e| fail!("PostgreSQL {what}: {e}"))?;
+            .map_err(|e| fail!("PostgreSQL {what}: {}", pg_error(&e)))?;
         Ok(client)
     }
 
@@ -477,6 +477,25 @@ pub fn open_sqlite(
         return Err(fail!("database {path} has no {table} table: is it {what}?"));
     }
     Ok(conn)
+}
+
+/// A PostgreSQL error in full: the server's own message (rust-postgres shows only "db error"),
+/// or the chain of causes of a connection error.
+pub fn pg_error(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return db.to_string();
+    }
+    let mut s = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s.push_str(": ");
+            s.push_str(&c);
+        }
+        source = cause.source();
+    }
+    s
 }
 
 /// Whether a PostgreSQL error says the table is missing (the wrong database).

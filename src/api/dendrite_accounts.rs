@@ -11,7 +11,7 @@
 //! PostgreSQL: tests/dendrite_server.rs, tests/dendrite_backends.rs).
 
 use crate::ansible::Result;
-use crate::api::database::{is_undefined_table, open_sqlite, PostgresTarget};
+use crate::api::database::{is_undefined_table, open_sqlite, pg_error, PostgresTarget};
 use crate::backends::{AdminChange, AdminFlag};
 use crate::fail;
 use rusqlite::{OptionalExtension, TransactionBehavior};
@@ -145,7 +145,7 @@ fn postgres(
         .build_transaction()
         .read_only(check_mode)
         .start()
-        .map_err(|e| fail!("{db}: {e}"))?;
+        .map_err(|e| fail!("{db}: {}", pg_error(&e)))?;
     let lock = if check_mode { "" } else { " FOR UPDATE" };
     let row = tx
         .query_opt(
@@ -156,18 +156,20 @@ fn postgres(
             if is_undefined_table(&e) {
                 fail!("{db} has no userapi_accounts table: is it {WHAT}?")
             } else {
-                fail!("reading {user_id} from {db}: {e}")
+                fail!("reading {user_id} from {db}: {}", pg_error(&e))
             }
         })?
         .ok_or_else(|| missing(user_id, &db))?;
-    let current = i64::from(
-        row.try_get::<_, i16>(0)
-            .map_err(|e| fail!("reading account_type of {user_id} from {db}: {e}"))?,
-    );
+    let current = i64::from(row.try_get::<_, i16>(0).map_err(|e| {
+        fail!(
+            "reading account_type of {user_id} from {db}: {}",
+            pg_error(&e)
+        )
+    })?);
     let before = current == ADMIN;
     let to = wanted_type(user_id, current, admin)?;
     let (Some(to), false) = (to, check_mode) else {
-        tx.rollback().map_err(|e| fail!("{db}: {e}"))?;
+        tx.rollback().map_err(|e| fail!("{db}: {}", pg_error(&e)))?;
         return Ok(AdminChange {
             before,
             changed: to.is_some(),
@@ -178,14 +180,14 @@ fn postgres(
             "UPDATE userapi_accounts SET account_type = $1 WHERE localpart = $2 AND server_name = $3",
             &[&(to as i16), &localpart, &server],
         )
-        .map_err(|e| fail!("updating {user_id} in {db}: {e}"))?;
+        .map_err(|e| fail!("updating {user_id} in {db}: {}", pg_error(&e)))?;
     if n != 1 {
         return Err(fail!(
             "updating {user_id} in {db} touched {n} rows; nothing was changed"
         ));
     }
     tx.commit()
-        .map_err(|e| fail!("committing the change to {db}: {e}"))?;
+        .map_err(|e| fail!("committing the change to {db}: {}", pg_error(&e)))?;
     Ok(AdminChange {
         before,
         changed: true,

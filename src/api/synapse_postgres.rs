@@ -5,7 +5,7 @@
 //! restart (measured on Synapse 1.163.2: tests/postgres_server.rs).
 
 use crate::ansible::Result;
-use crate::api::database::{is_undefined_table, PostgresTarget};
+use crate::api::database::{is_undefined_table, pg_error, PostgresTarget};
 use crate::backends::{AdminChange, AdminFlag};
 use crate::fail;
 
@@ -28,7 +28,7 @@ impl AdminFlag for SynapsePostgres {
             .build_transaction()
             .read_only(check_mode)
             .start()
-            .map_err(|e| fail!("PostgreSQL {db}: {e}"))?;
+            .map_err(|e| fail!("PostgreSQL {db}: {}", pg_error(&e)))?;
         let lock = if check_mode { "" } else { " FOR UPDATE" };
         let row = tx
             .query_opt(
@@ -39,16 +39,17 @@ impl AdminFlag for SynapsePostgres {
                 if is_undefined_table(&e) {
                     fail!("PostgreSQL {db} has no users table: is it Synapse's database?")
                 } else {
-                    fail!("reading {user_id} from PostgreSQL {db}: {e}")
+                    fail!("reading {user_id} from PostgreSQL {db}: {}", pg_error(&e))
                 }
             })?;
         let before = row
             .ok_or_else(|| fail!("user {user_id} does not exist in PostgreSQL {db}; user_admin never creates accounts (use register_user)"))?
             .try_get::<_, i16>(0)
-            .map_err(|e| fail!("reading users.admin of {user_id} from {db}: {e}"))?
+            .map_err(|e| fail!("reading users.admin of {user_id} from {db}: {}", pg_error(&e)))?
             != 0;
         if before == admin || check_mode {
-            tx.rollback().map_err(|e| fail!("PostgreSQL {db}: {e}"))?;
+            tx.rollback()
+                .map_err(|e| fail!("PostgreSQL {db}: {}", pg_error(&e)))?;
             return Ok(AdminChange {
                 before,
                 changed: before != admin,
@@ -59,14 +60,14 @@ impl AdminFlag for SynapsePostgres {
                 "UPDATE users SET admin = $1 WHERE name = $2",
                 &[&(admin as i16), &user_id],
             )
-            .map_err(|e| fail!("updating {user_id} in PostgreSQL {db}: {e}"))?;
+            .map_err(|e| fail!("updating {user_id} in PostgreSQL {db}: {}", pg_error(&e)))?;
         if n != 1 {
             return Err(fail!(
                 "updating {user_id} in PostgreSQL {db} touched {n} rows; nothing was changed"
             ));
         }
         tx.commit()
-            .map_err(|e| fail!("committing the change to PostgreSQL {db}: {e}"))?;
+            .map_err(|e| fail!("committing the change to PostgreSQL {db}: {}", pg_error(&e)))?;
         Ok(AdminChange {
             before,
             changed: true,
