@@ -290,7 +290,7 @@ pub fn admin_flag_database(store: AdminStore, database: &Database) -> Option<Box
             Some(Box::new(synapse_sqlite::SynapseSqlite::new(path)))
         }
         (AdminStore::SynapsePostgres, Database::Postgres(target)) => {
-            Some(Box::new(SynapsePostgres::new(target.clone())))
+            Some(Box::new(SynapsePostgres::new((**target).clone())))
         }
         (AdminStore::DendriteSqlite, Database::Sqlite(path)) => {
             Some(Box::new(DendriteAccounts::Sqlite(path.clone())))

@@ -26,7 +26,7 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub enum Database {
     Sqlite(String),
-    Postgres(PostgresTarget),
+    Postgres(Box<PostgresTarget>),
 }
 
 /// How a TLS certificate of the database server is checked (libpq's sslmode).

@@ -27,7 +27,7 @@ const WHAT: &str =
 /// Where the table is.
 pub enum DendriteAccounts {
     Sqlite(String),
-    Postgres(PostgresTarget),
+    Postgres(Box<PostgresTarget>),
 }
 
 /// `@localpart:server` split for the table's key.

@@ -144,13 +144,13 @@ fn database_target(p: &Params, store: AdminStore) -> Result<Database> {
         Some(DatabaseKind::Postgres) => {
             let password = args::secret(p, "database_password", "database_password_file")?;
             let timeout = p.int("timeout").unwrap_or(30).clamp(1, 3600) as u64;
-            Ok(Database::Postgres(database::postgres_target(
+            Ok(Database::Postgres(Box::new(database::postgres_target(
                 "database",
                 value,
                 password.as_deref(),
                 std::time::Duration::from_secs(timeout),
                 p.str("ca_path"),
-            )?))
+            )?)))
         }
         _ => {
             if p.is_given("database_password") || p.is_given("database_password_file") {
