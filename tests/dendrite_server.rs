@@ -48,6 +48,7 @@ on_both_databases!(
     reset_password_keeps_sessions_unless_asked,
     reset_password_errors,
     profile_lookups,
+    displayname_and_availability,
     whoami_login_logout,
     registration_token_create_get_delete,
     registration_token_update,
@@ -55,6 +56,7 @@ on_both_databases!(
     registration_token_list_valid_filter,
     registration_tokens_cannot_be_used_to_register,
     admin_flag_by_sql_takes_effect_at_once,
+    synapse_user_admin_api_is_absent,
     schema_of_the_tables_the_backends_use,
 );
 
@@ -452,6 +454,54 @@ fn profile_lookups(d: &Dendrite) {
     assert!(d.log().contains("federation prohibited by configuration"));
 }
 
+/// `displayname` in the shared-secret body (not part of the MAC) sets the display name; and
+/// `GET /register/available` tells taken from free without a token even with registration
+/// closed (it is rate-limited like /register, unlike profile look-ups).
+fn displayname_and_availability(d: &Dendrite) {
+    let user = unique_user("named");
+    let nonce = d.nonce();
+    let mut body = register_body(d, &nonce, &user, "password-1", false);
+    body["displayname"] = json!("Dee Enn");
+    let (s, v) = d.post_register(body);
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = d.request(
+        "GET",
+        &format!(
+            "/_matrix/client/v3/profile/{}",
+            common::urlenc(&d.user_id(&user))
+        ),
+        None,
+        None,
+    );
+    assert_eq!((s, &v), (200, &json!({"displayname": "Dee Enn"})));
+    assert_eq!(
+        d.sql(&format!(
+            "SELECT display_name FROM userapi_profiles WHERE localpart = '{user}';"
+        )),
+        "Dee Enn"
+    );
+
+    let available = |name: &str| {
+        d.request(
+            "GET",
+            &format!("/_matrix/client/v3/register/available?username={name}"),
+            None,
+            None,
+        )
+    };
+    assert_eq!(
+        available(&user),
+        (
+            400,
+            json!({"errcode": "M_USER_IN_USE", "error": "Desired User ID is already taken."})
+        )
+    );
+    let free = unique_user("free");
+    assert_eq!(available(&free), (200, json!({"available": true})));
+    assert!(!user_exists(d, &free));
+    assert_eq!(available("has%20space").1["errcode"], "M_INVALID_USERNAME");
+}
+
 fn whoami_login_logout(d: &Dendrite) {
     let user = unique_user("session");
     assert_eq!(d.register(&user, "password-1", false).0, 200);
@@ -774,7 +824,7 @@ fn registration_token_list_valid_filter(d: &Dendrite) {
     let mut want_valid = vec![open.clone(), used_up_later.clone()];
     want_valid.sort();
     assert_eq!(valid, want_valid, "uses_allowed 0 is not valid");
-    assert_eq!(names("?valid=false"), [zero.clone()]);
+    assert_eq!(names("?valid=false"), vec![zero]);
     let (s, v) = d.admin("GET", &format!("{TOKENS}?valid=maybe"), None);
     assert_eq!(s, 400);
     assert_eq!(
@@ -838,6 +888,25 @@ fn admin_flag_by_sql_takes_effect_at_once(d: &Dendrite) {
     assert_eq!(list(), 403, "and back to a user at once");
 }
 
+/// Dendrite has no HTTP API that changes account_type: Synapse's user admin API is not there.
+fn synapse_user_admin_api_is_absent(d: &Dendrite) {
+    let user = unique_user("noapi");
+    assert_eq!(d.register(&user, "password-1", false).0, 200);
+    let path = format!("/_synapse/admin/v2/users/{}", d.user_id(&user));
+    for (method, body) in [("PUT", Some(json!({"admin": true}))), ("GET", None)] {
+        let (s, v) = d.admin(method, &path, body);
+        assert_eq!(s, 404, "{method}: {v}");
+        assert_eq!(v["errcode"], "M_UNRECOGNIZED", "{method}: {v}");
+    }
+    let (s, _) = d.admin(
+        "PUT",
+        &format!("/_synapse/admin/v1/users/{}/admin", d.user_id(&user)),
+        Some(json!({"admin": true})),
+    );
+    assert_eq!(s, 404);
+    assert_eq!(d.account_type(&user), Some(1));
+}
+
 /// The columns the backends read and write, with their types as each database reports them.
 fn schema_of_the_tables_the_backends_use(d: &Dendrite) {
     let columns = |table: &str| -> String {
@@ -876,6 +945,9 @@ fn schema_of_the_tables_the_backends_use(d: &Dendrite) {
              expiry_time BIGINT YES"
         );
     }
+    // Where the data is: SQLite files in the server's directory, or PostgreSQL only.
+    let sqlite_file = d.dir.path().join("dendrite_userapi.db");
+    assert_eq!(sqlite_file.exists(), d.backend() == "sqlite");
     // The harness admin, as stored: bcrypt hash, not deactivated.
     let row = d.sql(&format!(
         "SELECT server_name, account_type, is_deactivated, substr(password_hash, 1, 4) \
@@ -995,4 +1067,112 @@ fn profile_lookups_are_not_rate_limited() {
             .unwrap();
         assert_eq!(r.status().as_u16(), 200, "look-up {i}");
     }
+}
+
+/// The config the script wrote: no federation, no key servers, no identity servers, no
+/// phone-home, registration only by shared secret; and the running process has sockets on
+/// 127.0.0.1 only.
+#[test]
+fn config_and_sockets_stay_on_localhost() {
+    let d = sqlite();
+    let cfg: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(d.dir.path().join("dendrite.yaml")).unwrap())
+            .unwrap();
+    let g = &cfg["global"];
+    assert_eq!(g["server_name"].as_str(), Some("localhost"));
+    assert_eq!(g["disable_federation"].as_bool(), Some(true));
+    assert_eq!(g["report_stats"]["enabled"].as_bool(), Some(false));
+    assert_eq!(
+        g["trusted_third_party_id_servers"]
+            .as_sequence()
+            .map(|s| s.len()),
+        Some(0)
+    );
+    assert_eq!(
+        cfg["federation_api"]["key_perspectives"]
+            .as_sequence()
+            .map(|s| s.len()),
+        Some(0)
+    );
+    let c = &cfg["client_api"];
+    assert_eq!(c["registration_disabled"].as_bool(), Some(true));
+    assert_eq!(c["registration_requires_token"].as_bool(), Some(true));
+    assert_eq!(c["guests_disabled"].as_bool(), Some(true));
+    assert_eq!(c["rate_limiting"]["enabled"].as_bool(), Some(false));
+    assert_eq!(
+        c["registration_shared_secret"].as_str(),
+        Some(d.shared_secret.as_str())
+    );
+
+    // Every TCP socket of the process (listening or connected) is on 127.0.0.1.
+    let pid = std::fs::read_to_string(d.dir.path().join("dendrite.pid")).unwrap();
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", pid.trim()))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            l.strip_prefix("socket:[")
+                .and_then(|r| r.strip_suffix(']'))
+                .map(String::from)
+        })
+        .collect();
+    let mut seen = 0;
+    for table in [
+        "/proc/net/tcp",
+        "/proc/net/tcp6",
+        "/proc/net/udp",
+        "/proc/net/udp6",
+    ] {
+        for line in std::fs::read_to_string(table).unwrap().lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if !inodes.iter().any(|i| i == f[9]) {
+                continue;
+            }
+            seen += 1;
+            for addr in [f[1], f[2]] {
+                let host = addr.split(':').next().unwrap();
+                assert!(
+                    host == "0100007F" || host == "00000000" && addr == f[2],
+                    "{table}: a socket of Dendrite on {addr} (not 127.0.0.1)"
+                );
+            }
+        }
+    }
+    assert!(seen >= 1, "the listener was found");
+}
+
+/// Dendrite's own create-account tool (through `dendrite.sh admin`, password on stdin) makes an
+/// admin over HTTP with the shared secret and hands back a working token.
+#[test]
+fn create_account_tool_makes_an_admin() {
+    use std::io::Write;
+    let d = sqlite();
+    let user = unique_user("tooladmin");
+    let mut child = std::process::Command::new(common::repo().join("tests/servers/dendrite.sh"))
+        .arg("admin")
+        .arg(d.dir.path())
+        .arg(&user)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"tool-password-1\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(!token.is_empty());
+    assert_eq!(d.account_type(&user), Some(3));
+    assert_eq!(d.request("GET", TOKENS, Some(&token), None).0, 200);
+    assert!(d.can_login(&user, "tool-password-1"));
+    assert_eq!(d.device_ids(&user), ["shared_secret_registration"]);
 }

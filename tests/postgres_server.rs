@@ -79,6 +79,16 @@ fn synapse_stores_users_in_postgres() {
         "admin smallint\ndeactivated smallint\nis_guest smallint\nlocked boolean\n\
          name text\npassword_hash text\nuser_type text"
     );
+    // admin is a smallint: a boolean is refused.
+    let (ok, _, err) = db.try_sql(&format!(
+        "UPDATE users SET admin = true WHERE name = {};",
+        lit(&format!("@{user}:localhost"))
+    ));
+    assert!(!ok);
+    assert!(
+        err.contains("column \"admin\" is of type smallint but expression is of type boolean"),
+        "{err}"
+    );
     // The database Synapse demands: UTF8 with C collation.
     assert_eq!(
         db.sql("SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database WHERE datname = 'synapse';"),

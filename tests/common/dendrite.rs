@@ -86,7 +86,8 @@ impl Dendrite {
         cmd.arg("start")
             .arg(self.dir.path())
             .arg(port.to_string())
-            .env("WATCH_PID", std::process::id().to_string());
+            .env("WATCH_PID", std::process::id().to_string())
+            .env("WATCH_CLEANUP", "1");
         if let Some(db) = &self.database {
             cmd.env("DENDRITE_DATABASE_URL", &db.url)
                 .env("DENDRITE_DATABASE_PASSWORD_FILE", &db.password_file);

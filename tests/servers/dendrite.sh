@@ -17,7 +17,8 @@
 #       password, as printed by postgres.sh) PostgreSQL, the password read from the file named by
 #       DENDRITE_DATABASE_PASSWORD_FILE or from DENDRITE_DATABASE_PASSWORD (never argv). The
 #       password ends up in DIR/dendrite.yaml (mode 600), as it would in a real deployment.
-#       If WATCH_PID is set, a watchdog stops Dendrite when that process exits.
+#       If WATCH_PID is set, a watchdog stops Dendrite when that process exits (and with
+#       WATCH_CLEANUP=1 then removes DIR).
 #   dendrite.sh stop DIR
 #       Stops the Dendrite whose PID is recorded in DIR (SIGTERM, then SIGKILL after 10 s).
 #       DENDRITE_BCRYPT_COST (default 4), DENDRITE_RATE_LIMITING=default (keep Dendrite's own
@@ -69,8 +70,20 @@ install_dendrite() {
     # The build cache is not needed to run the binaries (the module sources stay, to read).
     rm -rf "$home/go/cache"
   fi
-  flock -u 8
+  # Close the lock: Dendrite, started later by this script, must not inherit it.
+  exec 8>&-
   echo "$bin"
+}
+
+# process.sh's watch_and_stop, plus: with WATCH_CLEANUP=1 the watchdog removes DIR once the
+# watched process is gone (a test binary's shared server is never dropped).
+watch_dendrite() {
+  local pid=$1 dir=$2
+  if [ "${WATCH_CLEANUP:-}" != 1 ]; then watch_and_stop "$pid"; return 0; fi
+  [ -n "${WATCH_PID:-}" ] || return 0
+  setsid nohup bash -c "while kill -0 $WATCH_PID 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 0.3; done
+    kill -TERM $pid 2>/dev/null; while kill -0 $pid 2>/dev/null; do sleep 0.3; done
+    kill -0 $WATCH_PID 2>/dev/null || rm -rf '$dir'" > /dev/null 2>&1 < /dev/null &
 }
 
 free_port() {
@@ -184,7 +197,7 @@ start() {
   echo "$pid" > "$dir/dendrite.pid"
   echo "http://127.0.0.1:$port" > "$dir/url"
 
-  watch_and_stop "$pid"
+  watch_dendrite "$pid" "$dir"
 
   if wait_for_url "$pid" "http://127.0.0.1:$port/_matrix/client/versions"; then
     echo "http://127.0.0.1:$port"; return 0
@@ -203,7 +216,7 @@ admin() {
   out=$("$bin/create-account" -config "$dir/dendrite.yaml" -url "$(cat "$dir/url")" \
           -username "$user" -admin -passwordstdin 2>&1) ||
     { echo "dendrite.sh: create-account failed for $user" >&2
-      echo "$out" | sed 's/AccessToken: [^)]*/AccessToken: ***/' >&2; return 1; }
+      echo "${out//AccessToken: [^)]*/AccessToken: ***}" >&2; return 1; }
   echo "$out" | sed -n 's/.*(AccessToken: \([^)]*\)).*/\1/p'
 }
 

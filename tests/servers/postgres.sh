@@ -29,14 +29,15 @@ superuser=matrix
 
 pg_bin() {
   local d
-  d=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)
+  # (No /usr/lib/postgresql at all on a fresh machine: find fails, which is no error here.)
+  d=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1) || true
   if [ -z "$d" ] || [ ! -x "$d/initdb" ]; then
     echo "postgres.sh: installing Debian's postgresql (without its default cluster)" >&2
     # Debian's package would create and start a cluster "main" on port 5432: tell
     # postgresql-common not to create it, so no system service runs.
     mkdir -p /etc/postgresql-common/createcluster.d
     echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/matrix-users-tests.conf
-    apt-get -o DPkg::Lock::Timeout=900 install -y -q postgresql >&2
+    apt-get -o DPkg::Lock::Timeout=900 install -y -q postgresql postgresql-client >&2
     d=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d | sort -V | tail -n 1)
   fi
   echo "$d"

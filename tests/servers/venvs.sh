@@ -29,8 +29,9 @@ make_venv() {
   if [ "$name" = synapse ]; then
     # psycopg2 (the postgres extra) has no wheels: it builds against libpq with gcc and the
     # Python headers.
-    command -v pg_config > /dev/null && command -v gcc > /dev/null ||
+    if ! command -v pg_config > /dev/null || ! command -v gcc > /dev/null; then
       apt-get -o DPkg::Lock::Timeout=900 install -y -q libpq-dev gcc >&2
+    fi
     local inc
     inc=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
     [ -f "$inc/Python.h" ] || apt-get -o DPkg::Lock::Timeout=900 install -y -q python3-dev >&2
@@ -44,6 +45,7 @@ make_venv() {
     rm -rf "$dir"
     "$python" -m venv "$dir"
   fi
+  # shellcheck disable=SC2086 # the package list is split into words on purpose (noglob is on)
   case $name in
     mreg*)
       # PIP_CONSTRAINT reaches isolated build envs in the venv's own pip (23.x); newer pips
