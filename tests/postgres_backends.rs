@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 struct SynapseOnPostgres {
-    _pg: Postgres,
+    pg: Postgres,
     db: Database,
     synapse: Synapse,
 }
@@ -33,11 +33,7 @@ fn shared() -> &'static SynapseOnPostgres {
             ],
             &[],
         );
-        SynapseOnPostgres {
-            _pg: pg,
-            db,
-            synapse,
-        }
+        SynapseOnPostgres { pg, db, synapse }
     })
 }
 
@@ -468,4 +464,103 @@ fn tls_follows_sslmode() {
         db.value("SELECT admin FROM users WHERE name = '@tls:localhost';"),
         Some("1".into())
     );
+}
+
+/// What the module sends, from PostgreSQL's own statement log (its sessions are the ones named
+/// matrix-users): check mode reads in a read-only transaction and rolls back; a change locks the
+/// row, updates it and commits, in one transaction; a run with nothing to change writes nothing.
+#[test]
+fn one_transaction_and_a_read_only_one_in_check_mode() {
+    let env = shared();
+    let superuser = Database {
+        url: env.pg.url.clone(),
+        name: "matrix".into(),
+        owner: "matrix".into(),
+        port: env.pg.port,
+        password_file: env.pg.dir.path().join("password"),
+    };
+    superuser.sql(
+        "ALTER SYSTEM SET log_statement = 'all'; ALTER SYSTEM SET log_line_prefix = '[%a %p] ';",
+    );
+    superuser.sql("SELECT pg_reload_conf();");
+    let user = unique_user("logged");
+    let id = format!("@{user}:localhost");
+    env.synapse.register_raw(&user, "password-1", false, true);
+
+    // The statements since `from` (a byte offset in the log) of the module's sessions that
+    // named this user (other tests share the cluster).
+    let statements = |from: usize| -> Vec<String> {
+        let log = env.pg.log();
+        let lines: Vec<&str> = log[from..]
+            .lines()
+            .filter(|l| l.starts_with("[matrix-users "))
+            .collect();
+        let session = |l: &str| l.split(']').next().unwrap().to_string();
+        let ours: Vec<String> = lines
+            .iter()
+            .filter(|l| l.contains("DETAIL:") && l.contains(&id))
+            .map(|l| session(l))
+            .collect();
+        lines
+            .iter()
+            .filter(|l| l.contains("] LOG:") && ours.contains(&session(l)))
+            .filter_map(|l| l.split_once(": ").map(|(_, rest)| rest.to_string()))
+            .map(|l| {
+                l.split_once(": ")
+                    .map_or(l.clone(), |(_, sql)| sql.to_string())
+            })
+            .collect()
+    };
+    let wait_for_log = |from: usize, last: &str| {
+        for _ in 0..50 {
+            if statements(from).iter().any(|s| s == last) {
+                return statements(from);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("no {last:?} in the log: {:?}", statements(from));
+    };
+
+    let from = env.pg.log().len();
+    run_module_with(
+        "user_admin",
+        args(&env.db, &id, true),
+        &[("_ansible_check_mode", json!(true))],
+    )
+    .ok();
+    let check = wait_for_log(from, "ROLLBACK");
+    let check = &check[check.iter().position(|s| s.starts_with("START")).unwrap()..];
+    assert_eq!(
+        check,
+        [
+            "START TRANSACTION READ ONLY",
+            "SELECT admin FROM users WHERE name = $1",
+            "ROLLBACK"
+        ],
+        "{check:?}"
+    );
+
+    let from = env.pg.log().len();
+    run_module("user_admin", args(&env.db, &id, true)).ok();
+    let write = wait_for_log(from, "COMMIT");
+    let write = &write[write.iter().position(|s| s.starts_with("START")).unwrap()..];
+    assert_eq!(
+        write,
+        [
+            "START TRANSACTION READ WRITE",
+            "SELECT admin FROM users WHERE name = $1 FOR UPDATE",
+            "UPDATE users SET admin = $1 WHERE name = $2",
+            "COMMIT"
+        ],
+        "{write:?}"
+    );
+
+    let from = env.pg.log().len();
+    run_module("user_admin", args(&env.db, &id, true)).ok();
+    let same = wait_for_log(from, "ROLLBACK");
+    assert!(
+        !same.iter().any(|s| s.starts_with("UPDATE")),
+        "no write when the flag matches: {same:?}"
+    );
+    assert_eq!(stored_admin(&env.db, &id), Some("1".into()));
 }
