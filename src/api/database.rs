@@ -74,6 +74,11 @@ pub fn sqlite_path(option: &str, value: &str) -> Result<String> {
     if path.is_empty() {
         return Err(fail!("{option} is empty"));
     }
+    if !path.starts_with('/') {
+        return Err(fail!(
+            "{option} must be an absolute path ('{path}' is relative: Dendrite's file: paths are relative to Dendrite's working directory, which the module does not know)"
+        ));
+    }
     Ok(path.to_string())
 }
 
@@ -583,6 +588,8 @@ mod tests {
             sqlite_path("database", "/x/homeserver.db").unwrap(),
             "/x/homeserver.db"
         );
+        let e = sqlite_path("database", "file:dendrite_userapi.db").unwrap_err();
+        assert!(e.0.contains("absolute path"), "{e}");
         let e = sqlite_path("database", "postgresql://u@h/d").unwrap_err();
         assert!(e.0.contains("_postgres backend"), "{e}");
     }
