@@ -544,3 +544,110 @@ fn token_creation_needs_registration_requires_token() {
     // An empty list is null on Dendrite: the module lists none.
     assert_eq!(info(&d, json!({})), json!([]));
 }
+
+/// Dendrite forgets its nonces when it restarts (and after 5 minutes), and then answers the
+/// registration with HTTP 500 `{"message": "incorrect or expired nonce: ..."}`; the module fetches
+/// a fresh nonce and tries once more. To make that happen on cue, the module talks to Dendrite
+/// through a small pass-through proxy on 127.0.0.1 that restarts the real Dendrite just before
+/// forwarding the first registration POST (the nonce the module holds is then unknown).
+#[test]
+fn an_unknown_nonce_after_a_restart_is_retried_with_a_fresh_one() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+
+    let d = Dendrite::start(None, &[]);
+    let upstream = d.url.trim_start_matches("http://").to_string();
+    let secret = d.shared_secret.clone();
+    let d = Arc::new(Mutex::new(d));
+    // (request line, status) of every request, in order.
+    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    {
+        let (d, seen) = (d.clone(), seen.clone());
+        std::thread::spawn(move || {
+            let restarted = Arc::new(Mutex::new(false));
+            for client in listener.incoming() {
+                let (d, seen, restarted, upstream) =
+                    (d.clone(), seen.clone(), restarted.clone(), upstream.clone());
+                std::thread::spawn(move || {
+                    let mut client = client.unwrap();
+                    // One request per connection: every answer says Connection: close.
+                    let mut buf = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !buf.ends_with(b"\r\n\r\n") {
+                        if client.read(&mut byte).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        buf.push(byte[0]);
+                    }
+                    let head = String::from_utf8_lossy(&buf).to_string();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse().ok())?
+                        })
+                        .unwrap_or(0);
+                    let mut body = vec![0u8; length];
+                    client.read_exact(&mut body).unwrap();
+                    let request_line = head.lines().next().unwrap().to_string();
+                    if request_line.starts_with("POST /_synapse/admin/v1/register") {
+                        let mut r = restarted.lock().unwrap();
+                        if !*r {
+                            *r = true;
+                            d.lock().unwrap().restart();
+                        }
+                    }
+                    let head = head.replacen("\r\n", "\r\nConnection: close\r\n", 1);
+                    let mut up = TcpStream::connect(&upstream).unwrap();
+                    up.write_all(head.as_bytes()).unwrap();
+                    up.write_all(&body).unwrap();
+                    let mut answer = Vec::new();
+                    up.read_to_end(&mut answer).unwrap();
+                    let status = String::from_utf8_lossy(&answer)
+                        .split(' ')
+                        .nth(1)
+                        .unwrap_or("")
+                        .to_string();
+                    seen.lock().unwrap().push((request_line, status));
+                    let _ = client.write_all(&answer);
+                });
+            }
+        });
+    }
+
+    let user = unique_user("renonce");
+    let r = run_module(
+        "register_user",
+        json!({"backend": "dendrite", "homeserver_url": proxy, "shared_secret": secret,
+               "server_name": "localhost", "username": user, "password": "password-1"}),
+    )
+    .ok();
+    assert!(r.changed() && r.json["created"] == true, "{}", r.stdout);
+    let registrations: Vec<(String, String)> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(l, _)| l.contains("/_synapse/admin/v1/register"))
+        .cloned()
+        .collect();
+    let statuses: Vec<String> = registrations
+        .iter()
+        .map(|(l, s)| format!("{} {s}", l.split(' ').next().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        ["GET 200", "POST 500", "GET 200", "POST 200"],
+        "{registrations:?}"
+    );
+    let d = d.lock().unwrap();
+    assert_eq!(d.account_type(&user), Some(1));
+    assert!(d.can_login(&user, "password-1"));
+    assert!(
+        d.device_ids(&user).is_empty(),
+        "the registration's session was logged out"
+    );
+}
