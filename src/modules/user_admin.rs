@@ -40,7 +40,7 @@ static MODULE_OPTIONS: &[Opt] = &[
         ]),
     Opt::path("database").doc(&[
         "The database backends only, required there.",
-        "C(synapse_sqlite), C(dendrite_sqlite) - the path of the SQLite file: Synapse's C(homeserver.db), Dendrite's user API database (C(dendrite_userapi.db); Dendrite's C(file:) connection strings are accepted). It is never created; a wrong path fails.",
+        "C(synapse_sqlite), C(dendrite_sqlite) - the absolute path of the SQLite file: Synapse's C(homeserver.db), Dendrite's user API database (C(dendrite_userapi.db); Dendrite's C(file:) connection strings are accepted). It is never created; a wrong path fails.",
         "C(synapse_postgres), C(dendrite_postgres) - a libpq URL without password, e.g. C(postgresql://synapse@127.0.0.1:5432/synapse) (or libpq C(key=value) words). TLS follows C(sslmode) in the URL as in libpq - C(disable); C(prefer) (the default) and C(require) encrypt without checking the certificate; C(verify-ca) and C(verify-full) check it against C(sslrootcert) (a PEM file named in the URL) or the system's CAs plus I(ca_path). A URL that contains a password is refused: give it in I(database_password) or I(database_password_file).",
     ]),
     Opt::str("database_password")
