@@ -230,8 +230,11 @@ pub static TOKEN_SERVICE_OPTIONS: &[Opt] = &[
     Opt::str("backend")
         .choices(TokenStore::NAMES)
         .default_str("matrix_registration")
-        .doc(&["The service that issues the tokens. C(matrix_registration) is the registration page service (both API generations, 0.7/0.8 C(/token) and 0.9 C(/api/token), detected automatically); C(synapse) uses Synapse's own registration tokens (admin API, with the admin credentials); C(mas) uses Matrix Authentication Service's registration tokens (MAS 0.17 and later; with I(client_id) and I(client_secret), or I(access_token))."]),
-    Opt::str("api_url").doc(&["Base URL of the token service. For C(matrix_registration), the URL it is mounted at, e.g. C(https://matrix.example.org/matrix-registration) (required). For C(synapse), the default is I(homeserver_url). For C(mas), the base URL of Matrix Authentication Service (required)."]),
+        .doc(&[
+            "The service that issues the tokens. C(matrix_registration) is the registration page service (both API generations, 0.7/0.8 C(/token) and 0.9 C(/api/token), detected automatically); C(synapse) uses Synapse's own registration tokens (admin API, with the admin credentials); C(dendrite) uses Dendrite's (C(/_dendrite/admin/registrationTokens), Dendrite 0.13 or later, with the credentials of an admin account); C(mas) uses Matrix Authentication Service's registration tokens (MAS 0.17 and later; with I(client_id) and I(client_secret), or I(access_token)).",
+            "Dendrite creates tokens only with C(client_api.registration_requires_token: true), and Dendrite 0.13 on SQLite does not apply changes to existing tokens (the module says so instead of reporting success). Dendrite 0.13 has no token stage in its client registration, so its tokens cannot be used to register yet.",
+        ]),
+    Opt::str("api_url").doc(&["Base URL of the token service. For C(matrix_registration), the URL it is mounted at, e.g. C(https://matrix.example.org/matrix-registration) (required). For C(synapse) and C(dendrite), the default is I(homeserver_url). For C(mas), the base URL of Matrix Authentication Service (required)."]),
     Opt::str("admin_secret")
         .no_log()
         .doc(&["matrix-registration's admin API secret (C(admin_api_shared_secret), or C(admin_secret) in 0.7/0.8)."]),
@@ -263,19 +266,21 @@ pub fn token_service(p: &Params) -> Result<TokenServiceArgs> {
     }
     let connection = match (store, p.is_given("api_url")) {
         (TokenStore::Mas, _) => None,
-        (TokenStore::Synapse, false) => Some(connection(p, "homeserver_url")?),
+        (TokenStore::Synapse | TokenStore::Dendrite, false) => {
+            Some(connection(p, "homeserver_url")?)
+        }
         (_, true) => Some(connection(p, "api_url")?),
         (TokenStore::MatrixRegistration, false) => return Err(fail!(
             "backend matrix_registration needs api_url: the URL matrix-registration is served at, e.g. https://matrix.example.org/matrix-registration"
         )),
     };
     Ok(match (store, connection) {
-        (TokenStore::Synapse, Some(connection)) => TokenServiceArgs {
+        (TokenStore::Synapse | TokenStore::Dendrite, Some(connection)) => TokenServiceArgs {
             store,
             connection,
             admin_secret: None,
             admin: Some(admin_credentials(p)?.ok_or_else(|| {
-                fail!("backend synapse needs admin credentials: access_token, or admin_username and admin_password")
+                fail!("backend {} needs admin credentials: access_token, or admin_username and admin_password", store.name())
             })?),
             mas: None,
         },

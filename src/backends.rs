@@ -7,11 +7,14 @@
 
 use crate::ansible::Result;
 use crate::api::client_session::{AdminSession, ProfileDirectory};
+use crate::api::database::Database;
+use crate::api::dendrite_accounts::DendriteAccounts;
 use crate::api::mas::{MasAdmin, MasTokens};
 use crate::api::mas_session::MasSession;
 use crate::api::matrix_registration::MatrixRegistration;
-use crate::api::shared_secret::SharedSecretRegistration;
-use crate::api::{dendrite_admin, synapse_admin, synapse_sqlite, synapse_tokens};
+use crate::api::shared_secret::{self, SharedSecretRegistration};
+use crate::api::synapse_postgres::SynapsePostgres;
+use crate::api::{dendrite_admin, dendrite_tokens, synapse_admin, synapse_sqlite, synapse_tokens};
 use crate::choice_enum;
 use crate::client::Client;
 use crate::token::Token;
@@ -34,8 +37,45 @@ choice_enum! {
         Synapse = "synapse",
         /// Synapse's SQLite database, written directly.
         SynapseSqlite = "synapse_sqlite",
+        /// Synapse's PostgreSQL database, written directly.
+        SynapsePostgres = "synapse_postgres",
+        /// Dendrite's `userapi_accounts` in its SQLite user API database.
+        DendriteSqlite = "dendrite_sqlite",
+        /// Dendrite's `userapi_accounts` in PostgreSQL.
+        DendritePostgres = "dendrite_postgres",
         /// Matrix Authentication Service's admin API.
         Mas = "mas",
+    }
+}
+
+/// What kind of database an [`AdminStore`] writes, which decides how `database` is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+impl AdminStore {
+    /// None for the admin API.
+    pub fn database_kind(self) -> Option<DatabaseKind> {
+        match self {
+            AdminStore::Synapse | AdminStore::Mas => None,
+            AdminStore::SynapseSqlite | AdminStore::DendriteSqlite => Some(DatabaseKind::Sqlite),
+            AdminStore::SynapsePostgres | AdminStore::DendritePostgres => {
+                Some(DatabaseKind::Postgres)
+            }
+        }
+    }
+
+    /// For messages: whose database it is.
+    pub fn homeserver(self) -> &'static str {
+        match self {
+            AdminStore::Synapse | AdminStore::SynapseSqlite | AdminStore::SynapsePostgres => {
+                "Synapse"
+            }
+            AdminStore::DendriteSqlite | AdminStore::DendritePostgres => "Dendrite",
+            AdminStore::Mas => "Matrix Authentication Service",
+        }
     }
 }
 
@@ -44,6 +84,7 @@ choice_enum! {
     pub enum TokenStore {
         MatrixRegistration = "matrix_registration",
         Synapse = "synapse",
+        Dendrite = "dendrite",
         /// Matrix Authentication Service (0.17 and later).
         Mas = "mas",
     }
@@ -66,6 +107,9 @@ pub struct NewUser<'a> {
 pub enum Registration {
     Created {
         user_id: String,
+        /// Something the operator should know, e.g. a session the server opened that could not
+        /// be closed.
+        note: Option<String>,
     },
     /// The name is taken: success, nothing changed.
     Exists,
@@ -110,6 +154,10 @@ impl Unknown {
 
 /// Creates accounts.
 pub trait Registrar: Sync {
+    /// Refuses, before any request (and in check mode), what the server would refuse.
+    fn check(&self, _user: &NewUser<'_>) -> Result<()> {
+        Ok(())
+    }
     fn register(&self, user: &NewUser<'_>) -> Result<Registration>;
 }
 
@@ -228,9 +276,16 @@ pub fn registrar<'a>(
     shared_secret: &'a str,
 ) -> Option<Box<dyn Registrar + 'a>> {
     match backend {
-        Homeserver::Synapse | Homeserver::Dendrite => Some(Box::new(
-            SharedSecretRegistration::new(client, shared_secret),
-        )),
+        Homeserver::Synapse => Some(Box::new(SharedSecretRegistration::new(
+            client,
+            shared_secret,
+            shared_secret::SYNAPSE,
+        ))),
+        Homeserver::Dendrite => Some(Box::new(SharedSecretRegistration::new(
+            client,
+            shared_secret,
+            shared_secret::DENDRITE,
+        ))),
         Homeserver::Mas => None,
     }
 }
@@ -317,15 +372,28 @@ pub fn password_reset<'a>(
     }
 }
 
-/// The admin flag in a database file.
-pub fn admin_flag_database(store: AdminStore, database: &str) -> Option<Box<dyn AdminFlag>> {
-    match store {
-        AdminStore::SynapseSqlite => Some(Box::new(synapse_sqlite::SynapseSqlite::new(database))),
-        AdminStore::Synapse | AdminStore::Mas => None,
+/// The admin flag in a homeserver's database; None where `store` is the API or the database is
+/// of the other kind.
+pub fn admin_flag_database(store: AdminStore, database: &Database) -> Option<Box<dyn AdminFlag>> {
+    match (store, database) {
+        (AdminStore::SynapseSqlite, Database::Sqlite(path)) => {
+            Some(Box::new(synapse_sqlite::SynapseSqlite::new(path)))
+        }
+        (AdminStore::SynapsePostgres, Database::Postgres(target)) => {
+            Some(Box::new(SynapsePostgres::new((**target).clone())))
+        }
+        (AdminStore::DendriteSqlite, Database::Sqlite(path)) => {
+            Some(Box::new(DendriteAccounts::Sqlite(path.clone())))
+        }
+        (AdminStore::DendritePostgres, Database::Postgres(target)) => {
+            Some(Box::new(DendriteAccounts::Postgres(target.clone())))
+        }
+        _ => None,
     }
 }
 
-/// A matrix-registration service (its API generation detected) or Synapse's token API.
+/// A matrix-registration service (its API generation detected), or Synapse's or Dendrite's
+/// token API.
 pub fn token_service<'a>(
     store: TokenStore,
     client: &'a Client,
@@ -338,9 +406,13 @@ pub fn token_service<'a>(
             admin_secret.unwrap_or_default(),
         )?),
         (TokenStore::Synapse, Some(session)) => Box::new(synapse_tokens::SynapseTokens::new(session)),
-        (TokenStore::Synapse, None) => {
+        (TokenStore::Dendrite, Some(session)) => {
+            Box::new(dendrite_tokens::DendriteTokens::new(session))
+        }
+        (TokenStore::Synapse | TokenStore::Dendrite, None) => {
             return Err(crate::fail!(
-                "backend synapse needs admin credentials: access_token, or admin_username and admin_password"
+                "backend {} needs admin credentials: access_token, or admin_username and admin_password",
+                store.name()
             ))
         }
         (TokenStore::Mas, _) => {

@@ -327,7 +327,10 @@ impl Registrar for MasAdmin<'_> {
         finish().map_err(|Error(e)| {
             fail!("{user_id} was created on MAS, but then {e}. MAS cannot delete an account: fix the cause and re-run with update_password: always (and admin/email as wanted) to complete it")
         })?;
-        Ok(Registration::Created { user_id })
+        Ok(Registration::Created {
+            user_id,
+            note: None,
+        })
     }
 }
 

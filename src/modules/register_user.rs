@@ -46,7 +46,7 @@ static USER_OPTIONS: &[Opt] = &[
         "With I(users), the default for entries that do not set it.",
     ]),
     Opt::str("user_type").doc(&[
-        "The user type of a new account. Synapse knows C(bot) and C(support), plus any in its C(user_types.extra_user_types).",
+        "The user type of a new account. Synapse knows C(bot) and C(support), plus any in its C(user_types.extra_user_types). Dendrite has no user types.",
     ]),
     Opt::str("displayname")
         .doc(&["The display name of a new account (default on the server is the localpart)."]),
@@ -69,6 +69,8 @@ static MODULE_OPTIONS: &[Opt] = &[
         .default_str("synapse")
         .doc(&[
             "The homeserver implementation. C(synapse) and C(dendrite) serve shared-secret registration; they differ in their admin APIs (used for look-ups and I(update_password=always)).",
+            "C(synapse) - look-ups through the admin API when admin credentials are given, passwords set with C(PUT /_synapse/admin/v2/users/<user_id>).",
+            "C(dendrite) - look-ups through the public profile API, passwords set with C(POST /_dendrite/admin/resetPassword/<user_id>) (an admin account's token). Dendrite has no user types (I(user_type) is refused), takes passwords of 8 characters or more, and ignores C(inhibit_login) - the module logs out the session Dendrite opens for each new account (its device C(shared_secret_registration)), and warns if it cannot. Admin rights of existing accounts - module C(user_admin), backends C(dendrite_sqlite) and C(dendrite_postgres).",
             "C(mas) is for a homeserver that delegates authentication to Matrix Authentication Service (MAS; C(matrix_authentication_service_enabled) in matrix-docker-ansible-deploy): accounts are created through MAS's admin API at I(api_url), with I(client_id) + I(client_secret) (or I(access_token), a MAS admin token); no shared secret. MAS has no user types (I(user_type) is refused), and sets a display name at creation only.",
         ]),
     Opt::str("shared_secret")
@@ -653,6 +655,7 @@ fn ensure(task: &Task<'_>, acct: &Account) -> Result<AccountResult> {
         user_id: acct.user.confirmed_id(),
         ..AccountResult::default()
     };
+    task.registrar.check(&new_user(acct))?;
     match lookup(task, acct)? {
         Presence::Exists { admin } => {
             r.existed = Some(true);
@@ -675,22 +678,15 @@ fn ensure(task: &Task<'_>, acct: &Account) -> Result<AccountResult> {
             r.created = true;
         }
         Presence::Absent | Presence::Unknown(_) => {
-            let new = NewUser {
-                localpart: &acct.user.localpart,
-                password: &acct.password,
-                admin: acct.admin.unwrap_or(false),
-                user_type: acct.user_type.as_deref(),
-                displayname: acct.displayname.as_deref(),
-                emails: &acct.emails,
-            };
-            match task.registrar.register(&new)? {
-                Registration::Created { user_id } => {
+            match task.registrar.register(&new_user(acct))? {
+                Registration::Created { user_id, note } => {
                     // The account created must be the one asked for (a full ID on another
                     // server registers its localpart here: that is a failure, not success).
                     acct.user.check_answer("username", &user_id)?;
                     r.existed = Some(false);
                     r.created = true;
                     r.user_id = Some(user_id);
+                    r.warnings.extend(note);
                 }
                 Registration::Exists => {
                     r.existed = Some(true);
@@ -710,6 +706,17 @@ fn ensure(task: &Task<'_>, acct: &Account) -> Result<AccountResult> {
         }
     }
     Ok(r)
+}
+
+fn new_user(acct: &Account) -> NewUser<'_> {
+    NewUser {
+        localpart: &acct.user.localpart,
+        password: &acct.password,
+        admin: acct.admin.unwrap_or(false),
+        user_type: acct.user_type.as_deref(),
+        displayname: acct.displayname.as_deref(),
+        emails: &acct.emails,
+    }
 }
 
 fn lookup(task: &Task<'_>, acct: &Account) -> Result<Presence> {
@@ -1042,7 +1049,7 @@ fn bulk(
 
 static DOC: ModuleDoc = ModuleDoc {
     short_description: "Ensure Matrix accounts exist (Synapse, Dendrite, MAS), one or many per task",
-    description: &["Registers accounts on a Matrix homeserver with the shared-secret registration API (C(/_synapse/admin/v1/register)), which Synapse and Dendrite serve even with public registration closed.", "An existing account is success with C(changed=false) and is never modified, unless I(update_password=always).", "When the full user ID is known (I(server_name), a full C(@user:server) I(username), or admin credentials), the account is looked up first, so the no-change path costs one small request instead of the bcrypt hash Synapse computes for every registration attempt.", "Registration sends C(inhibit_login), so a new account has no device and no access token.", "With I(backend=mas), for a homeserver that delegates authentication to Matrix Authentication Service, accounts live in MAS: the module looks each one up by name, creates it (with its display name), sets its password (MAS's complexity rules apply unless I(skip_password_check)), its admin flag and its I(email) addresses, through MAS's admin API with an OAuth2 client-credentials token it renews during long tasks and revokes at the end. MAS provisions the account on the homeserver. An existing account is left as it is, except that I(admin) and I(email) converge when given and I(update_password=always) sets the password.", "A compiled binary module. Secrets never appear in its output; C(invocation.module_args) shows them as C(VALUE_SPECIFIED_IN_NO_LOG_PARAMETER)."],
+    description: &["Registers accounts on a Matrix homeserver with the shared-secret registration API (C(/_synapse/admin/v1/register)), which Synapse and Dendrite serve even with public registration closed.", "An existing account is success with C(changed=false) and is never modified, unless I(update_password=always).", "When the full user ID is known (I(server_name), a full C(@user:server) I(username), or admin credentials), the account is looked up first, so the no-change path costs one small request instead of the bcrypt hash Synapse computes for every registration attempt.", "Registration sends C(inhibit_login), so a new account has no device and no access token (Dendrite ignores it; the module logs out the session Dendrite opens).", "With I(backend=mas), for a homeserver that delegates authentication to Matrix Authentication Service, accounts live in MAS: the module looks each one up by name, creates it (with its display name), sets its password (MAS's complexity rules apply unless I(skip_password_check)), its admin flag and its I(email) addresses, through MAS's admin API with an OAuth2 client-credentials token it renews during long tasks and revokes at the end. MAS provisions the account on the homeserver. An existing account is left as it is, except that I(admin) and I(email) converge when given and I(update_password=always) sets the password.", "A compiled binary module. Secrets never appear in its output; C(invocation.module_args) shows them as C(VALUE_SPECIFIED_IN_NO_LOG_PARAMETER)."],
     check_mode: "Looks accounts up and predicts C(changed); writes nothing. Without a known user ID it warns that it cannot tell and predicts a creation.",
     diff_mode: "Shows whether the account existed before and after.",
     notes: &["Ansible runs this module as a binary on the target host; it needs no Python there.", "The shared secret gives full power over the server. Keep it in Ansible Vault and leave C(no_log) on the task."],

@@ -31,11 +31,11 @@ choice_enum! {
 pub static TOKEN_OPTION: Opt = Opt::new("token", Kind::Str);
 
 static MODULE_OPTIONS: &[Opt] = &[
-    TOKEN_OPTION.doc(&["The token's name, to update, disable or delete it (required for those). On Synapse and MAS, also the name of a new token. C(A-Z a-z 0-9 . _ ~ -), at most 64 characters."]),
+    TOKEN_OPTION.doc(&["The token's name, to update, disable or delete it (required for those). On Synapse, Dendrite and MAS, also the name of a new token. C(A-Z a-z 0-9 . _ ~ -), at most 64 characters."]),
     Opt::str("state")
         .choices(State::NAMES)
         .default_str("present")
-        .doc(&["C(present) creates (or converges), C(disabled) makes the token unusable (revokes it on MAS), C(absent) deletes it (Synapse only)."]),
+        .doc(&["C(present) creates (or converges), C(disabled) makes the token unusable (revokes it on MAS), C(absent) deletes it (Synapse and Dendrite)."]),
     Opt::bool("one_time").doc(&["A token for one registration (the same as I(max_usage=1)); C(no) means unlimited. Accepts Ansible's booleans, such as C(yes) from C(--extra-vars)."]),
     Opt::int("max_usage").doc(&["How many registrations the token allows; 0 is unlimited."]),
     Opt::str("ex_date").doc(&["When the token expires - a date C(YYYY-MM-DD) (00:00 UTC that day, as matrix-registration reads it) or an RFC 3339 time. A time in the past is refused."]),
@@ -426,8 +426,8 @@ fn absent(check_mode: bool, service: &dyn TokenService, name: &str) -> Result<To
 }
 
 static DOC: ModuleDoc = ModuleDoc {
-    short_description: "Create, update, disable or delete Matrix registration tokens (matrix-registration, Synapse, MAS)",
-    description: &["Hands out registration tokens with a usage limit and an expiry, on matrix-registration (the registration page service; API 0.7/0.8 as deployed by matrix-docker-ansible-deploy, and 0.9) or on Synapse itself (its registration tokens, for C(registration_requires_token)).", "I(state=present) without I(token) creates a new token every run (the service picks the name on matrix-registration). With I(token), it converges the usage limit and expiry of that token and reports C(changed) only when something differed; on Synapse a missing token of that name is created.", "I(state=disabled) makes a token unusable. matrix-registration has a disabled flag. Synapse has none (and reads C(uses_allowed=0) as unlimited), so the module makes the token expire now; on Synapse, C(disabled) is reported for every token that can no longer be used. Such a token is used again only by asking for a later I(ex_date) or a larger I(max_usage).", "I(state=absent) deletes the token on Synapse. matrix-registration and MAS cannot delete tokens; the module fails and points to I(state=disabled).", "On Matrix Authentication Service (I(backend=mas), MAS 0.17 and later) tokens are named by the caller (or by MAS when I(token) is left out), have a usage limit and an expiry that can be changed, and are disabled by revoking them. I(state=present) un-revokes a revoked token only with I(unrevoke=true). C(valid) and C(used) are MAS's own fields. MAS has no look-up by token string: the module pages through the list.", "Known limits of matrix-registration, refused with a clear message instead of sent - its API cannot change an expiry date (0.9 fails with a server error), and 0.7/0.8 cannot change or re-enable an existing token, nor issue tokens of more than one use."],
+    short_description: "Create, update, disable or delete Matrix registration tokens (matrix-registration, Synapse, Dendrite, MAS)",
+    description: &["Hands out registration tokens with a usage limit and an expiry, on matrix-registration (the registration page service; API 0.7/0.8 as deployed by matrix-docker-ansible-deploy, and 0.9), on the homeserver itself (Synapse's and Dendrite's registration tokens, for C(registration_requires_token)), or on Matrix Authentication Service.", "I(state=present) without I(token) creates a new token every run (the service picks the name on matrix-registration). With I(token), it converges the usage limit and expiry of that token and reports C(changed) only when something differed; on Synapse, Dendrite and MAS a missing token of that name is created.", "I(state=disabled) makes a token unusable. matrix-registration has a disabled flag. Synapse and Dendrite have none (Synapse reads C(uses_allowed=0) as unlimited), so the module makes the token expire now; there, C(disabled) is reported for every token that can no longer be used. Such a token is used again only by asking for a later I(ex_date) or a larger I(max_usage).", "I(state=absent) deletes the token on Synapse and Dendrite. matrix-registration and MAS cannot delete tokens; the module fails and points to I(state=disabled).", "On Matrix Authentication Service (I(backend=mas), MAS 0.17 and later) tokens are named by the caller (or by MAS when I(token) is left out), have a usage limit and an expiry that can be changed, and are disabled by revoking them. I(state=present) un-revokes a revoked token only with I(unrevoke=true). C(valid) and C(used) are MAS's own fields. MAS has no look-up by token string: the module pages through the list.", "Known limits of matrix-registration, refused with a clear message instead of sent - its API cannot change an expiry date (0.9 fails with a server error), and 0.7/0.8 cannot change or re-enable an existing token, nor issue tokens of more than one use.", "Dendrite (0.13 or later) serves its tokens only with C(client_api.registration_requires_token: true); on SQLite it answers success to a change of an existing token but keeps the old values, which the module detects and reports as a failure (delete and create the token instead, or run Dendrite on PostgreSQL). Dendrite 0.13 cannot register anyone with a token yet (no C(m.login.registration_token) stage)."],
     check_mode: "Reads the token and predicts C(changed); writes nothing.",
     diff_mode: "Shows the token before and after.",
     notes: &[],
@@ -460,6 +460,15 @@ static DOC: ModuleDoc = ModuleDoc {
     token: autumn-meetup
     max_usage: 20
     expires_in: 14d
+
+- name: A Dendrite token for one sign-up, expiring in a week
+  registration_token:
+    backend: dendrite
+    homeserver_url: http://127.0.0.1:8008
+    access_token: "{{ dendrite_admin_access_token }}"
+    token: welcome-alice
+    max_usage: 1
+    expires_in: 7d
 
 - name: Disable a token
   registration_token:

@@ -127,9 +127,9 @@ fn run(m: &mut Module) -> Result<Outcome> {
 }
 
 static DOC: ModuleDoc = ModuleDoc {
-    short_description: "List Matrix registration tokens (matrix-registration, Synapse, MAS)",
+    short_description: "List Matrix registration tokens (matrix-registration, Synapse, Dendrite, MAS)",
     description: &[
-        "Lists registration tokens, all or one, optionally only the valid (or invalid) ones, in the same normalised shape for matrix-registration (both API generations), Synapse and Matrix Authentication Service (I(backend=mas); C(valid) and C(used) are MAS's own fields, and C(disabled) means revoked).",
+        "Lists registration tokens, all or one, optionally only the valid (or invalid) ones, in the same normalised shape for matrix-registration (both API generations), Synapse, Dendrite and Matrix Authentication Service (I(backend=mas); C(valid) and C(used) are MAS's own fields, and C(disabled) means revoked).",
         "Read-only; safe in check mode.",
     ],
     check_mode: "Read-only.",

@@ -1,13 +1,16 @@
 //! Module `user_admin`: grants or revokes server-admin rights on an existing account.
 //!
-//! Backends: `synapse` (the admin API) and `synapse_sqlite` (the documented SQL update, for a
-//! server on SQLite where no admin account exists yet; Synapse must restart to see it).
+//! Backends: `synapse` (the admin API); `synapse_sqlite` and `synapse_postgres` (the documented SQL
+//! update, for a server where no admin account exists yet; Synapse must restart to see it);
+//! `dendrite_sqlite` and `dendrite_postgres` (Dendrite has no admin-flag API: its flag is
+//! `userapi_accounts.account_type`, which Dendrite reads on every request, so no restart).
 //! A missing account is always a failure: this module never creates one.
 
 use crate::ansible::{
     Diff, Kind, Module, ModuleDef, ModuleDoc, Opt, Outcome, Params, Result, Ret, Spec,
 };
 use crate::api::client_session::{AdminCredentials, AdminSession};
+use crate::api::database::{self, Database};
 use crate::api::mas::site_config;
 use crate::api::mas_session::MasSession;
 use crate::args::{
@@ -15,7 +18,7 @@ use crate::args::{
     ADMIN_CREDENTIAL_OPTIONS, CONNECTION_OPTIONS, MAS_CLIENT_EXCLUSIVE, MAS_CLIENT_OPTIONS,
     MAS_SECRET_EXCLUSIVE, MAS_URL_OPTIONS,
 };
-use crate::backends::{self, AdminChange, AdminStore, Homeserver};
+use crate::backends::{self, AdminChange, AdminStore, DatabaseKind, Homeserver};
 use crate::client::Connection;
 use crate::fail;
 use crate::matrix::{validate_server_name, User};
@@ -32,8 +35,22 @@ static MODULE_OPTIONS: &[Opt] = &[
     Opt::str("backend")
         .choices(AdminStore::NAMES)
         .default_str("synapse")
-        .doc(&["C(synapse) uses the admin API, with the admin credentials; C(synapse_sqlite) writes Synapse's SQLite database; C(mas) sets the admin flag of Matrix Authentication Service (with I(api_url) and I(client_id) + I(client_secret), or I(access_token))."]),
-    Opt::path("database").doc(&["Backend C(synapse_sqlite) only, required there - the path of Synapse's SQLite database (C(homeserver.db)). It is never created; a wrong path fails."]),
+        .doc(&[
+            "Where the flag is read and written.",
+            "C(synapse) - Synapse's admin API, with the admin credentials.",
+            "C(synapse_sqlite), C(synapse_postgres) - Synapse's database, written directly (C(users.admin)); Synapse caches user records, so it sees the change after a restart (C(restart_required)).",
+            "C(dendrite_sqlite), C(dendrite_postgres) - Dendrite's database (C(userapi_accounts.account_type), 3 admin, 1 user): Dendrite has no API for the admin flag. Dendrite reads it on every request, so the change counts at once (C(restart_required=false)).",
+            "C(mas) - the admin flag of Matrix Authentication Service (with I(api_url) and I(client_id) + I(client_secret), or I(access_token)), for a homeserver that delegates authentication to MAS.",
+        ]),
+    Opt::path("database").doc(&[
+        "The database backends only, required there.",
+        "C(synapse_sqlite), C(dendrite_sqlite) - the absolute path of the SQLite file: Synapse's C(homeserver.db), Dendrite's user API database (C(dendrite_userapi.db); Dendrite's C(file:) connection strings are accepted). It is never created; a wrong path fails.",
+        "C(synapse_postgres), C(dendrite_postgres) - a libpq URL without password, e.g. C(postgresql://synapse@127.0.0.1:5432/synapse) (or libpq C(key=value) words). TLS follows C(sslmode) in the URL as in libpq - C(disable); C(prefer) (the default) and C(require) encrypt without checking the certificate; C(verify-ca) and C(verify-full) check it against C(sslrootcert) (a PEM file named in the URL) or the system's CAs plus I(ca_path). A URL that contains a password is refused: give it in I(database_password) or I(database_password_file).",
+    ]),
+    Opt::str("database_password")
+        .no_log()
+        .doc(&["The PostgreSQL password of the user in I(database)."]),
+    Opt::path("database_password_file").doc(&["A file on the target holding only the PostgreSQL password; surrounding whitespace is removed."]),
     Opt::str("server_name").doc(&["The server name, to build the user ID from a localpart."]),
 ];
 
@@ -51,6 +68,7 @@ pub static SPEC: Spec = Spec {
         MAS_CLIENT_EXCLUSIVE,
         &["database", "access_token"],
         &["database", "admin_username"],
+        &["database_password", "database_password_file"],
     ],
     required_one_of: &[],
     required_together: &[ADMIN_CREDENTIALS_TOGETHER],
@@ -71,7 +89,7 @@ enum Store {
     },
     Database {
         store: AdminStore,
-        path: String,
+        database: Database,
     },
     /// Matrix Authentication Service's admin API.
     Mas(MasArgs),
@@ -109,9 +127,7 @@ impl Args {
             },
             store => Store::Database {
                 store,
-                path: p.str("database").map(str::to_string).ok_or_else(|| {
-                    fail!("backend {} needs database: the path of Synapse's homeserver.db", store.name())
-                })?,
+                database: database_target(p, store)?,
             },
         };
         Ok(Args {
@@ -122,11 +138,56 @@ impl Args {
     }
 }
 
+/// `database` (with its password options) as the backend reads it.
+fn database_target(p: &Params, store: AdminStore) -> Result<Database> {
+    let value = p
+        .str("database")
+        .ok_or_else(|| match store.database_kind() {
+            Some(DatabaseKind::Postgres) => fail!(
+            "backend {} needs database: a PostgreSQL URL such as postgresql://{}@127.0.0.1:5432/{}",
+            store.name(),
+            store.homeserver().to_lowercase(),
+            store.homeserver().to_lowercase()
+        ),
+            _ => fail!(
+                "backend {} needs database: the path of {}",
+                store.name(),
+                if store.homeserver() == "Synapse" {
+                    "Synapse's homeserver.db"
+                } else {
+                    "Dendrite's user API database (dendrite_userapi.db)"
+                }
+            ),
+        })?;
+    match store.database_kind() {
+        Some(DatabaseKind::Postgres) => {
+            let password = args::secret(p, "database_password", "database_password_file")?;
+            let timeout = p.int("timeout").unwrap_or(30).clamp(1, 3600) as u64;
+            Ok(Database::Postgres(Box::new(database::postgres_target(
+                "database",
+                value,
+                password.as_deref(),
+                std::time::Duration::from_secs(timeout),
+                p.str("ca_path"),
+            )?)))
+        }
+        _ => {
+            if p.is_given("database_password") || p.is_given("database_password_file") {
+                return Err(fail!(
+                    "backend {} reads a SQLite file, which has no password: leave database_password and database_password_file out",
+                    store.name()
+                ));
+            }
+            Ok(Database::Sqlite(database::sqlite_path("database", value)?))
+        }
+    }
+}
+
 fn run(m: &mut Module) -> Result<Outcome> {
     let args = Args::from_params(&m.params)?;
     let want = args.admin;
     let (user_id, change, restart_required) = match &args.store {
-        Store::Database { store, path } => {
+        Store::Database { store, database } => {
             let user_id = args.user.id().ok_or_else(|| {
                 fail!(
                 "backend {} needs the full user ID: give server_name, or username as @{}:<server>",
@@ -134,15 +195,11 @@ fn run(m: &mut Module) -> Result<Outcome> {
                 args.user.localpart
             )
             })?;
-            let flag = backends::admin_flag_database(*store, path)
-                .ok_or_else(|| fail!("backend {} keeps no database", store.name()))?;
+            let flag = backends::admin_flag_database(*store, database)
+                .ok_or_else(|| fail!("backend {} keeps no such database", store.name()))?;
             let change = flag.converge(&user_id, want, m.check_mode)?;
-            (
-                user_id,
-                change,
-                flag.restart_required()
-                    .then_some(change.changed && !m.check_mode),
-            )
+            let restart = flag.restart_required() && change.changed && !m.check_mode;
+            (user_id, change, Some((restart, store.homeserver())))
         }
         Store::Api {
             credentials,
@@ -177,9 +234,9 @@ fn run(m: &mut Module) -> Result<Outcome> {
         }
     };
 
-    if restart_required == Some(true) {
+    if let Some((true, homeserver)) = restart_required {
         m.warn(format!(
-            "the admin flag of {user_id} was written to the database; Synapse caches user records, so restart Synapse for the change to take effect"
+            "the admin flag of {user_id} was written to the database; {homeserver} caches user records, so restart {homeserver} for the change to take effect"
         ));
     }
     let AdminChange { before, changed } = change;
@@ -201,7 +258,7 @@ fn run(m: &mut Module) -> Result<Outcome> {
             before_header: Some(user_id.clone()),
             after_header: Some(user_id.clone()),
         });
-    if let Some(r) = restart_required {
+    if let Some((r, _)) = restart_required {
         out = out.with("restart_required", r);
     }
     Ok(out)
@@ -243,8 +300,8 @@ fn via_mas(
 
 static DOC: ModuleDoc = ModuleDoc {
     short_description: "Grant or revoke server-admin rights on an existing Matrix account",
-    description: &["Makes an existing account a server admin, or takes the rights away, in one idempotent task; nothing is written when the flag already matches.", "Backend C(synapse) uses the Synapse admin API (C(PUT /_synapse/admin/v1/users/<user_id>/admin)), acting with an admin's I(access_token), or logging in as I(admin_username) and logging out at the end.", "Backend C(synapse_sqlite) updates Synapse's SQLite database directly, the documented way to make the first admin when no admin account exists yet. Synapse caches user records, so the change takes effect after Synapse restarts; the module returns C(restart_required=true) and warns.", "Backend C(mas) sets the admin flag of Matrix Authentication Service (C(POST /api/admin/v1/users/<id>/set-admin)), for a homeserver that delegates authentication to MAS. Under MAS the flag lets the user ask for admin scopes (such as C(urn:synapse:admin:*) for Synapse's admin API) when it next logs in; sessions that exist already are not affected.", "A missing account is a failure, never a creation.", "A compiled binary module; secrets never appear in its output."],
-    check_mode: "Reads the current flag and predicts C(changed); writes nothing (the database is opened read-only).",
+    description: &["Makes an existing account a server admin, or takes the rights away, in one idempotent task; nothing is written when the flag already matches.", "Backend C(synapse) uses the Synapse admin API (C(PUT /_synapse/admin/v1/users/<user_id>/admin)), acting with an admin's I(access_token), or logging in as I(admin_username) and logging out at the end.", "Backends C(synapse_sqlite) and C(synapse_postgres) update Synapse's database directly (C(UPDATE users SET admin)), the documented way to make the first admin when no admin account exists yet. Synapse caches user records, so the change takes effect after Synapse restarts; the module returns C(restart_required=true) and warns.", "Dendrite has no API for the admin flag; backends C(dendrite_sqlite) and C(dendrite_postgres) set C(userapi_accounts.account_type) (3 admin, 1 user), the way Dendrite's documentation gives. Dendrite reads the account type on every request, so the change counts at once (C(restart_required=false)). Guest and appservice accounts are never changed.", "Database backends work in one transaction that locks the row, read the flag, and write only when it differs; check mode opens a read-only transaction (SQLite - a read-only connection).", "Backend C(mas) sets the admin flag of Matrix Authentication Service (C(POST /api/admin/v1/users/<id>/set-admin)), for a homeserver that delegates authentication to MAS. Under MAS the flag lets the user ask for admin scopes (such as C(urn:synapse:admin:*) for Synapse's admin API) when it next logs in; sessions that exist already are not affected.", "A missing account is a failure, never a creation.", "A compiled binary module; secrets never appear in its output."],
+    check_mode: "Reads the current flag and predicts C(changed); writes nothing (SQLite is opened read-only, PostgreSQL in a read-only transaction).",
     diff_mode: "Shows the admin flag before and after.",
     notes: &["Synapse refuses to let an admin demote itself; demote with another admin's credentials."],
     examples: r#"- name: Make john an admin
@@ -280,10 +337,35 @@ static DOC: ModuleDoc = ModuleDoc {
     api_url: http://127.0.0.1:8080
     client_id: 01J0000000000000000000ADMN
     client_secret_file: /matrix/mas/admin-client-secret
+
+- name: The same on Synapse with PostgreSQL (the password from a file on the server)
+  user_admin:
+    username: "@john:example.org"
+    admin: true
+    backend: synapse_postgres
+    database: postgresql://synapse@127.0.0.1:5432/synapse
+    database_password_file: /matrix/postgres/synapse.password
+  notify: Restart Synapse
+
+- name: Make a Dendrite account an admin (no restart needed)
+  user_admin:
+    username: "@john:example.org"
+    admin: true
+    backend: dendrite_postgres
+    database: postgresql://dendrite@127.0.0.1:5432/dendrite?sslmode=disable
+    database_password: "{{ vault_dendrite_database_password }}"
+
+- name: Dendrite on SQLite
+  user_admin:
+    username: john
+    server_name: example.org
+    admin: true
+    backend: dendrite_sqlite
+    database: /var/lib/dendrite/dendrite_userapi.db
 "#,
     returns: &[
         Ret::new("user_id", Kind::Str, "always", "The account's full user ID.").sample(r#""@john:example.org""#),
         Ret::new("admin", Kind::Bool, "success", "The admin flag after the run (in check mode, the current flag).").sample(r#"true"#),
-        Ret::new("restart_required", Kind::Bool, "backend synapse_sqlite", "Whether Synapse must restart to see the change (backend synapse_sqlite).").sample(r#"true"#),
+        Ret::new("restart_required", Kind::Bool, "database backends", "Whether the homeserver must restart to see the change - true after a change with C(synapse_sqlite) or C(synapse_postgres), always false with Dendrite, which does not cache the flag.").sample(r#"true"#),
     ],
 };

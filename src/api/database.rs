@@ -1,0 +1,596 @@
+//! Homeserver databases written directly (user_admin's database backends): where the database
+//! is, read from the options a person would copy from the homeserver's config, and the connection.
+//!
+//! - SQLite: a file path (Dendrite's `file:` connection strings are accepted too). The file is
+//!   never created: a wrong path fails.
+//! - PostgreSQL: a libpq URL (`postgresql://synapse@127.0.0.1:5432/synapse?sslmode=require`) or
+//!   libpq `key=value` words, with the password in its own no_log option or a file. A password
+//!   inside the URL is refused (and masked in the output): URLs end up in logs and process lists.
+//!   TLS follows libpq's `sslmode`: `disable`; `prefer` (libpq's default: TLS when the server
+//!   offers it) and `require` encrypt without checking the certificate, as libpq does;
+//!   `verify-ca` checks the chain, `verify-full` the chain and the host name, against
+//!   `sslrootcert` (a PEM file) or else the system's CAs plus `ca_path`.
+
+use crate::ansible::{register_secret, Result};
+use crate::fail;
+use postgres::config::SslMode;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, Error as TlsError, SignatureScheme};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where a homeserver keeps its users.
+#[derive(Debug, Clone)]
+pub enum Database {
+    Sqlite(String),
+    Postgres(Box<PostgresTarget>),
+}
+
+/// How a TLS certificate of the database server is checked (libpq's sslmode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// No TLS at all (`sslmode=disable`).
+    NoTls,
+    /// TLS without checking the certificate (`prefer`, `require`), as libpq does.
+    Encrypt,
+    /// The chain, not the host name (`verify-ca`, or `require` with `sslrootcert`).
+    Chain,
+    /// The chain and the host name (`verify-full`).
+    Full,
+}
+
+/// A PostgreSQL database to connect to.
+#[derive(Clone)]
+pub struct PostgresTarget {
+    config: postgres::Config,
+    verify: Verify,
+    root_cert: Option<String>,
+    extra_ca: Option<String>,
+    /// `user@host:port/dbname`, for messages (never the password).
+    pub describe: String,
+    /// The option the URL came from, for messages.
+    option: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for PostgresTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PostgresTarget({}, {:?})", self.describe, self.verify)
+    }
+}
+
+/// A SQLite path from `database`: a plain path, or Dendrite's `file:` connection string.
+pub fn sqlite_path(option: &str, value: &str) -> Result<String> {
+    if looks_like_postgres(value) {
+        return Err(fail!(
+            "{option} is a PostgreSQL connection string, but this backend reads a SQLite file: choose the _postgres backend, or give the path of the database file"
+        ));
+    }
+    let path = value.strip_prefix("file:").unwrap_or(value);
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() {
+        return Err(fail!("{option} is empty"));
+    }
+    if !path.starts_with('/') {
+        return Err(fail!(
+            "{option} must be an absolute path ('{path}' is relative: Dendrite's file: paths are relative to Dendrite's working directory, which the module does not know)"
+        ));
+    }
+    Ok(path.to_string())
+}
+
+fn looks_like_postgres(value: &str) -> bool {
+    value.starts_with("postgres://")
+        || value.starts_with("postgresql://")
+        || (value.contains('=') && !value.contains('/') && !value.starts_with("file:"))
+}
+
+/// A PostgreSQL target from `option` (URL or key=value words) and a password given apart.
+pub fn postgres_target(
+    option: &str,
+    value: &str,
+    password: Option<&str>,
+    timeout: Duration,
+    ca_path: Option<&str>,
+) -> Result<PostgresTarget> {
+    // Any password written into the value is a secret from the first moment, before any parsing
+    // that could fail and describe it.
+    let embedded = embedded_password(value);
+    if let Some(p) = &embedded {
+        register_secret(p);
+    }
+    if value.trim().is_empty() {
+        return Err(fail!("{option} is empty"));
+    }
+    if !looks_like_postgres(value) {
+        return Err(fail!(
+            "{option} must be a PostgreSQL URL such as postgresql://synapse@127.0.0.1:5432/synapse (or libpq key=value words); for a SQLite file choose a _sqlite backend"
+        ));
+    }
+    let (rest, sslmode, root_cert) = take_tls_params(value);
+    let mut config = postgres::Config::from_str(&rest).map_err(|e| {
+        fail!("{option} is not a PostgreSQL connection string libpq would accept: {e}")
+    })?;
+    if embedded.is_some() || config.get_password().is_some() {
+        if let Some(p) = config.get_password() {
+            register_secret(&String::from_utf8_lossy(p));
+        }
+        return Err(fail!(
+            "{option} contains a password; remove it from the URL and give it in database_password (no_log) or database_password_file"
+        ));
+    }
+    let user = config
+        .get_user()
+        .ok_or_else(|| {
+            fail!("{option} names no user: write it into the URL, e.g. postgresql://synapse@host/synapse")
+        })?
+        .to_string();
+    let dbname = config
+        .get_dbname()
+        .map(str::to_string)
+        .unwrap_or_else(|| user.clone());
+    if config.get_hosts().is_empty() {
+        return Err(fail!(
+            "{option} names no host: write it into the URL, e.g. postgresql://{user}@127.0.0.1:5432/{dbname}"
+        ));
+    }
+    let host = match &config.get_hosts()[0] {
+        postgres::config::Host::Tcp(h) => h.clone(),
+        #[cfg(unix)]
+        postgres::config::Host::Unix(p) => p.display().to_string(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let describe = format!("{user}@{host}:{port}/{dbname}");
+    if let Some(p) = password {
+        if p.is_empty() {
+            return Err(fail!("database_password is empty"));
+        }
+        register_secret(p);
+        config.password(p);
+    }
+    let verify = match sslmode.as_deref() {
+        None | Some("prefer") => Verify::Encrypt,
+        Some("disable") => Verify::NoTls,
+        Some("allow") => Verify::Encrypt,
+        Some("require") if root_cert.is_some() => Verify::Chain,
+        Some("require") => Verify::Encrypt,
+        Some("verify-ca") => Verify::Chain,
+        Some("verify-full") => Verify::Full,
+        Some(other) => {
+            return Err(fail!(
+            "{option}: sslmode={other} is not one of disable, allow, prefer, require, verify-ca, verify-full"
+        ))
+        }
+    };
+    config.ssl_mode(match (verify, sslmode.as_deref()) {
+        (Verify::NoTls, _) => SslMode::Disable,
+        (Verify::Encrypt, None | Some("prefer" | "allow")) => SslMode::Prefer,
+        _ => SslMode::Require,
+    });
+    config.connect_timeout(timeout);
+    if config.get_application_name().is_none() {
+        config.application_name("matrix-users");
+    }
+    Ok(PostgresTarget {
+        config,
+        verify,
+        root_cert,
+        extra_ca: ca_path.map(str::to_string),
+        describe,
+        option: option.to_string(),
+        timeout,
+    })
+}
+
+/// The password of `postgresql://user:PASSWORD@...` or of a `password=...` word, if any.
+fn embedded_password(value: &str) -> Option<String> {
+    if let Some(rest) = value
+        .strip_prefix("postgresql://")
+        .or_else(|| value.strip_prefix("postgres://"))
+    {
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        let userinfo = authority.rsplit_once('@')?.0;
+        let (_, pw) = userinfo.split_once(':')?;
+        let decoded: String = url::form_urlencoded::parse(format!("p={pw}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        // Both spellings are masked: the raw one is what the URL shows.
+        register_secret(pw);
+        return Some(decoded);
+    }
+    value.split_whitespace().find_map(|w| {
+        w.strip_prefix("password=")
+            .map(|p| p.trim_matches('\'').to_string())
+    })
+}
+
+/// Takes libpq's TLS parameters that rust-postgres does not know (`sslmode=verify-ca`,
+/// `verify-full`, `allow`, and `sslrootcert`) out of the string; returns the rest, the sslmode
+/// and the root certificate path.
+fn take_tls_params(value: &str) -> (String, Option<String>, Option<String>) {
+    let decode = |v: &str| -> String {
+        url::form_urlencoded::parse(format!("v={v}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let (mut sslmode, mut root) = (None, None);
+    if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+        let Some((base, query)) = value.split_once('?') else {
+            return (value.to_string(), None, None);
+        };
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("sslmode", v)) => sslmode = Some(decode(v)),
+                Some(("sslrootcert", v)) => root = Some(decode(v)),
+                _ => kept.push(pair),
+            }
+        }
+        let rest = if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        return (rest, sslmode, root);
+    }
+    let mut kept = Vec::new();
+    for w in value.split_whitespace() {
+        match w.split_once('=') {
+            Some(("sslmode", v)) => sslmode = Some(v.trim_matches('\'').to_string()),
+            Some(("sslrootcert", v)) => root = Some(v.trim_matches('\'').to_string()),
+            _ => kept.push(w),
+        }
+    }
+    (kept.join(" "), sslmode, root)
+}
+
+impl PostgresTarget {
+    /// Connects, with TLS as sslmode says. Errors name the option and the server, never the
+    /// password.
+    pub fn connect(&self) -> Result<postgres::Client> {
+        let what = format!("{} ({})", self.option, self.describe);
+        let result = match self.verify {
+            Verify::NoTls => self.config.connect(postgres::NoTls),
+            verify => {
+                let tls = tokio_postgres_rustls::MakeRustlsConnect::new(self.tls_config(verify)?);
+                self.config.connect(tls)
+            }
+        };
+        let mut client = result.map_err(|e| {
+            let detail = pg_error(&e);
+            let hint = if detail.contains("password authentication failed") {
+                ": check database_password or database_password_file"
+            } else if e.as_db_error().is_none() && self.verify != Verify::NoTls && detail.contains("certificate") {
+                ": the server's TLS certificate was not accepted (sslmode, sslrootcert in the URL, or ca_path)"
+            } else if self.config.get_password().is_none() && detail.contains("password missing") {
+                ": the server asks for a password; give database_password or database_password_file"
+            } else {
+                ""
+            };
+            fail!("cannot connect to PostgreSQL {what}: {detail}{hint}")
+        })?;
+        // A row lock held by the homeserver is waited for, but not for ever.
+        let ms = self.timeout.as_millis().max(1000);
+        client
+            .batch_execute(&format!(
+                "SET lock_timeout = {ms}; SET statement_timeout = {ms}"
+            ))
+            .map_err(|e| fail!("PostgreSQL {what}: {}", pg_error(&e)))?;
+        Ok(client)
+    }
+
+    fn tls_config(&self, verify: Verify) -> Result<rustls::ClientConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| fail!("TLS setup: {e}"))?;
+        let config = match verify {
+            Verify::NoTls | Verify::Encrypt => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+                .with_no_client_auth(),
+            Verify::Chain | Verify::Full => {
+                let roots = self.roots()?;
+                let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .map_err(|e| fail!("{}: TLS setup: {e}", self.option))?;
+                if verify == Verify::Full {
+                    builder.with_webpki_verifier(webpki).with_no_client_auth()
+                } else {
+                    builder
+                        .dangerous()
+                        .with_custom_certificate_verifier(Arc::new(ChainOnly(webpki)))
+                        .with_no_client_auth()
+                }
+            }
+        };
+        Ok(config)
+    }
+
+    /// `sslrootcert` alone when given (as libpq), else the system's CAs and `ca_path`.
+    fn roots(&self) -> Result<rustls::RootCertStore> {
+        let mut roots = rustls::RootCertStore::empty();
+        let pem = |path: &str, what: &str, roots: &mut rustls::RootCertStore| -> Result<()> {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .map_err(|e| fail!("{what}: cannot read {path}: {e}"))?
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| fail!("{what}: {path} is not a PEM certificate file: {e}"))?;
+            if certs.is_empty() {
+                return Err(fail!("{what}: {path} holds no certificate"));
+            }
+            for c in certs {
+                roots
+                    .add(c)
+                    .map_err(|e| fail!("{what}: a certificate of {path} is not usable: {e}"))?;
+            }
+            Ok(())
+        };
+        if let Some(path) = &self.root_cert {
+            pem(path, &format!("{} sslrootcert", self.option), &mut roots)?;
+            return Ok(roots);
+        }
+        for c in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(c);
+        }
+        if let Some(path) = &self.extra_ca {
+            pem(path, "ca_path", &mut roots)?;
+        }
+        if roots.is_empty() {
+            return Err(fail!(
+                "{}: no CA certificates to check the server with: give sslrootcert in the URL or ca_path",
+                self.option
+            ));
+        }
+        Ok(roots)
+    }
+}
+
+/// `sslmode=prefer/require`: encrypted, the certificate not checked (libpq's behaviour); the
+/// handshake signatures still are.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, TlsError> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, TlsError> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, TlsError> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `sslmode=verify-ca`: the chain is checked, the host name is not.
+#[derive(Debug)]
+struct ChainOnly(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, TlsError> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(TlsError::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, TlsError> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, TlsError> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// Opens a SQLite database that must exist (never created), read-only in check mode, waiting
+/// for the homeserver's write lock, and checks that it has `table`.
+pub fn open_sqlite(
+    path: &str,
+    write: bool,
+    table: &str,
+    what: &str,
+) -> Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    if !std::path::Path::new(path).is_file() {
+        return Err(fail!("database {path} does not exist (it must be {what})"));
+    }
+    let flags = if write {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags)
+        .map_err(|e| fail!("cannot open database {path}: {e}"))?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(|e| fail!("database {path}: {e}"))?;
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )
+        .map_err(|e| fail!("database {path} cannot be read as SQLite: {e}"))?;
+    if n != 1 {
+        return Err(fail!("database {path} has no {table} table: is it {what}?"));
+    }
+    Ok(conn)
+}
+
+/// A PostgreSQL error in full: the server's own message (rust-postgres shows only "db error"),
+/// or the chain of causes of a connection error.
+pub fn pg_error(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return db.to_string();
+    }
+    let mut s = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s.push_str(": ");
+            s.push_str(&c);
+        }
+        source = cause.source();
+    }
+    s
+}
+
+/// Whether a PostgreSQL error says the table is missing (the wrong database).
+pub fn is_undefined_table(e: &postgres::Error) -> bool {
+    e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(v: &str) -> Result<PostgresTarget> {
+        postgres_target(
+            "database",
+            v,
+            Some("pw-from-option"),
+            Duration::from_secs(5),
+            None,
+        )
+    }
+
+    #[test]
+    fn urls_and_words_are_read_as_libpq_reads_them() {
+        let t = target("postgresql://synapse@127.0.0.1:5432/synapse").unwrap();
+        assert_eq!(t.describe, "synapse@127.0.0.1:5432/synapse");
+        assert_eq!(t.verify, Verify::Encrypt);
+        assert_eq!(t.config.get_ssl_mode(), SslMode::Prefer);
+        let t = target("postgres://dendrite@db.example.org/dendrite?sslmode=verify-full&sslrootcert=/etc/ca.pem&connect_timeout=3").unwrap();
+        assert_eq!(t.verify, Verify::Full);
+        assert_eq!(t.root_cert.as_deref(), Some("/etc/ca.pem"));
+        assert_eq!(t.config.get_ssl_mode(), SslMode::Require);
+        assert_eq!(t.describe, "dendrite@db.example.org:5432/dendrite");
+        let t = target("postgresql://u@h/d?sslmode=disable").unwrap();
+        assert_eq!(t.verify, Verify::NoTls);
+        let t = target("postgresql://u@h/d?sslmode=require").unwrap();
+        assert_eq!(t.verify, Verify::Encrypt);
+        assert_eq!(t.config.get_ssl_mode(), SslMode::Require);
+        let t = target("postgresql://u@h/d?sslmode=require&sslrootcert=/ca.pem").unwrap();
+        assert_eq!(t.verify, Verify::Chain);
+        let t = target("host=127.0.0.1 port=5433 user=synapse dbname=synapse sslmode=verify-ca")
+            .unwrap();
+        assert_eq!(t.verify, Verify::Chain);
+        assert_eq!(t.describe, "synapse@127.0.0.1:5433/synapse");
+        assert_eq!(t.config.get_password(), Some(&b"pw-from-option"[..]));
+    }
+
+    #[test]
+    fn passwords_in_the_url_are_refused_and_never_echoed() {
+        for v in [
+            "postgresql://synapse:hunter2-secret@127.0.0.1/synapse",
+            "postgres://synapse:hunter2-secret@127.0.0.1:5432/synapse?sslmode=disable",
+            "host=127.0.0.1 user=synapse password=hunter2-secret dbname=synapse",
+        ] {
+            let e = target(v).unwrap_err();
+            assert!(e.0.contains("database_password"), "{e}");
+            assert!(!e.0.contains("hunter2"), "{e}");
+            let mut out = serde_json::json!({"database": v});
+            crate::ansible::scrub(&mut out);
+            assert!(!out.to_string().contains("hunter2-secret"), "{out}");
+        }
+    }
+
+    #[test]
+    fn bad_strings_name_the_option() {
+        let e = target("/var/lib/synapse/homeserver.db").unwrap_err();
+        assert!(e.0.starts_with("database must be a PostgreSQL URL"), "{e}");
+        let e = target("postgresql://127.0.0.1/synapse").unwrap_err();
+        assert!(e.0.contains("names no user"), "{e}");
+        let e = target("postgresql://u@h/d?sslmode=sometimes").unwrap_err();
+        assert!(e.0.contains("sslmode=sometimes"), "{e}");
+        let e = target("postgresql://u@h:notaport/d").unwrap_err();
+        assert!(
+            e.0.starts_with("database is not a PostgreSQL connection string"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            sqlite_path("database", "file:/var/lib/dendrite/dendrite_userapi.db").unwrap(),
+            "/var/lib/dendrite/dendrite_userapi.db"
+        );
+        assert_eq!(
+            sqlite_path("database", "/x/homeserver.db").unwrap(),
+            "/x/homeserver.db"
+        );
+        let e = sqlite_path("database", "file:dendrite_userapi.db").unwrap_err();
+        assert!(e.0.contains("absolute path"), "{e}");
+        let e = sqlite_path("database", "postgresql://u@h/d").unwrap_err();
+        assert!(e.0.contains("_postgres backend"), "{e}");
+    }
+}
