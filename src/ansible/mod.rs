@@ -199,13 +199,26 @@ pub fn mask_url_credentials(s: &str) -> std::borrow::Cow<'_, str> {
     let mut rest = s;
     let mut changed = false;
     while let Some(i) = rest.find("://") {
+        let database = names_a_database(&rest[..i]);
         out.push_str(&rest[..i + 3]);
         rest = &rest[i + 3..];
         let end = rest.find(['/', '?', '#', '"', '\'']).unwrap_or(rest.len());
         if let Some(at) = rest[..end].rfind('@') {
-            out.push_str(SCRUBBED);
+            match (database, rest[..at].split_once(':')) {
+                // A database URL's user is a name, not a secret: only its password is one.
+                (true, Some((user, _))) => {
+                    out.push_str(user);
+                    out.push(':');
+                    out.push_str(SCRUBBED);
+                    changed = true;
+                }
+                (true, None) => out.push_str(&rest[..at]),
+                (false, _) => {
+                    out.push_str(SCRUBBED);
+                    changed = true;
+                }
+            }
             rest = &rest[at..];
-            changed = true;
         }
     }
     out.push_str(rest);
@@ -216,17 +229,31 @@ pub fn mask_url_credentials(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Whether the text before `://` ends in a database URL scheme (`postgresql`, `postgres`), whose
+/// user part is a role name rather than a token.
+fn names_a_database(before: &str) -> bool {
+    let scheme = before
+        .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.'))
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    scheme == "postgresql" || scheme == "postgres"
+}
+
 /// The credentials part of every URL in a text (`user:pass` of `http://user:pass@host`), to be
 /// registered as secrets.
 fn url_credentials(s: &str) -> Vec<String> {
     let mut found = Vec::new();
     let mut rest = s;
     while let Some(i) = rest.find("://") {
+        let database = names_a_database(&rest[..i]);
         rest = &rest[i + 3..];
         let end = rest.find(['/', '?', '#', '"', '\'']).unwrap_or(rest.len());
         if let Some(at) = rest[..end].rfind('@') {
             let userinfo = &rest[..at];
-            found.push(userinfo.to_string());
+            if !database {
+                found.push(userinfo.to_string());
+            }
             if let Some((_, pw)) = userinfo.split_once(':') {
                 found.push(pw.to_string());
             }
@@ -1001,6 +1028,20 @@ mod tests {
             assert!(masked.contains("********@"), "{masked}");
         }
         assert_eq!(mask_url_credentials("http://host/a@b"), "http://host/a@b");
+        // A database URL's user is a role name: only a password is masked.
+        assert_eq!(
+            mask_url_credentials("postgresql://synapse@127.0.0.1:5432/synapse"),
+            "postgresql://synapse@127.0.0.1:5432/synapse"
+        );
+        assert_eq!(
+            mask_url_credentials("postgres://synapse:db-pw-1@h/synapse"),
+            "postgres://synapse:********@h/synapse"
+        );
+        assert!(url_credentials("postgresql://synapse@h/db").is_empty());
+        assert_eq!(
+            url_credentials("postgresql://synapse:db-pw-1@h/db"),
+            ["db-pw-1"]
+        );
         assert_eq!(
             mask_url_credentials("alice@example.org"),
             "alice@example.org"
