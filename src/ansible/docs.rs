@@ -97,6 +97,13 @@ pub fn sidecar(name: &str, spec: &Spec, doc: &ModuleDoc) -> Value {
 
 fn option_doc(opt: &Opt, spec: Option<&Spec>) -> Value {
     let mut description: Vec<String> = opt.doc.iter().map(|s| s.to_string()).collect();
+    if opt.no_log {
+        // Ansible's documentation schema has no no_log key: the docs say it in words.
+        description.push(
+            "A secret - never shown in the module's output (C(invocation) shows C(VALUE_SPECIFIED_IN_NO_LOG_PARAMETER))."
+                .into(),
+        );
+    }
     if let Some(spec) = spec {
         description.extend(relations(opt.name, spec));
     }
@@ -117,9 +124,6 @@ fn option_doc(opt: &Opt, spec: Option<&Spec>) -> Value {
     }
     if let Some(e) = opt.elements {
         d.insert("elements".into(), json!(e.ansible_name()));
-    }
-    if opt.no_log {
-        d.insert("no_log".into(), json!(true));
     }
     if !opt.suboptions.is_empty() {
         let subs: Map<String, Value> = opt
@@ -204,15 +208,19 @@ mod tests {
     fn rules_are_written_into_the_descriptions() {
         let v = sidecar("test", &SPEC, &DOC);
         let pw = &v["DOCUMENTATION"]["options"]["password"];
+        assert_eq!(pw["description"][0], "The password.");
+        assert!(pw["description"][1]
+            .as_str()
+            .unwrap()
+            .starts_with("A secret"));
         assert_eq!(
-            pw["description"],
-            json!([
-                "The password.",
-                "Mutually exclusive with I(password_file).",
-                "One of I(password), I(password_file) is required."
-            ])
+            pw["description"].as_array().unwrap()[2..],
+            [
+                json!("Mutually exclusive with I(password_file)."),
+                json!("One of I(password), I(password_file) is required.")
+            ]
         );
-        assert_eq!(pw["no_log"], true);
+        assert!(pw.get("no_log").is_none(), "not in Ansible's doc schema");
         let state = &v["DOCUMENTATION"]["options"]["state"];
         assert_eq!(state["choices"], json!(["present", "absent"]));
         assert_eq!(state["default"], "present");
