@@ -136,7 +136,10 @@ fn mas_enabled_makes_every_tag_use_mas() {
     // MAS's default policy (minimum_complexity 3) refuses weak passwords, as a real MAS does.
     let password = random_secret("John-Strong-Passphrase");
     let no_secret = |out: &str| {
-        assert!(!out.contains(&mas.admin_client_secret), "client secret in output");
+        assert!(
+            !out.contains(&mas.admin_client_secret),
+            "client secret in output"
+        );
         assert!(!out.contains(&password), "password in output");
     };
 
@@ -195,7 +198,10 @@ fn mas_enabled_makes_every_tag_use_mas() {
     assert_eq!(code, 0, "{out}");
     let tokens = mas.registration_tokens();
     assert_eq!(tokens.len(), 1, "{tokens:?}");
-    let name = tokens[0]["attributes"]["token"].as_str().unwrap().to_string();
+    let name = tokens[0]["attributes"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(tokens[0]["attributes"]["usage_limit"], 1, "{tokens:?}");
     assert!(out.contains(&name), "prints the token: {out}");
 
@@ -237,7 +243,10 @@ fn mas_without_an_admin_client_names_the_lines_to_add() {
     ));
     let (code, out) = c.just(&["register-user", "john", "pw", "no", "email=j@example.org"]);
     assert_ne!(code, 0, "{out}");
-    assert!(out.contains("only on Matrix Authentication Service"), "{out}");
+    assert!(
+        out.contains("only on Matrix Authentication Service"),
+        "{out}"
+    );
 }
 
 /// MDAD with Dendrite on its Postgres: register-user through the published client API, then
@@ -359,7 +368,10 @@ fn synapse_update_user_admin_through_the_database() {
     let (code, out) = c.just(&["update-user-admin", &user, "yes"]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(admin_of().as_deref(), Some("1"));
-    assert!(out.contains("restart Synapse"), "says a restart is needed: {out}");
+    assert!(
+        out.contains("restart Synapse"),
+        "says a restart is needed: {out}"
+    );
     assert!(!out.contains(&pg_password));
 
     let (code, out) = c.just(&["update-user-admin", &user, "no"]);
