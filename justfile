@@ -11,8 +11,10 @@ default:
     @just --list --justfile {{ justfile() }}
 
 # Registers a user: just register-user john secret-password yes   (a password of - is asked for)
+# On MAS, email=john@example.org (or a comma-separated list) among the extra arguments attaches addresses.
 register-user USERNAME PASSWORD ADMIN_YES_OR_NO *EXTRA_ARGS:
-    @scripts/run-tag.sh register-user username "$1" password "$2" admin "$3" -- "${@:4}"
+    @pairs=(); rest=(); for a in "${@:4}"; do case "$a" in email=*) pairs+=(email "${a#email=}") ;; *) rest+=("$a") ;; esac; done; \
+     scripts/run-tag.sh register-user username "$1" password "$2" admin "$3" "${pairs[@]}" -- "${rest[@]}"
 
 # Grants (yes) or revokes (no) admin rights: just update-user-admin john yes
 update-user-admin USERNAME ADMIN_YES_OR_NO *EXTRA_ARGS:

@@ -194,7 +194,9 @@ fn settings_are_derived_as_mdad_derives_them() {
          \x20       mode: '0600'\n\
          \x20       content: \"{{ {'secret': matrix_user_management_shared_secret, 'url': matrix_user_management_homeserver_url,\
           'backend': matrix_user_management_backend, 'tokens': matrix_user_management_token_backend,\
-          'mreg': matrix_user_management_registration_api_url} | to_json }}\"\n\
+          'mreg': matrix_user_management_registration_api_url, 'mas_url': matrix_user_management_mas_url,\
+          'mas_client': matrix_user_management_mas_client_id, 'admin_backend': matrix_user_management_user_admin_module_backend,\
+          'db': matrix_user_management_user_admin_database, 'db_password': matrix_user_management_database_password} | to_json }}\"\n\
          \x20     no_log: true\n\
          \x20     vars: {ansible_python_interpreter: \"{{ ansible_playbook_python }}\"}\n",
     )
@@ -245,6 +247,51 @@ fn settings_are_derived_as_mdad_derives_them() {
             "MAS owns the accounts",
             "matrix_authentication_service_enabled: true\n".into(),
             serde_json::json!({"backend": "mas", "tokens": "mas"}),
+        ),
+        (
+            "MAS: its public URL as MDAD derives it, the admin client from the documented lines",
+            "matrix_authentication_service_enabled: true\n\
+             matrix_authentication_service_config_clients_custom:\n\
+             \x20 - {client_id: 01JMATR1XVSERS0000000ADM1N, client_auth_method: client_secret_basic, client_secret: s}\n\
+             \x20 - {client_id: 01JN0TADM1N00000000000000B, client_auth_method: client_secret_basic, client_secret: t}\n\
+             matrix_authentication_service_configuration_extension_yaml: |\n\
+             \x20 policy: {data: {admin_clients: [01JMATR1XVSERS0000000ADM1N]}}\n"
+                .into(),
+            serde_json::json!({"backend": "mas", "tokens": "mas", "admin_backend": "mas",
+                               "mas_url": "https://matrix.localhost/auth", "mas_client": "01JMATR1XVSERS0000000ADM1N"}),
+        ),
+        (
+            "dendrite: update-user-admin writes the user API database on MDAD's published Postgres",
+            "matrix_homeserver_implementation: dendrite\n\
+             postgres_container_postgres_bind_port: '127.0.0.1:5432'\n"
+                .into(),
+            serde_json::json!({"admin_backend": "dendrite_postgres",
+                               "db": "postgresql://matrix@127.0.0.1:5432/dendrite_userapi",
+                               "db_password": "not-used-by-these-tags"}),
+        ),
+        (
+            "dendrite: Postgres not published, no database",
+            "matrix_homeserver_implementation: dendrite\n".into(),
+            serde_json::json!({"admin_backend": "dendrite_postgres", "db": ""}),
+        ),
+        (
+            "synapse on request, on an external Postgres (MDAD's external-postgres settings)",
+            "matrix_user_management_user_admin_backend: database\n\
+             postgres_enabled: false\n\
+             matrix_synapse_database_host: 'db.example.org'\n\
+             matrix_synapse_database_port: 5433\n\
+             matrix_synapse_database_user: 'synapse_user'\n\
+             matrix_synapse_database_password: 'external-pw'\n\
+             matrix_synapse_database_database: 'synapse_db'\n"
+                .into(),
+            serde_json::json!({"admin_backend": "synapse_postgres",
+                               "db": "postgresql://synapse_user@db.example.org:5433/synapse_db",
+                               "db_password": "external-pw"}),
+        ),
+        (
+            "synapse: the admin API by default",
+            "".into(),
+            serde_json::json!({"admin_backend": "synapse"}),
         ),
         (
             "matrix-registration, deployed by an older MDAD at its path prefix",
