@@ -6,11 +6,11 @@
 //! backend enum below, and add one arm to each factory here. The modules do not change.
 
 use crate::ansible::Result;
-use crate::api::client_session::{AdminSession, ProfileDirectory};
+use crate::api::client_session::{AdminCredentials, AdminSession, ProfileDirectory};
 use crate::api::database::Database;
 use crate::api::dendrite_accounts::DendriteAccounts;
 use crate::api::mas::{MasAdmin, MasTokens};
-use crate::api::mas_session::MasSession;
+use crate::api::mas_session::{MasCredentials, MasSession};
 use crate::api::matrix_registration::MatrixRegistration;
 use crate::api::shared_secret::{self, SharedSecretRegistration};
 use crate::api::synapse_postgres::SynapsePostgres;
@@ -426,4 +426,51 @@ pub fn token_service<'a>(
 /// MAS's registration tokens.
 pub fn mas_token_service<'a>(session: &'a MasSession<'a>) -> Box<dyn TokenService + 'a> {
     Box::new(MasTokens::new(session))
+}
+
+/// The sessions a token service needs for one task, opened once: a homeserver admin's (a login
+/// is logged out at the end) or MAS's (a token obtained is revoked at the end).
+pub struct TokenSessions<'c> {
+    client: &'c Client,
+    admin: Option<AdminSession<'c>>,
+    mas: Option<MasSession<'c>>,
+}
+
+impl<'c> TokenSessions<'c> {
+    pub fn open(
+        client: &'c Client,
+        admin: Option<&AdminCredentials>,
+        mas: Option<&MasCredentials>,
+    ) -> Result<TokenSessions<'c>> {
+        Ok(TokenSessions {
+            client,
+            admin: admin.map(|c| AdminSession::open(client, c)).transpose()?,
+            mas: mas.map(|c| MasSession::open(client, c)).transpose()?,
+        })
+    }
+
+    /// False in check mode with `admin_username`: check mode does not log in, so the service
+    /// cannot be read (a warning says so).
+    pub fn can_read(&self) -> bool {
+        self.admin.as_ref().is_none_or(AdminSession::is_live)
+    }
+
+    /// The token service `store` over these sessions.
+    pub fn service(
+        &self,
+        store: TokenStore,
+        admin_secret: Option<&str>,
+    ) -> Result<Box<dyn TokenService + '_>> {
+        match &self.mas {
+            Some(session) => Ok(mas_token_service(session)),
+            None => token_service(store, self.client, admin_secret, self.admin.as_ref()),
+        }
+    }
+
+    /// Logs out a session logged in for the task and revokes a MAS token obtained for it.
+    pub fn close(self) -> Result<()> {
+        let admin = self.admin.map_or(Ok(()), AdminSession::close);
+        let mas = self.mas.map_or(Ok(()), MasSession::close);
+        admin.and(mas)
+    }
 }

@@ -239,6 +239,8 @@ fn token_path(name: &str) -> String {
 
 fn expect_token(r: &Response, action: &str) -> Result<Token> {
     if r.is_success() {
+        // Only a token object counts: a web page or an empty 200 is not a token.
+        r.str_field(action, "token")?;
         parse_token(&r.body)
     } else {
         Err(token_error(r, action))

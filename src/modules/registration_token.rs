@@ -5,14 +5,12 @@
 use crate::ansible::{
     Diff, Kind, Module, ModuleDef, ModuleDoc, Opt, Outcome, Params, Result, Ret, Spec,
 };
-use crate::api::client_session::AdminSession;
-use crate::api::mas_session::MasSession;
 use crate::args::{
     self, TokenServiceArgs, ADMIN_CREDENTIALS_TOGETHER, ADMIN_CREDENTIAL_OPTIONS,
     CONNECTION_OPTIONS, MAS_CLIENT_EXCLUSIVE, MAS_CLIENT_OPTIONS, MAS_SECRET_EXCLUSIVE,
     TOKEN_SERVICE_EXCLUSIVE, TOKEN_SERVICE_OPTIONS,
 };
-use crate::backends::{self, TokenCapabilities, TokenService};
+use crate::backends::{TokenCapabilities, TokenService, TokenSessions};
 use crate::choice_enum;
 use crate::fail;
 use crate::token::{self, rfc3339, Token, TOKEN_FIELDS};
@@ -162,29 +160,13 @@ fn run(m: &mut Module) -> Result<Outcome> {
         ));
     }
     let client = a.service.connection.client()?;
-    let session = match &a.service.admin {
-        Some(c) => Some(AdminSession::open(&client, c)?),
-        None => None,
-    };
-    if session.as_ref().is_some_and(|s| !s.is_live()) {
-        // Check mode with admin_username: no login, so nothing can be read (a warning says so).
+    let sessions = TokenSessions::open(&client, a.service.admin.as_ref(), a.service.mas.as_ref())?;
+    if !sessions.can_read() {
         return Ok(Outcome::changed(false).msg(
             "not predicted: check mode does not log in as admin_username; give access_token",
         ));
     }
-    let mas_session = match &a.service.mas {
-        Some(c) => Some(MasSession::open(&client, c)?),
-        None => None,
-    };
-    let service = match &mas_session {
-        Some(s) => backends::mas_token_service(s),
-        None => backends::token_service(
-            a.service.store,
-            &client,
-            a.service.admin_secret.as_deref(),
-            session.as_ref(),
-        )?,
-    };
+    let service = sessions.service(a.service.store, a.service.admin_secret.as_deref())?;
     let name = a.name.as_deref().unwrap_or_default();
     let result = match a.state {
         State::Absent => absent(m.check_mode, service.as_ref(), name),
@@ -196,12 +178,7 @@ fn run(m: &mut Module) -> Result<Outcome> {
         _ => None,
     };
     drop(service);
-    if let Some(s) = session {
-        s.close()?;
-    }
-    if let Some(s) = mas_session {
-        s.close()?;
-    }
+    sessions.close()?;
     let TokenChange {
         changed,
         before,

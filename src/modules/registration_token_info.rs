@@ -1,14 +1,12 @@
 //! Module `registration_token_info`: lists registration tokens, read-only.
 
 use crate::ansible::{Kind, Module, ModuleDef, ModuleDoc, Opt, Outcome, Params, Result, Ret, Spec};
-use crate::api::client_session::AdminSession;
-use crate::api::mas_session::MasSession;
 use crate::args::{
     self, TokenServiceArgs, ADMIN_CREDENTIALS_TOGETHER, ADMIN_CREDENTIAL_OPTIONS,
     CONNECTION_OPTIONS, MAS_CLIENT_EXCLUSIVE, MAS_CLIENT_OPTIONS, MAS_SECRET_EXCLUSIVE,
     TOKEN_SERVICE_EXCLUSIVE, TOKEN_SERVICE_OPTIONS,
 };
-use crate::backends;
+use crate::backends::TokenSessions;
 use crate::modules::registration_token::TOKEN_OPTION;
 use crate::token::{self, TOKEN_FIELDS};
 use serde_json::Value;
@@ -69,29 +67,13 @@ impl Args {
 fn run(m: &mut Module) -> Result<Outcome> {
     let a = Args::from_params(&m.params)?;
     let client = a.service.connection.client()?;
-    let session = match &a.service.admin {
-        Some(c) => Some(AdminSession::open(&client, c)?),
-        None => None,
-    };
-    if session.as_ref().is_some_and(|s| !s.is_live()) {
-        // Check mode with admin_username: no login, so nothing can be read (a warning says so).
+    let sessions = TokenSessions::open(&client, a.service.admin.as_ref(), a.service.mas.as_ref())?;
+    if !sessions.can_read() {
         return Ok(Outcome::changed(false).msg(
             "not predicted: check mode does not log in as admin_username; give access_token",
         ));
     }
-    let mas_session = match &a.service.mas {
-        Some(c) => Some(MasSession::open(&client, c)?),
-        None => None,
-    };
-    let service = match &mas_session {
-        Some(s) => backends::mas_token_service(s),
-        None => backends::token_service(
-            a.service.store,
-            &client,
-            a.service.admin_secret.as_deref(),
-            session.as_ref(),
-        )?,
-    };
+    let service = sessions.service(a.service.store, a.service.admin_secret.as_deref())?;
     let found = match &a.name {
         Some(n) => service.get(n).map(|t| {
             t.into_iter()
@@ -114,12 +96,7 @@ fn run(m: &mut Module) -> Result<Outcome> {
         .collect();
     let what = service.describe();
     drop(service);
-    if let Some(s) = session {
-        s.close()?;
-    }
-    if let Some(s) = mas_session {
-        s.close()?;
-    }
+    sessions.close()?;
     found?;
     Ok(Outcome::changed(false)
         .msg(format!("{} token(s) on {what}", tokens.len()))
