@@ -466,6 +466,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             body = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         elif isinstance(body, str):
             body = body.encode()
+        # Logged before the answer leaves, so a client that got its answer finds its line.
+        self.log_request_line(status)
         self.send_response_only(status)
         self.send_header("Date", self.date_time_string())
         if ctype:
@@ -476,7 +478,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-        self.log_request_line(status)
 
     def handle_any(self):
         self.body = self.read_body()
