@@ -42,6 +42,12 @@ cp docs/collection.md "$stage/README.md"
 cp plugins/action/*.py "$stage/plugins/action/"
 cp -a roles/. "$stage/roles/"
 cp playbooks/setup.yml "$stage/playbooks/setup.yml"
+# In the checkout the role names the modules by their short names (library/); in the collection
+# they are matrix.users.<module>: module_defaults keys in particular are not searched for in the
+# role's own collection, so they get their FQCN here (task keys too, for clarity).
+module_alternatives=$(IFS='|'; echo "${modules[*]}")
+find "$stage/roles" -name '*.yml' -path '*/tasks/*' -print0 |
+  xargs -0 sed -E -i "s/^([[:space:]]+)(${module_alternatives}):([[:space:]].*)?\$/\1matrix.users.\2:\3/"
 
 {
   cat meta/runtime.yml
