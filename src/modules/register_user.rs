@@ -771,7 +771,7 @@ fn converge_admin(
             r.admin_updated = change.changed;
         }
         _ if !task.has_admin => r.warnings.push(format!(
-            "{who} already exists; admin={yes_no} is applied to an existing account only with admin credentials (access_token, or admin_username and admin_password): give them, or {instead}"
+            "{who} already exists; whether it has admin={yes_no} cannot be checked without admin credentials (access_token, or admin_username and admin_password): give them to converge it, or {instead}"
         )),
         _ => r.warnings.push(format!(
             "{who} already exists and {} has no API to set admin rights; {instead}",
