@@ -26,7 +26,7 @@ COLLECTIONS_PATH ?= $(HOME)/.ansible/collections
 X86_BINS := $(addprefix target/$(TARGET)/release/,$(MODULES))
 ARM_BINS := $(addprefix target/$(AARCH64)/release/,$(MODULES))
 RUST_SOURCES := Cargo.toml Cargo.lock $(shell find src -name '*.rs')
-COLLECTION_SOURCES := galaxy.yml meta/runtime.yml docs/collection.md scripts/build-collection.sh \
+COLLECTION_SOURCES := collection/galaxy.yml collection/meta/runtime.yml docs/collection.md scripts/build-collection.sh \
 	$(wildcard plugins/action/*.py) $(addprefix library/,$(addsuffix .yml,$(MODULES))) \
 	playbooks/setup.yml $(shell find roles -type f)
 
@@ -87,8 +87,7 @@ lint:
 ## ansible-lint's production profile on the playbooks, the role and setup.yml (it resolves the
 ## built modules in library/, hence build).
 lint-ansible: build venvs
-	# --offline: ansible-lint would otherwise install this repository as a collection (galaxy.yml
-	# has no version; the build adds it from Cargo.toml).
+	# --offline: nothing to install for linting the checkout.
 	PATH="$(VENV_BIN):$$PATH" ansible-lint --offline --profile production playbooks/ roles/ setup.yml
 
 ## Unit tests and integration tests; the integration tests start real servers themselves.

@@ -4,9 +4,9 @@
 #   BIN_x86_64=DIR BIN_aarch64=DIR scripts/build-collection.sh OUT MODULE...
 #
 # Stages OUT/ansible_collections/matrix/users from the repository as it is:
-#   galaxy.yml            ./galaxy.yml plus `version:` from Cargo.toml (the one place it is kept)
+#   galaxy.yml            ./collection/galaxy.yml plus `version:` from Cargo.toml (the one place it is kept)
 #   README.md             docs/collection.md
-#   meta/runtime.yml      ./meta/runtime.yml plus the routing of every MODULE to the action plugin
+#   meta/runtime.yml      ./collection/meta/runtime.yml plus the routing of every MODULE to the action plugin
 #   plugins/action/       ./plugins/action/
 #   plugins/modules/      per MODULE: MODULE (the name's entry point, text), MODULE.yml (the
 #                         sidecar docs, library/MODULE.yml adapted by scripts/collection-docs.py:
@@ -29,7 +29,7 @@ python=${PYTHON:-python3}
 
 version=$(awk '/^\[/ { section = $0 } section == "[package]" && $1 == "version" { gsub(/"/, "", $3); print $3; exit }' Cargo.toml)
 [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]] || { echo "build-collection.sh: no version in Cargo.toml's [package]" >&2; exit 1; }
-if grep -q '^version:' galaxy.yml; then
+if grep -q '^version:' collection/galaxy.yml; then
   echo "build-collection.sh: galaxy.yml must not carry a version; it comes from Cargo.toml" >&2; exit 1
 fi
 
@@ -37,7 +37,7 @@ stage="$out/ansible_collections/matrix/users"
 rm -rf "$out/ansible_collections"
 mkdir -p "$stage/meta" "$stage/plugins/modules" "$stage/plugins/action" "$stage/roles" "$stage/playbooks" "$stage/tests/sanity"
 
-{ cat galaxy.yml; echo "version: $version"; } > "$stage/galaxy.yml"
+{ cat collection/galaxy.yml; echo "version: $version"; } > "$stage/galaxy.yml"
 cp docs/collection.md "$stage/README.md"
 cp plugins/action/*.py "$stage/plugins/action/"
 cp -a roles/. "$stage/roles/"
@@ -50,7 +50,7 @@ find "$stage/roles" -name '*.yml' -path '*/tasks/*' -print0 |
   xargs -0 sed -E -i "s/^([[:space:]]+)(${module_alternatives}):([[:space:]].*)?\$/\1matrix.users.\2:\3/"
 
 {
-  cat meta/runtime.yml
+  cat collection/meta/runtime.yml
   echo "plugin_routing:"
   echo "  modules:"
   for m in "${modules[@]}"; do

@@ -36,7 +36,8 @@ pub static TOKEN_FIELDS: &[Ret] = &[
     Ret::new("name", Kind::Str, "always", "The token, as a person types it.").sample(r#""TalentSpecialDenmark""#),
     Ret::new("max_usage", Kind::Int, "always", "How many registrations it allows; 0 is unlimited.").sample("1"),
     Ret::new("used", Kind::Int, "always", "How many registrations used it.").sample("0"),
-    Ret::new("expiration_date", Kind::Str, "always", "When it expires (RFC 3339, UTC), or null.").sample(r#""2026-12-31T00:00:00Z""#),
+    // No sample: YAML would read an RFC 3339 sample as a timestamp, which the doc schema refuses.
+    Ret::new("expiration_date", Kind::Str, "always", "When it expires (RFC 3339, UTC, e.g. C(2026-12-31T00:00:00Z)), or null."),
     Ret::new("disabled", Kind::Bool, "always", "Whether it was disabled (Synapse, which has no such flag - whether it can no longer be used).").sample("false"),
     Ret::new("valid", Kind::Bool, "always", "Whether a registration can use it now.").sample("true"),
 ];
