@@ -2,9 +2,7 @@
 //! 0.7.2 (the API matrix-docker-ansible-deploy deployed) and 0.9.1.post1, both in front of a real
 //! Synapse, and Synapse's own registration tokens (registration_requires_token).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 

@@ -4,10 +4,9 @@
 //! (tests/data/mas/transcripts.jsonl, kept honest by tests/mas_fake_conformance.rs). Every test
 //! checks MAS's state through the fake's admin API (users, e-mails, tokens, password logins), not
 //! only what the module said.
-mod common;
 
-use common::mas::{FakeMas, FakeMasOptions};
-use common::{run_module_with, Run};
+use crate::common::fake_mas::{FakeMas, FakeMasOptions};
+use crate::common::{run_module_with, Run};
 use serde_json::{json, Value};
 
 const STRONG: &str = "Plum-Orbit-Lantern-42-Quietly";

@@ -4,11 +4,8 @@
 //! API on the host. The Synapse runs with the shared secret MDAD derives from
 //! `matrix_homeserver_generic_secret_key`, computed here without Ansible.
 
-mod common;
-mod operator;
-
-use common::*;
-use operator::*;
+use crate::common::operator::*;
+use crate::common::*;
 
 /// A Synapse whose registration shared secret is what MDAD derives from `generic_key`.
 fn synapse_for(generic_key: &str) -> Synapse {

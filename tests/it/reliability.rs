@@ -2,9 +2,7 @@
 //! server that is down when the task starts or comes up while it retries, a server killed in
 //! the middle of a bulk run, and secrets kept out of the process list and the servers' logs.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 

@@ -1,9 +1,8 @@
 //! The playbook tags, run with a real ansible-playbook against a real Synapse, the way operators
 //! run them: `playbooks/setup.yml --tags=register-user --extra-vars='username=.. password=.. admin=yes'`.
 
-mod common;
-
-use common::*;
+use crate::common::library::module_names;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -25,7 +24,7 @@ impl Ansible {
         let dir = tempfile::tempdir().unwrap();
         let library = dir.path().join("library");
         std::fs::create_dir(&library).unwrap();
-        for m in matrix_users::MODULES.iter().map(|m| m.name) {
+        for m in module_names() {
             std::fs::copy(module_bin(m), library.join(m)).unwrap();
             std::fs::copy(
                 repo().join(format!("library/{m}.yml")),
@@ -625,7 +624,7 @@ fn ansible_doc_renders_every_module() {
     let s = Synapse::shared();
     let a = Ansible::new(s, "");
     let bin = cache_dir().join("venv-ansible/bin/ansible-doc");
-    for m in matrix_users::MODULES.iter().map(|m| m.name) {
+    for m in module_names() {
         let out = Command::new(&bin)
             .arg("-M")
             .arg(&a.library)

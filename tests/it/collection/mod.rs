@@ -7,334 +7,22 @@
 //! a Synapse published on a server's loopback. The tests read what Synapse then holds from its
 //! database, and try logins from inside the namespace.
 //!
-//! The collection comes from MATRIX_USERS_COLLECTIONS_PATH (`make test`, `make test-collection`)
-//! or else from target/collection/matrix-users-<version>.tar.gz (`make collection`).
+//! The collection comes from `common::collection`; the host and the operator's playbook
+//! directory from `ssh_host`.
 
-use serde_json::json;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod ssh_host;
+
+use crate::common::collection::{collections_path, src_bin_modules};
+use crate::common::{cache_dir, now_ms, random_secret, repo, unique_user};
+use ssh_host::{recap, Target};
+use std::process::Command;
 use std::sync::OnceLock;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn cache_dir() -> PathBuf {
-    std::env::var_os("MATRIX_TEST_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/matrix-users")
-        })
-}
-
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{prefix}{:x}{:x}{}",
-        t % 0xffff_ffff,
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// The directory that holds ansible_collections/matrix/users.
-fn collections_path() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        if let Some(p) = std::env::var_os("MATRIX_USERS_COLLECTIONS_PATH") {
-            return PathBuf::from(p);
-        }
-        let tarball = repo().join(format!(
-            "target/collection/matrix-users-{}.tar.gz",
-            env!("CARGO_PKG_VERSION")
-        ));
-        assert!(
-            tarball.exists(),
-            "{} is missing: run `make collection` (or `make test-collection`)",
-            tarball.display()
-        );
-        let dir = tempfile::Builder::new()
-            .prefix("collection-")
-            .tempdir()
-            .unwrap()
-            .keep();
-        let out = Command::new(cache_dir().join("venv-ansible/bin/ansible-galaxy"))
-            .args(["collection", "install", "-p"])
-            .arg(&dir)
-            .arg(&tarball)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        dir
-    })
-    .clone()
-}
-
-/// The SSH host with its Synapse, one per test binary; torn down by its watchdogs when the test
-/// process exits.
-struct Target {
-    dir: PathBuf,
-    netns: String,
-    /// The target's /srv/<id>, seen from this machine.
-    root: PathBuf,
-    /// The same directory as the target sees it.
-    remote: String,
-    ansible_vars: String,
-}
-
-impl Target {
-    fn shared() -> &'static Target {
-        static T: OnceLock<Target> = OnceLock::new();
-        T.get_or_init(Target::start)
-    }
-
-    fn start() -> Target {
-        let venvs = Command::new(repo().join("tests/servers/venvs.sh"))
-            .args(["ansible", "synapse"])
-            .status()
-            .unwrap();
-        assert!(venvs.success());
-        let dir = tempfile::Builder::new()
-            .prefix("ssh-host-")
-            .tempdir()
-            .unwrap()
-            .keep();
-        let out = Command::new(repo().join("tests/servers/ssh-host.sh"))
-            .arg("start")
-            .arg(&dir)
-            .env("WATCH_PID", std::process::id().to_string())
-            .env("SSH_HOST_CLEANUP", "1")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ssh-host.sh start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let read = |f: &str| {
-            std::fs::read_to_string(dir.join(f))
-                .unwrap()
-                .trim()
-                .to_string()
-        };
-        let t = Target {
-            netns: read("netns"),
-            root: PathBuf::from(read("root")),
-            remote: read("remote_dir"),
-            ansible_vars: read("ansible_vars"),
-            dir,
-        };
-        let out = Command::new("ip")
-            .args(["netns", "exec", &t.netns])
-            .arg(repo().join("tests/servers/synapse.sh"))
-            .arg("start")
-            .arg(t.root.join("synapse"))
-            .arg("8008")
-            .env("WATCH_PID", std::process::id().to_string())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "synapse.sh start in the namespace: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        t
-    }
-
-    fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open_with_flags(
-            self.root.join("synapse/homeserver.db"),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .unwrap()
-    }
-
-    /// Synapse's users.admin for an account, or None if it does not exist.
-    fn admin_flag(&self, user_id: &str) -> Option<i64> {
-        self.db()
-            .query_row("SELECT admin FROM users WHERE name = ?1", [user_id], |r| {
-                r.get(0)
-            })
-            .ok()
-    }
-
-    /// (uses_allowed, expiry_time) of a registration token, as Synapse stores it.
-    fn token_row(&self, name: &str) -> Option<(Option<i64>, Option<i64>)> {
-        self.db()
-            .query_row(
-                "SELECT uses_allowed, expiry_time FROM registration_tokens WHERE token = ?1",
-                [name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .ok()
-    }
-
-    fn token_names(&self) -> Vec<String> {
-        let db = self.db();
-        let mut st = db.prepare("SELECT token FROM registration_tokens").unwrap();
-        st.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(|r| r.unwrap())
-            .collect()
-    }
-
-    /// Whether a password login works, tried from inside the namespace (the only place Synapse
-    /// can be reached from); the password goes to curl on stdin.
-    fn can_login(&self, user: &str, password: &str) -> bool {
-        let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.netns,
-                "curl",
-                "-sS",
-                "-o",
-                "/dev/null",
-            ])
-            .args(["-w", "%{http_code}", "-H", "Content-Type: application/json"])
-            .args([
-                "--data-binary",
-                "@-",
-                "http://127.0.0.1:8008/_matrix/client/v3/login",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let body = json!({"type": "m.login.password",
-            "identifier": {"type": "m.id.user", "user": user}, "password": password});
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(body.to_string().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim() == "200"
-    }
-
-    fn ssh(&self, command: &str) -> std::process::Output {
-        let address = std::fs::read_to_string(self.dir.join("address")).unwrap();
-        Command::new("ssh")
-            .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
-            .arg("-o")
-            .arg(format!(
-                "UserKnownHostsFile={}",
-                self.dir.join("known_hosts").display()
-            ))
-            .arg("-i")
-            .arg(self.dir.join("id_ed25519"))
-            .arg(format!("root@{}", address.trim()))
-            .arg(command)
-            .output()
-            .unwrap()
-    }
-
-    /// A playbook directory outside this repository: an inventory for the target in the shape
-    /// of matrix-docker-ansible-deploy's, plus `vars` lines.
-    fn play(&self, vars: &[String]) -> Play {
-        let work = tempfile::Builder::new()
-            .prefix("operator-")
-            .tempdir()
-            .unwrap();
-        assert!(!work.path().starts_with(repo()));
-        let mut inv = format!(
-            "[matrix_servers]\nmatrix.example.test {}\n\n[matrix_servers:vars]\nmatrix_domain=localhost\n\
-             matrix_synapse_container_client_api_host_bind_port=127.0.0.1:8008\n\
-             matrix_user_management_shared_secret_file={}/synapse/shared-secret\n",
-            self.ansible_vars, self.remote
-        );
-        for v in vars {
-            inv.push_str(v);
-            inv.push('\n');
-        }
-        std::fs::write(work.path().join("hosts"), inv).unwrap();
-        std::fs::write(work.path().join("setup.yml"), SETUP_PLAYBOOK).unwrap();
-        Play { work }
-    }
-}
-
-/// The operator's playbook: the collection's role by FQCN, one tag per action.
-const SETUP_PLAYBOOK: &str = r#"---
-- name: Matrix users, from the installed collection
-  hosts: matrix_servers
-  gather_facts: false
-  tasks:
-    # The role runs the action whose tag is asked for; `never` keeps it out of other runs.
-    - name: Manage Matrix users
-      ansible.builtin.import_role:
-        name: matrix.users.matrix_user_management
-      tags: [never]
-"#;
-
-struct Play {
-    work: tempfile::TempDir,
-}
-
-impl Play {
-    fn path(&self) -> &Path {
-        self.work.path()
-    }
-
-    /// Extra vars in a file (`--extra-vars @file`), so no password is on a command line.
-    fn extra_vars(&self, pairs: &[(&str, &str)]) -> String {
-        let map: serde_json::Map<String, serde_json::Value> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect();
-        let path = self.path().join(format!("{}.json", unique("vars")));
-        std::fs::write(&path, serde_json::to_vec(&map).unwrap()).unwrap();
-        format!("@{}", path.display())
-    }
-
-    /// Runs ansible-playbook in the playbook directory: no ansible.cfg or library of this
-    /// repository applies there; the modules and the role come from the installed collection.
-    fn run(&self, playbook: &str, args: &[&str]) -> (i32, String) {
-        let bin = cache_dir().join("venv-ansible/bin");
-        let out = Command::new(bin.join("ansible-playbook"))
-            .current_dir(self.path())
-            .args(["-i", "hosts", playbook])
-            .args(args)
-            .env_remove("ANSIBLE_CONFIG")
-            .env_remove("ANSIBLE_LIBRARY")
-            .env_remove("ANSIBLE_ROLES_PATH")
-            .env(
-                "PATH",
-                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
-            )
-            .env("ANSIBLE_COLLECTIONS_PATH", collections_path())
-            .env("ANSIBLE_COLLECTIONS_SCAN_SYS_PATH", "false")
-            .env("ANSIBLE_SSH_CONTROL_PATH_DIR", self.path().join("cp"))
-            .env("ANSIBLE_LOCAL_TEMP", self.path().join("tmp"))
-            .env("ANSIBLE_NOCOLOR", "1")
-            .env("ANSIBLE_FORCE_COLOR", "0")
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code().unwrap_or(-1), text)
-    }
-}
-
-fn recap(out: &str, what: &str) -> bool {
-    out.lines()
-        .any(|l| l.starts_with("matrix.example.test") && l.contains(what))
-}
 
 /// Registers an admin through the register-user tag; returns its name and password.
 fn admin(t: &Target) -> (String, String) {
     static A: OnceLock<(String, String)> = OnceLock::new();
     A.get_or_init(|| {
-        let (name, pw) = (unique("opadmin"), unique("admin-pw-"));
+        let (name, pw) = (unique_user("opadmin"), random_secret("admin-pw"));
         let p = t.play(&[]);
         let ev = p.extra_vars(&[("username", &name), ("password", &pw), ("admin", "yes")]);
         let (code, out) = p.run("setup.yml", &["--tags=register-user", "--extra-vars", &ev]);
@@ -365,7 +53,7 @@ fn the_target_has_no_python() {
 fn register_user_tag_over_ssh_from_the_installed_collection() {
     let t = Target::shared();
     let p = t.play(&[]);
-    let (name, pw) = (unique("alice"), unique("alice-pw-"));
+    let (name, pw) = (unique_user("alice"), random_secret("alice-pw"));
     let ev = p.extra_vars(&[("username", &name), ("password", &pw), ("admin", "no")]);
 
     let (code, out) = p.run(
@@ -396,8 +84,8 @@ fn register_user_tag_over_ssh_from_the_installed_collection() {
 fn update_user_admin_tag_over_ssh() {
     let t = Target::shared();
     let p = t.play(&admin_vars(t));
-    let name = unique("bob");
-    let ev = p.extra_vars(&[("username", &name), ("password", &unique("bob-pw-"))]);
+    let name = unique_user("bob");
+    let ev = p.extra_vars(&[("username", &name), ("password", &random_secret("bob-pw"))]);
     let (code, out) = p.run("setup.yml", &["--tags=register-user", "--extra-vars", &ev]);
     assert_eq!(code, 0, "{out}");
     let user_id = format!("@{name}:localhost");
@@ -471,12 +159,8 @@ fn token_tags_over_ssh() {
     );
     assert_eq!(code, 0, "{out}");
     let (_, expiry) = t.token_row(token).unwrap();
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
     assert!(
-        expiry.expect("a disabled token has an expiry") <= now_ms,
+        expiry.expect("a disabled token has an expiry") <= now_ms(),
         "the token no longer works: {out}"
     );
 }
@@ -507,11 +191,11 @@ fn fqcn_modules_ask_the_target_its_architecture_once() {
     let t = Target::shared();
     let p = t.play(&[]);
     std::fs::write(p.path().join("two.yml"), TWO_TASKS).unwrap();
-    let (first, second) = (unique("first"), unique("second"));
+    let (first, second) = (unique_user("first"), unique_user("second"));
     let ev = p.extra_vars(&[
         ("first", &first),
         ("second", &second),
-        ("password", &unique("pw-")),
+        ("password", &random_secret("pw")),
     ]);
     let (code, out) = p.run("two.yml", &["-vvv", "--extra-vars", &ev]);
     assert_eq!(code, 0, "{out}");
@@ -560,8 +244,8 @@ fn an_unsupported_architecture_fails_clearly() {
     let t = Target::shared();
     let p = t.play(&[]);
     std::fs::write(p.path().join("armv7.yml"), with_facts("armv7l")).unwrap();
-    let name = unique("armv7");
-    let ev = p.extra_vars(&[("username", &name), ("password", &unique("pw-"))]);
+    let name = unique_user("armv7");
+    let ev = p.extra_vars(&[("username", &name), ("password", &random_secret("pw"))]);
     let (code, out) = p.run("armv7.yml", &["-vvv", "--extra-vars", &ev]);
     assert_ne!(code, 0, "{out}");
     assert!(
@@ -584,8 +268,8 @@ fn an_aarch64_target_gets_the_aarch64_binary() {
     let t = Target::shared();
     let p = t.play(&[]);
     std::fs::write(p.path().join("arm64.yml"), with_facts("aarch64")).unwrap();
-    let name = unique("arm64");
-    let ev = p.extra_vars(&[("username", &name), ("password", &unique("pw-"))]);
+    let name = unique_user("arm64");
+    let ev = p.extra_vars(&[("username", &name), ("password", &random_secret("pw"))]);
     let (code, out) = p.run("arm64.yml", &["-vvv", "--extra-vars", &ev]);
     assert_ne!(code, 0, "an x86_64 host cannot run it: {out}");
     assert!(
@@ -605,7 +289,7 @@ fn the_collections_own_playbook_runs_the_tag() {
     // resolved inside the collection.
     let t = Target::shared();
     let p = t.play(&[]);
-    let (name, pw) = (unique("carol"), unique("carol-pw-"));
+    let (name, pw) = (unique_user("carol"), random_secret("carol-pw"));
     let ev = p.extra_vars(&[("username", &name), ("password", &pw), ("admin", "yes")]);
     let (code, out) = p.run(
         "matrix.users.setup",
@@ -641,14 +325,7 @@ fn ansible_doc(args: &[&str]) -> (bool, String) {
 #[test]
 fn ansible_doc_knows_the_four_modules_by_fqcn() {
     // Every binary in src/bin/ is a module of the collection.
-    let mut modules: Vec<String> = std::fs::read_dir(repo().join("src/bin"))
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.unwrap().file_name().into_string().unwrap();
-            name.strip_suffix(".rs").map(str::to_string)
-        })
-        .collect();
-    modules.sort();
+    let modules = src_bin_modules();
     assert!(modules.len() >= 4, "{modules:?}");
     let (ok, out) = ansible_doc(&["-l", "matrix.users"]);
     assert!(ok, "{out}");

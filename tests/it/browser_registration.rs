@@ -5,11 +5,8 @@
 //! generations: 0.7 (what matrix-docker-ansible-deploy deployed) and 0.9. The browser reaches
 //! 127.0.0.1 only.
 
-mod common;
-mod operator;
-
-use common::*;
-use operator::*;
+use crate::common::operator::*;
+use crate::common::*;
 use std::io::Write;
 use std::process::{Command, Stdio};
 

@@ -1,15 +1,11 @@
-//! Harness for the FAKE Matrix Authentication Service (`tests/servers/fake_mas.py`, started by
+//! The FAKE Matrix Authentication Service (`tests/servers/fake_mas.py`, started by
 //! `tests/servers/fake-mas.sh`). No registry the project reaches has MAS, so MAS tests run against
 //! this stand-in; docs/mas-fake.md says what it implements and where it deviates from MAS 1.22.
-#![allow(dead_code)]
 
+use super::util::repo;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Knobs of the fake (each becomes a `FAKE_MAS_*` environment variable of fake-mas.sh).
 #[derive(Clone, Debug, Default)]
@@ -115,10 +111,6 @@ impl FakeMas {
     /// Files a module can be pointed at (`client_secret_file`) or Synapse reads (`secret_path`).
     pub fn admin_client_secret_file(&self) -> PathBuf {
         self.dir.path().join("admin-client-secret")
-    }
-
-    pub fn homeserver_secret_file(&self) -> PathBuf {
-        self.dir.path().join("homeserver-secret")
     }
 
     /// Writes the Synapse config that delegates authentication to this fake; returns its path.
@@ -273,56 +265,5 @@ impl FakeMas {
 impl Drop for FakeMas {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// A real Synapse (tests/servers/synapse.sh) that delegates authentication to a fake MAS. Started
-/// here rather than with `common::Synapse`, which registers a harness admin through shared-secret
-/// registration: under MAS delegation that endpoint answers 404.
-pub struct DelegatingSynapse {
-    pub url: String,
-    pub dir: tempfile::TempDir,
-}
-
-impl DelegatingSynapse {
-    /// Starts Synapse on `port` with `extra` config files (e.g. [`FakeMas::synapse_config`]).
-    pub fn start(port: u16, extra: &[&Path]) -> DelegatingSynapse {
-        let dir = tempfile::Builder::new()
-            .prefix("synapse-mas-test-")
-            .tempdir()
-            .unwrap();
-        let mut cmd = Command::new(repo().join("tests/servers/synapse.sh"));
-        cmd.arg("start").arg(dir.path()).arg(port.to_string());
-        for e in extra {
-            cmd.arg(e);
-        }
-        cmd.env("WATCH_PID", std::process::id().to_string());
-        let out = cmd.output().expect("run tests/servers/synapse.sh");
-        assert!(
-            out.status.success(),
-            "synapse.sh start failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        DelegatingSynapse {
-            url: String::from_utf8(out.stdout).unwrap().trim().to_string(),
-            dir,
-        }
-    }
-
-    pub fn secret_file(&self) -> PathBuf {
-        self.dir.path().join("shared-secret")
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("synapse.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for DelegatingSynapse {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("tests/servers/synapse.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
     }
 }

@@ -4,10 +4,10 @@
 //! through `/_synapse/mas/*`, as a real MAS does. The test replays the recorded `synapse-*`
 //! exchanges (tests/data/mas/transcripts.jsonl) against this Synapse and compares status and
 //! body exactly; it also checks the MAS answers that depend on the homeserver's own answers.
-mod common;
 
-use common::mas::{DelegatingSynapse, FakeMas, FakeMasOptions};
-use hmac::{Hmac, Mac};
+use crate::common::fake_mas::{FakeMas, FakeMasOptions};
+use crate::common::synapse::shared_secret_mac;
+use crate::common::Synapse;
 use serde_json::{json, Value};
 
 const TRANSCRIPTS: &str = concat!(
@@ -30,32 +30,20 @@ fn exchange<'a>(all: &'a [Value], id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no exchange {id}"))
 }
 
-/// Synapse's shared-secret registration MAC (HMAC-SHA1 of nonce, user, password, admin flag).
-fn registration_mac(secret: &str, nonce: &str, user: &str, password: &str, admin: bool) -> String {
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).unwrap();
-    let admin = if admin { "admin" } else { "notadmin" };
-    mac.update(format!("{nonce}\0{user}\0{password}\0{admin}").as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 struct Setup {
     fake: FakeMas,
-    synapse: DelegatingSynapse,
+    synapse: Synapse,
 }
 
 fn start() -> Setup {
-    let port = common::free_port();
+    let port = crate::common::free_port();
     let synapse_url = format!("http://127.0.0.1:{port}");
     let fake = FakeMas::start_with(&FakeMasOptions {
         homeserver_url: Some(synapse_url.clone()),
         ..Default::default()
     });
     let config = fake.synapse_config();
-    let synapse = DelegatingSynapse::start(port, &[&config]);
+    let synapse = Synapse::start_delegating(port, &[&config]);
     assert_eq!(synapse.url, synapse_url);
     Setup { fake, synapse }
 }
@@ -182,17 +170,18 @@ fn synapse_under_the_fake_mas_answers_as_recorded() {
         }
         if !req["body"].is_null() {
             let mut body = req["body"].clone();
-            let password = common::random_secret("pw");
+            let password = crate::common::random_secret("pw");
             if body["password"] == "<password>" {
                 body["password"] = json!(password);
             }
             if body["mac"] == "<hmac-sha1 hex>" {
-                body["mac"] = json!(registration_mac(
+                body["mac"] = json!(shared_secret_mac(
                     &secret,
                     body["nonce"].as_str().unwrap(),
                     body["username"].as_str().unwrap(),
                     &password,
                     body["admin"].as_bool().unwrap(),
+                    None,
                 ));
             }
             r = r.json(&body);
@@ -294,7 +283,7 @@ fn synapse_under_mas_refuses_what_a_synapse_backend_would_do() {
 /// answers each of them differently.
 #[test]
 fn a_plain_synapse_answers_the_same_probes_differently() {
-    let plain = common::Synapse::start(&[], &[]);
+    let plain = Synapse::start(&[], &[]);
     let mas = start();
     let http = reqwest::blocking::Client::new();
     let get = |base: &str, path: &str| {
@@ -363,7 +352,7 @@ fn the_synapse_backend_points_to_backend_mas_under_delegation() {
     let mas_token = s.fake.admin_token();
 
     // Shared-secret registration: 404 M_UNRECOGNIZED.
-    common::run_module(
+    crate::common::run_module(
         "register_user",
         json!({"homeserver_url": s.synapse.url, "username": "zed", "password": "Plum-Orbit-Lantern-42",
                "shared_secret_file": s.synapse.secret_file()}),
@@ -371,19 +360,19 @@ fn the_synapse_backend_points_to_backend_mas_under_delegation() {
     .fails_with(&says_mas)
     .fails_with("matrix_authentication_service_enabled");
     // Synapse's token API: 404 M_UNRECOGNIZED.
-    common::run_module(
+    crate::common::run_module(
         "registration_token",
         json!({"backend": "synapse", "homeserver_url": s.synapse.url, "access_token": mas_token,
                "token": "spring"}),
     )
     .fails_with(&says_mas);
-    common::run_module(
+    crate::common::run_module(
         "registration_token_info",
         json!({"backend": "synapse", "homeserver_url": s.synapse.url, "access_token": mas_token}),
     )
     .fails_with(&says_mas);
     // Synapse's admin API with a MAS token: 401 M_UNKNOWN_TOKEN.
-    common::run_module(
+    crate::common::run_module(
         "user_admin",
         json!({"homeserver_url": s.synapse.url, "access_token": mas_token,
                "username": "@zed:localhost", "admin": true}),
@@ -392,7 +381,7 @@ fn the_synapse_backend_points_to_backend_mas_under_delegation() {
     assert!(s.fake.user("zed").is_none());
 
     // Backend mas with that URL creates the account; MAS provisions it on Synapse.
-    let r = common::run_module(
+    let r = crate::common::run_module(
         "register_user",
         json!({"backend": "mas", "api_url": issuer, "client_id": s.fake.admin_client_id,
                "client_secret_file": s.fake.admin_client_secret_file(),
@@ -412,8 +401,8 @@ fn the_synapse_backend_points_to_backend_mas_under_delegation() {
     assert_eq!(profile["displayname"], "Zed Z.");
 
     // A plain Synapse refusing a token is not mistaken for delegation.
-    let plain = common::Synapse::start(&[], &[]);
-    let r = common::run_module(
+    let plain = Synapse::start(&[], &[]);
+    let r = crate::common::run_module(
         "user_admin",
         json!({"homeserver_url": plain.url, "access_token": mas_token,
                "username": "@zed:localhost", "admin": true}),

@@ -3,10 +3,9 @@
 //! Synapse's admin API before and after a restart and from the database; how `database` and its
 //! password are taken (a password in the URL refused and masked, wrong passwords explained);
 //! and TLS as libpq's sslmode asks for it. (Dendrite on PostgreSQL: tests/dendrite_backends.rs.)
-mod common;
 
-use common::postgres::{lit, Database, Postgres};
-use common::{run_module, run_module_with, unique_user, Run, Synapse};
+use crate::common::postgres::{lit, Database, Postgres};
+use crate::common::{run_module, run_module_with, unique_user, Run, Synapse};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
@@ -23,16 +22,7 @@ fn shared() -> &'static SynapseOnPostgres {
     S.get_or_init(|| {
         let pg = Postgres::start();
         let db = pg.create_database("synapse", "synapse");
-        let synapse = Synapse::start(
-            &[
-                ("SYNAPSE_DATABASE_URL", &db.url),
-                (
-                    "SYNAPSE_DATABASE_PASSWORD_FILE",
-                    db.password_file.to_str().unwrap(),
-                ),
-            ],
-            &[],
-        );
+        let synapse = Synapse::start_on(&db);
         SynapseOnPostgres { pg, db, synapse }
     })
 }
@@ -73,16 +63,7 @@ fn assert_secret_free(r: &Run, secret: &str) {
 fn synapse_postgres_sets_the_flag_and_synapse_sees_it_after_a_restart() {
     let pg = Postgres::start();
     let db = pg.create_database("synapse", "synapse");
-    let s = Synapse::start(
-        &[
-            ("SYNAPSE_DATABASE_URL", &db.url),
-            (
-                "SYNAPSE_DATABASE_PASSWORD_FILE",
-                db.password_file.to_str().unwrap(),
-            ),
-        ],
-        &[],
-    );
+    let s = Synapse::start_on(&db);
     let user = unique_user("john");
     let id = format!("@{user}:localhost");
     s.register_raw(&user, "password-1", false, true);
@@ -238,7 +219,7 @@ fn passwords_are_taken_apart_from_the_url_and_never_shown() {
     );
 
     // Nothing listens: the error names the option and the server.
-    let closed = common::free_port();
+    let closed = crate::common::free_port();
     run_module(
         "user_admin",
         json!({"backend": "synapse_postgres", "username": id, "admin": true,
@@ -374,13 +355,7 @@ fn tls_follows_sslmode() {
         .status()
         .unwrap();
     assert!(st.success());
-    let superuser = Database {
-        url: pg.url.clone(),
-        name: "matrix".into(),
-        owner: "matrix".into(),
-        port: pg.port,
-        password_file: pg.dir.path().join("password"),
-    };
+    let superuser = pg.superuser();
     let hba = pg.dir.path().join("data/pg_hba.conf");
     let text = std::fs::read_to_string(&hba).unwrap();
     std::fs::write(&hba, text.replace("host all all", "hostssl all all")).unwrap();
@@ -390,7 +365,7 @@ fn tls_follows_sslmode() {
         lit(key_dir.join("server.key").to_str().unwrap())
     ));
     superuser.sql("SELECT pg_reload_conf();");
-    let (ok, on, err) = common::postgres::psql(
+    let (ok, on, err) = crate::common::postgres::psql(
         &format!("{}?sslmode=require", superuser.url),
         &superuser.password(),
         "SHOW ssl;",
@@ -472,13 +447,7 @@ fn tls_follows_sslmode() {
 #[test]
 fn one_transaction_and_a_read_only_one_in_check_mode() {
     let env = shared();
-    let superuser = Database {
-        url: env.pg.url.clone(),
-        name: "matrix".into(),
-        owner: "matrix".into(),
-        port: env.pg.port,
-        password_file: env.pg.dir.path().join("password"),
-    };
+    let superuser = env.pg.superuser();
     superuser.sql(
         "ALTER SYSTEM SET log_statement = 'all'; ALTER SYSTEM SET log_line_prefix = '[%a %p] ';",
     );

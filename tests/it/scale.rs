@@ -2,9 +2,7 @@
 //! one paged admin listing (no look-up and no registration attempt per existing account), and
 //! the result lists only what changed.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 fn users(prefix: &str, n: usize) -> Vec<Value> {

@@ -1,8 +1,6 @@
 //! register_user against a real Synapse (started by tests/servers/synapse.sh).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 fn base(s: &Synapse) -> Value {
@@ -349,14 +347,14 @@ fn update_password_always_resets_with_an_access_token() {
 #[test]
 fn admin_login_is_logged_out_after_the_task() {
     let s = Synapse::shared();
-    let admin_id = format!("@{}:localhost", s.admin_user);
-    let devices_before = s.device_count(&admin_id);
+    let admin = s.new_admin("loginadmin");
+    let devices_before = s.device_count(&admin.user_id);
     let name = unique_user("vialogin");
     let r = run_module(
         "register_user",
         json!({"homeserver_url": s.url, "shared_secret": s.shared_secret, "username": name,
                "password": random_secret("pw"), "update_password": "always",
-               "admin_username": s.admin_user, "admin_password": s.admin_password}),
+               "admin_username": admin.name, "admin_password": admin.password}),
     )
     .ok();
     assert!(r.changed() && r.json["created"] == true, "{}", r.stdout);
@@ -366,11 +364,11 @@ fn admin_login_is_logged_out_after_the_task() {
         "server name learnt from whoami"
     );
     assert_eq!(
-        s.device_count(&admin_id),
+        s.device_count(&admin.user_id),
         devices_before,
         "no device left behind"
     );
-    assert!(!r.stdout.contains(&s.admin_password));
+    assert!(!r.stdout.contains(&admin.password));
 
     run_module(
         "register_user",

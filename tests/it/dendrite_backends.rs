@@ -3,37 +3,10 @@
 //! (dendrite_sqlite, dendrite_postgres) and the token modules (backend dendrite). The binaries
 //! run as Ansible runs them; every result is read back from the server's database, its client
 //! API or its admin API, never only from what the module said.
-mod common;
 
-use common::dendrite::Dendrite;
-use common::postgres::Postgres;
-use common::{run_module, run_module_with, unique_user, Run};
+use crate::common::dendrite::{on_both_databases, Dendrite};
+use crate::common::{merged, now_ms, run_module, run_module_with, unique_user, Run};
 use serde_json::{json, Value};
-use std::sync::OnceLock;
-
-fn sqlite() -> &'static Dendrite {
-    static S: OnceLock<Dendrite> = OnceLock::new();
-    S.get_or_init(|| Dendrite::start(None, &[]))
-}
-
-fn pg() -> &'static Dendrite {
-    static P: OnceLock<(Postgres, Dendrite)> = OnceLock::new();
-    &P.get_or_init(|| {
-        let pg = Postgres::start();
-        let db = pg.create_database("dendrite", "dendrite");
-        let d = Dendrite::start(Some(&db), &[]);
-        (pg, d)
-    })
-    .1
-}
-
-/// Each listed function becomes one test per database: `sqlite::NAME` and `postgres::NAME`.
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[test] fn $name() { super::$name(super::sqlite()) } )* }
-        mod postgres { $( #[test] fn $name() { super::$name(super::pg()) } )* }
-    };
-}
 
 on_both_databases!(
     register_new_existing_and_check_mode,
@@ -51,30 +24,21 @@ on_both_databases!(
 
 const CHECK: (&str, Value) = ("_ansible_check_mode", Value::Bool(true));
 
+/// register_user with backend dendrite on `d`, plus `extra`.
+fn register_args(d: &Dendrite, extra: Value) -> Value {
+    merged(
+        json!({"backend": "dendrite", "homeserver_url": d.url,
+               "shared_secret": d.shared_secret, "server_name": "localhost"}),
+        extra,
+    )
+}
+
 fn register(d: &Dendrite, extra: Value) -> Run {
-    let mut args = json!({
-        "backend": "dendrite",
-        "homeserver_url": d.url,
-        "shared_secret": d.shared_secret,
-        "server_name": "localhost",
-    });
-    args.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    run_module("register_user", args)
+    run_module("register_user", register_args(d, extra))
 }
 
 fn register_check(d: &Dendrite, extra: Value) -> Run {
-    let mut args = json!({
-        "backend": "dendrite",
-        "homeserver_url": d.url,
-        "shared_secret": d.shared_secret,
-        "server_name": "localhost",
-    });
-    args.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    run_module_with("register_user", args, &[CHECK])
+    run_module_with("register_user", register_args(d, extra), &[CHECK])
 }
 
 fn register_new_existing_and_check_mode(d: &Dendrite) {
@@ -181,13 +145,7 @@ fn bulk_registration_fails_entries_alone_and_converges(d: &Dendrite) {
     let r = register(d, json!({"users": users})).ok();
     assert!(!r.changed(), "{}", r.stdout);
     assert_eq!(r.json["existing"], 7);
-    let r = run_module_with(
-        "register_user",
-        json!({"backend": "dendrite", "homeserver_url": d.url, "shared_secret": d.shared_secret,
-               "server_name": "localhost", "users": users}),
-        &[CHECK],
-    )
-    .ok();
+    let r = register_check(d, json!({"users": users})).ok();
     assert!(!r.changed(), "check mode sees every account: {}", r.stdout);
 }
 
@@ -364,12 +322,10 @@ fn user_admin_refuses_missing_and_guest_accounts(d: &Dendrite) {
 }
 
 fn token_args(d: &Dendrite, extra: Value) -> Value {
-    let mut args = json!({"backend": "dendrite", "homeserver_url": d.url,
-                          "access_token": d.admin_token});
-    args.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    args
+    merged(
+        json!({"backend": "dendrite", "homeserver_url": d.url, "access_token": d.admin_token}),
+        extra,
+    )
 }
 
 fn info(d: &Dendrite, extra: Value) -> Value {
@@ -479,7 +435,7 @@ fn token_updates_are_applied_or_reported(d: &Dendrite) {
         assert_eq!(r.json["token"]["disabled"], true);
         let row = d.token_row(&name).unwrap();
         let expiry: i64 = row.rsplit('|').next().unwrap().parse().unwrap();
-        assert!(expiry <= chrono_now_ms(), "expired by now: {row}");
+        assert!(expiry <= now_ms(), "expired by now: {row}");
         assert_eq!(info(d, json!({"token": name}))[0]["valid"], false);
         let r = disable().ok();
         assert!(!r.changed(), "already disabled");
@@ -501,13 +457,6 @@ fn token_updates_are_applied_or_reported(d: &Dendrite) {
         assert_eq!(d.token_row(&name), Some(format!("{name}|2|0|0|")));
         assert_eq!(info(d, json!({"token": name}))[0]["valid"], true);
     }
-}
-
-fn chrono_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 /// Dendrite 0.13 has no m.login.registration_token stage: a registration that offers a token

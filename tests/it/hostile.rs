@@ -3,13 +3,11 @@
 //! pages, endless bodies, wrong users), bad input as an attacker or a clumsy operator would give
 //! it, and the real Synapse where it can show the fault.
 
-mod common;
-
-use common::hostile::{fake_homeserver, Hostile, Reply, ELEMENT_PAGE};
-use common::*;
+use crate::common::hostile::{fake_homeserver, Hostile, Reply, TlsServer, ELEMENT_PAGE};
+use crate::common::module::run_within;
+use crate::common::*;
 use serde_json::{json, Value};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 const MODULES: [&str; 4] = [
     "register_user",
@@ -282,19 +280,19 @@ fn check_mode_never_logs_in() {
 fn check_mode_with_a_login_predicts_against_synapse_without_a_device() {
     let s = Synapse::shared();
     let name = unique_user("chklogin");
-    let admin_id = format!("@{}:localhost", s.admin_user);
-    let devices = s.device_count(&admin_id);
+    let admin = s.new_admin("chkadmin");
+    let devices = s.device_count(&admin.user_id);
     let r = run_module_with(
         "register_user",
         json!({"homeserver_url": s.url, "shared_secret": s.shared_secret, "server_name": "localhost",
                "username": name, "password": random_secret("pw"),
-               "admin_username": s.admin_user, "admin_password": s.admin_password}),
+               "admin_username": admin.name, "admin_password": admin.password}),
         &[("_ansible_check_mode", json!(true))],
     )
     .ok();
     assert!(r.changed());
     assert!(r.stdout.contains("does not log in"), "{}", r.stdout);
-    assert_eq!(s.device_count(&admin_id), devices);
+    assert_eq!(s.device_count(&admin.user_id), devices);
     assert!(s.user(&format!("@{name}:localhost")).is_none());
 }
 
@@ -349,73 +347,6 @@ fn a_login_is_never_redirected() {
         &["redirect", "/_matrix/client/v3/login"],
     );
     assert!(target.requests().is_empty());
-}
-
-struct TlsServer {
-    child: std::process::Child,
-    url: String,
-    log: std::path::PathBuf,
-    cert: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl TlsServer {
-    /// A self-signed certificate made the usual way (`openssl req -x509`), and the https
-    /// stand-in of tests/servers/hostile_tls.py using it.
-    fn start(redirect: Option<&str>) -> TlsServer {
-        TlsServer::start_with(redirect, true)
-    }
-
-    /// `san`: with `-addext subjectAltName=...`, or the bare `-subj /CN=localhost` of tutorials.
-    fn start_with(redirect: Option<&str>, san: bool) -> TlsServer {
-        let dir = tempfile::tempdir().unwrap();
-        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        let ok = Command::new(repo().join("tests/servers/tls-cert.sh"))
-            .arg(dir.path())
-            .arg(if san { "san" } else { "cn" })
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "openssl req -x509");
-        let (port_file, log) = (dir.path().join("port"), dir.path().join("requests.log"));
-        std::fs::write(&log, "").unwrap();
-        let mut cmd = Command::new("python3");
-        cmd.arg(repo().join("tests/servers/hostile_tls.py"))
-            .arg(&cert)
-            .arg(&key)
-            .arg(&port_file)
-            .arg(&log);
-        if let Some(r) = redirect {
-            cmd.arg(r);
-        }
-        let child = cmd.spawn().unwrap();
-        let started = Instant::now();
-        while !port_file.exists() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "tls server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let port = std::fs::read_to_string(&port_file).unwrap();
-        TlsServer {
-            child,
-            url: format!("https://localhost:{}", port.trim()),
-            log,
-            cert,
-            _dir: dir,
-        }
-    }
-    fn requests(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap()
-    }
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]
@@ -684,54 +615,6 @@ fn a_foreign_id_without_server_name_fails_on_synapse_also_on_a_rerun() {
 
 // ---------------------------------------------------------------------------------------------
 // 5. Bounded everything.
-
-/// Runs a module with raw argv, killing it after `secs` (a hang is a failure, not a stuck test).
-fn run_within(name: &str, argv: &[&str], secs: u64, shell_prefix: Option<&str>) -> Run {
-    let bin = module_bin(name);
-    let mut cmd = match shell_prefix {
-        Some(prefix) => {
-            let mut c = Command::new("sh");
-            c.arg("-c")
-                .arg(format!("{prefix}; exec \"$0\" \"$@\""))
-                .arg(&bin)
-                .args(argv);
-            c
-        }
-        None => {
-            let mut c = Command::new(&bin);
-            c.args(argv);
-            c
-        }
-    };
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(secs) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{name} {argv:?} still ran after {secs} s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let json: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout:?} {stderr}"));
-    Run {
-        json,
-        code: out.status.code().unwrap_or(-1),
-        stdout,
-        stderr,
-    }
-}
 
 #[test]
 fn huge_answers_fail_cleanly() {

@@ -1,31 +1,17 @@
 //! Synapse on a real PostgreSQL (Debian's, a throwaway cluster): what the operators' recipe
 //! `UPDATE users SET admin = 1 WHERE name = '@john:example.com'` does to a running Synapse, read
 //! back through Synapse's admin API and the database. docs/dendrite.md lists the facts.
-mod common;
 
-use common::postgres::{lit, Database, Postgres};
-use common::{unique_user, Synapse};
+use crate::common::postgres::{lit, Postgres};
+use crate::common::{unique_user, Synapse};
 use serde_json::{json, Value};
-
-fn synapse_on(db: &Database) -> Synapse {
-    Synapse::start(
-        &[
-            ("SYNAPSE_DATABASE_URL", &db.url),
-            (
-                "SYNAPSE_DATABASE_PASSWORD_FILE",
-                db.password_file.to_str().unwrap(),
-            ),
-        ],
-        &[],
-    )
-}
 
 fn admin_api_as(s: &Synapse, token: &str, user_id: &str) -> (u16, Value) {
     let r = reqwest::blocking::Client::new()
         .get(format!(
             "{}/_synapse/admin/v2/users/{}",
             s.url,
-            common::urlenc(user_id)
+            crate::common::urlenc(user_id)
         ))
         .bearer_auth(token)
         .send()
@@ -53,7 +39,7 @@ fn login(s: &Synapse, user: &str, password: &str) -> String {
 fn synapse_stores_users_in_postgres() {
     let pg = Postgres::start();
     let db = pg.create_database("synapse", "synapse");
-    let s = synapse_on(&db);
+    let s = Synapse::start_on(&db);
     assert!(!s.dir.path().join("homeserver.db").exists(), "no SQLite");
     assert_eq!(
         db.sql("SELECT name, admin, deactivated, is_guest FROM users WHERE name = '@harness-admin:localhost';"),
@@ -103,7 +89,7 @@ fn synapse_stores_users_in_postgres() {
 fn admin_flag_by_sql_needs_a_synapse_restart() {
     let pg = Postgres::start();
     let db = pg.create_database("synapse", "synapse");
-    let s = synapse_on(&db);
+    let s = Synapse::start_on(&db);
     let user = unique_user("john");
     let user_id = format!("@{user}:localhost");
     s.register_raw(&user, "password-1", false, true);
@@ -171,7 +157,7 @@ fn cluster_requires_the_password() {
     let pg = Postgres::start();
     let db = pg.create_database("app", "app_owner");
     assert_eq!(db.sql("SELECT current_user;"), "app_owner");
-    let (ok, _, err) = common::postgres::psql(&db.url, "wrong-password", "SELECT 1;");
+    let (ok, _, err) = crate::common::postgres::psql(&db.url, "wrong-password", "SELECT 1;");
     assert!(!ok);
     assert!(err.contains("password authentication failed"), "{err}");
     let settings = db.sql(

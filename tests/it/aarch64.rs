@@ -2,66 +2,14 @@
 //! way Ansible runs a binary module (`<binary> <args-file>`), against a real Synapse on
 //! 127.0.0.1; each test checks what the server then holds.
 //!
-//! The binaries come from the installed collection (`make test` and `make test-collection` install
-//! the built tarball and set MATRIX_USERS_COLLECTIONS_PATH), or else from the tarball that
-//! `make collection` left in target/collection/, installed here into a temporary path.
+//! The binaries come from the installed collection (`common::collection`).
 
-mod common;
-
-use common::*;
+use crate::common::collection::{collection_modules, src_bin_modules};
+use crate::common::*;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
-
-/// The modules: one binary each in src/bin/ (the project's one list of them).
-fn modules() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(repo().join("src/bin"))
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.unwrap().file_name().into_string().unwrap();
-            name.strip_suffix(".rs").map(str::to_string)
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-/// plugins/modules of the installed collection matrix.users.
-fn collection_modules() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let root = match std::env::var_os("MATRIX_USERS_COLLECTIONS_PATH") {
-            Some(p) => PathBuf::from(p),
-            None => {
-                let tarball = repo().join(format!(
-                    "target/collection/matrix-users-{}.tar.gz",
-                    env!("CARGO_PKG_VERSION")
-                ));
-                assert!(
-                    tarball.exists(),
-                    "{} is missing: run `make collection` (or `make test-collection`)",
-                    tarball.display()
-                );
-                let dir = tempfile::Builder::new()
-                    .prefix("collection-")
-                    .tempdir()
-                    .unwrap()
-                    .keep();
-                let out = Command::new(cache_dir().join("venv-ansible/bin/ansible-galaxy"))
-                    .args(["collection", "install", "-p"])
-                    .arg(&dir)
-                    .arg(&tarball)
-                    .output()
-                    .unwrap();
-                assert!(out.status.success(), "{out:?}");
-                dir
-            }
-        };
-        root.join("ansible_collections/matrix/users/plugins/modules")
-    })
-    .clone()
-}
 
 fn qemu() -> &'static str {
     static READY: OnceLock<()> = OnceLock::new();
@@ -133,7 +81,7 @@ fn ok(module: &str, v: &Value) {
 
 #[test]
 fn every_module_has_an_aarch64_binary_that_is_static() {
-    let modules = modules();
+    let modules = src_bin_modules();
     assert!(modules.len() >= 4, "{modules:?}");
     for m in &modules {
         let bytes = std::fs::read(aarch64_binary(m)).unwrap();
@@ -237,12 +185,8 @@ fn token_modules_aarch64_create_list_and_disable_synapse_tokens() {
     assert_eq!(r["changed"], true, "{r}");
     let (_, server) = s.admin_get(&format!("/_synapse/admin/v1/registration_tokens/{name}"));
     let expiry = server["expiry_time"].as_i64().expect("an expiry time");
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
     assert!(
-        expiry <= now_ms,
+        expiry <= now_ms(),
         "a disabled token has expired on the server: {server}"
     );
 }

@@ -1,8 +1,6 @@
 //! user_admin against a real Synapse, both backends (admin API and its SQLite database).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 fn api(s: &Synapse, username: &str, admin: &str) -> Value {
@@ -111,20 +109,20 @@ fn an_admin_cannot_demote_itself() {
 #[test]
 fn login_credentials_leave_no_device() {
     let s = Synapse::shared();
-    let admin_id = format!("@{}:localhost", s.admin_user);
-    let before = s.device_count(&admin_id);
+    let admin = s.new_admin("loginadmin");
+    let before = s.device_count(&admin.user_id);
     let name = unique_user("vialogin");
     s.register_raw(&name, "vialogin-pw-1", false, true);
     let r = run_module(
         "user_admin",
-        json!({"homeserver_url": s.url, "admin_username": s.admin_user, "admin_password": s.admin_password,
+        json!({"homeserver_url": s.url, "admin_username": admin.name, "admin_password": admin.password,
                "username": name, "admin": "on"}),
     )
     .ok();
     assert!(r.changed());
     assert!(is_admin(s, &format!("@{name}:localhost")));
-    assert_eq!(s.device_count(&admin_id), before, "logged out again");
-    assert!(!r.stdout.contains(&s.admin_password));
+    assert_eq!(s.device_count(&admin.user_id), before, "logged out again");
+    assert!(!r.stdout.contains(&admin.password));
 }
 
 #[test]

@@ -15,15 +15,11 @@
 //!
 //! State is checked on the servers (MAS's admin API, SQL), not only in what the tags print.
 
-mod common;
-mod operator;
-
-use common::dendrite::Dendrite;
-use common::mas::FakeMas;
-use common::postgres::{lit, Database, Postgres};
-use common::*;
-use operator::*;
-use std::process::Command;
+use crate::common::dendrite::Dendrite;
+use crate::common::fake_mas::FakeMas;
+use crate::common::operator::*;
+use crate::common::postgres::{lit, Database, Postgres};
+use crate::common::*;
 
 /// The vars.yml an MDAD operator keeps (MDAD's examples/vars.yml filled in), for `implementation`,
 /// with MDAD's Postgres superuser password `pg_password`, plus `extra` lines.
@@ -43,15 +39,6 @@ fn port_of(url: &str) -> &str {
     url.rsplit(':').next().unwrap()
 }
 
-/// The password of the cluster's superuser `matrix` (MDAD's `postgres_connection_username`), which
-/// `tests/servers/postgres.sh` keeps in DIR/password.
-fn superuser_password(pg: &Postgres) -> String {
-    std::fs::read_to_string(pg.dir.path().join("password"))
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
 fn changed_count(out: &str) -> String {
     recap(out)
         .split_whitespace()
@@ -62,7 +49,6 @@ fn changed_count(out: &str) -> String {
 
 /// A Dendrite on `db` whose registration shared secret is the one MDAD derives from `generic_key`
 /// (`:dendrite.rss`): `tests/servers/dendrite.sh` keeps a `shared-secret` file it finds in DIR.
-/// Built here because `Dendrite::start` always makes a random secret.
 fn dendrite_for(generic_key: &str, db: &Database) -> Dendrite {
     let dir = tempfile::Builder::new()
         .prefix("dendrite-mdad-")
@@ -70,38 +56,8 @@ fn dendrite_for(generic_key: &str, db: &Database) -> Dendrite {
         .unwrap();
     let secret = mdad_derived_secret(generic_key, ":dendrite.rss");
     std::fs::write(dir.path().join("shared-secret"), &secret).unwrap();
-    let out = Command::new(repo().join("tests/servers/dendrite.sh"))
-        .arg("start")
-        .arg(dir.path())
-        .arg(free_port().to_string())
-        .env("WATCH_PID", std::process::id().to_string())
-        .env("WATCH_CLEANUP", "1")
-        .env("DENDRITE_DATABASE_URL", &db.url)
-        .env("DENDRITE_DATABASE_PASSWORD_FILE", &db.password_file)
-        .output()
-        .expect("run tests/servers/dendrite.sh");
-    assert!(
-        out.status.success(),
-        "dendrite.sh start failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut d = Dendrite {
-        url: String::from_utf8(out.stdout).unwrap().trim().to_string(),
-        shared_secret: std::fs::read_to_string(dir.path().join("shared-secret"))
-            .unwrap()
-            .trim()
-            .to_string(),
-        dir,
-        admin_user: "harness-admin".into(),
-        admin_password: random_secret("admin-pw"),
-        admin_token: String::new(),
-        database: Some(db.clone()),
-    };
+    let d = Dendrite::start_in(dir, Some(db), &[]);
     assert_eq!(d.shared_secret, secret, "dendrite.sh kept the MDAD secret");
-    let (user, password) = (d.admin_user.clone(), d.admin_password.clone());
-    let (s, v) = d.register(&user, &password, true);
-    assert_eq!(s, 200, "harness admin registration: {v}");
-    d.admin_token = v["access_token"].as_str().unwrap().to_string();
     d
 }
 
@@ -260,7 +216,8 @@ fn dendrite_update_user_admin_writes_the_database() {
     let db = pg.create_database("dendrite_userapi", "dendrite");
     let key = random_secret("generic-key");
     let d = dendrite_for(&key, &db);
-    let pg_password = superuser_password(&pg);
+    // The superuser `matrix` is MDAD's `postgres_connection_username`.
+    let pg_password = pg.superuser().password();
     let c = Checkout::new();
     let publish_api = format!(
         "matrix_dendrite_container_http_host_bind_address: '127.0.0.1:{}'\n",
@@ -339,7 +296,8 @@ fn synapse_update_user_admin_through_the_database() {
         ],
         &[],
     );
-    let pg_password = superuser_password(&pg);
+    // The superuser `matrix` is MDAD's `postgres_connection_username`.
+    let pg_password = pg.superuser().password();
     let c = Checkout::new();
     c.link_mdad_inventory(&vars_yml(
         "synapse",

@@ -2,7 +2,6 @@
 //! `ansible.cfg`, `playbooks/`, `roles/`, `scripts/`, with the built modules in `library/`), and
 //! an inventory in the shape matrix-docker-ansible-deploy (MDAD) keeps, linked in as the README
 //! says. Commands run from the checkout's root, exactly as typed by an operator.
-#![allow(dead_code)]
 
 use crate::common::{cache_dir, module_bin, repo};
 use std::path::{Path, PathBuf};
