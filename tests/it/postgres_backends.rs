@@ -385,47 +385,65 @@ fn tls_follows_sslmode() {
     let base = &db.url; // postgresql://synapse@127.0.0.1:PORT/synapse
     let by_name = base.replace("@127.0.0.1:", "@localhost:");
 
-    // Without TLS the server refuses (hostssl): the other cases below did use TLS.
-    run(format!("{base}?sslmode=disable"), true).fails_with("no encryption");
-    // libpq's default (prefer) and require: encrypted, certificate not checked.
-    assert!(run(base.clone(), true).ok().changed());
-    assert!(run(format!("{base}?sslmode=require"), false).ok().changed());
-    assert_eq!(
-        db.value("SELECT admin FROM users WHERE name = '@tls:localhost';"),
-        Some("0".into())
-    );
-    // verify-full: the chain and the name (the certificate is for 127.0.0.1).
-    let r = run(
-        format!("{base}?sslmode=verify-full&sslrootcert={}", ca.display()),
-        true,
-    )
-    .ok();
-    assert!(r.changed());
-    run(
-        format!("{base}?sslmode=verify-full&sslrootcert={}", other.display()),
-        false,
-    )
-    .fails_with("certificate");
-    run(
-        format!("{by_name}?sslmode=verify-full&sslrootcert={}", ca.display()),
-        false,
-    )
-    .fails_with("certificate");
-    // verify-ca: the chain only, so the name localhost passes; another CA does not.
-    assert!(run(
-        format!("{by_name}?sslmode=verify-ca&sslrootcert={}", ca.display()),
-        false
-    )
-    .ok()
-    .changed());
-    run(
-        format!(
-            "{by_name}?sslmode=verify-ca&sslrootcert={}",
-            other.display()
+    let (ca_shown, other) = (ca.display(), other.display());
+    let stored = || db.value("SELECT admin FROM users WHERE name = '@tls:localhost';");
+    // (database URL, admin asked for, None = changed or Some(what the failure says),
+    //  users.admin afterwards where the case checks it)
+    let cases: [(String, bool, Option<&str>, Option<&str>); 8] = [
+        // Without TLS the server refuses (hostssl): the other cases did use TLS.
+        (
+            format!("{base}?sslmode=disable"),
+            true,
+            Some("no encryption"),
+            None,
         ),
-        true,
-    )
-    .fails_with("certificate");
+        // libpq's default (prefer) and require: encrypted, certificate not checked.
+        (base.clone(), true, None, None),
+        (format!("{base}?sslmode=require"), false, None, Some("0")),
+        // verify-full: the chain and the name (the certificate is for 127.0.0.1).
+        (
+            format!("{base}?sslmode=verify-full&sslrootcert={ca_shown}"),
+            true,
+            None,
+            None,
+        ),
+        (
+            format!("{base}?sslmode=verify-full&sslrootcert={other}"),
+            false,
+            Some("certificate"),
+            None,
+        ),
+        (
+            format!("{by_name}?sslmode=verify-full&sslrootcert={ca_shown}"),
+            false,
+            Some("certificate"),
+            None,
+        ),
+        // verify-ca: the chain only, so the name localhost passes; another CA does not.
+        (
+            format!("{by_name}?sslmode=verify-ca&sslrootcert={ca_shown}"),
+            false,
+            None,
+            None,
+        ),
+        (
+            format!("{by_name}?sslmode=verify-ca&sslrootcert={other}"),
+            true,
+            Some("certificate"),
+            None,
+        ),
+    ];
+    for (url, admin, failure, after) in cases {
+        match failure {
+            Some(message) => {
+                run(url, admin).fails_with(message);
+            }
+            None => assert!(run(url, admin).ok().changed()),
+        }
+        if let Some(value) = after {
+            assert_eq!(stored(), Some(value.into()));
+        }
+    }
     // ca_path is the CA when the URL names none.
     let r = run_module(
         "user_admin",
@@ -435,10 +453,7 @@ fn tls_follows_sslmode() {
     )
     .ok();
     assert!(r.changed());
-    assert_eq!(
-        db.value("SELECT admin FROM users WHERE name = '@tls:localhost';"),
-        Some("1".into())
-    );
+    assert_eq!(stored(), Some("1".into()));
 }
 
 /// What the module sends, from PostgreSQL's own statement log (its sessions are the ones named

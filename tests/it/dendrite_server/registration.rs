@@ -127,25 +127,31 @@ pub(super) fn user_type_is_not_in_the_mac_and_is_ignored(d: &Dendrite) {
 
 pub(super) fn password_length_limits(d: &Dendrite) {
     let user = unique_user("pwlen");
-    let (s, v) = d.register(&user, "seven77", false);
-    assert_eq!(s, 400, "{v}");
-    assert_eq!(
-        v,
-        json!({"errcode": "M_WEAK_PASSWORD", "error": "password too weak: min 8 characters"})
-    );
-    assert!(!user_exists(d, &user));
     let long = "x".repeat(513);
-    let (s, v) = d.register(&user, &long, false);
-    assert_eq!(s, 400, "{v}");
-    assert_eq!(v["error"], "password too long: max 512 characters", "{v}");
-    assert!(!user_exists(d, &user));
-    let (s, v) = d.register(&user, "", false);
-    assert_eq!(s, 400, "{v}");
-    assert_eq!(
-        v,
-        json!({"errcode": "M_MISSING_PARAM", "error": "Missing password"})
-    );
-    assert!(!user_exists(d, &user));
+    // (password, the answer: its whole body, or (a string) only its error text)
+    for (password, answer) in [
+        (
+            "seven77",
+            json!({"errcode": "M_WEAK_PASSWORD", "error": "password too weak: min 8 characters"}),
+        ),
+        (
+            long.as_str(),
+            json!("password too long: max 512 characters"),
+        ),
+        (
+            "",
+            json!({"errcode": "M_MISSING_PARAM", "error": "Missing password"}),
+        ),
+    ] {
+        let (s, v) = d.register(&user, password, false);
+        assert_eq!(s, 400, "{v}");
+        if answer.is_string() {
+            assert_eq!(v["error"], answer, "{v}");
+        } else {
+            assert_eq!(v, answer);
+        }
+        assert!(!user_exists(d, &user));
+    }
     let (s, v) = d.register(&user, "eight888", false);
     assert_eq!(s, 200, "8 characters are enough: {v}");
     assert!(d.can_login(&user, "eight888"));
