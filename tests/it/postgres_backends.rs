@@ -2,7 +2,7 @@
 //! tests/servers/postgres.sh): `synapse_postgres` with a real Synapse on it, read back through
 //! Synapse's admin API before and after a restart and from the database; how `database` and its
 //! password are taken (a password in the URL refused and masked, wrong passwords explained);
-//! and TLS as libpq's sslmode asks for it. (Dendrite on PostgreSQL: tests/dendrite_backends.rs.)
+//! and TLS as libpq's sslmode asks for it. (Dendrite on PostgreSQL: tests/it/dendrite_backends.rs.)
 
 use crate::common::postgres::{lit, Database, Postgres};
 use crate::common::{run_module, run_module_with, unique_user, Run, Synapse};

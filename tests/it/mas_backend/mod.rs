@@ -1,7 +1,7 @@
 //! Backend `mas` of every module, against the FAKE Matrix Authentication Service
 //! (`tests/servers/fake_mas.py`, see docs/mas-fake.md): no registry carries MAS, so these tests run
 //! against a stand-in that answers as a real MAS 1.22 did in the recorded exchanges
-//! (tests/data/mas/transcripts.jsonl, kept honest by tests/mas_fake_conformance.rs). Every test
+//! (tests/data/mas/transcripts.jsonl, kept honest by tests/it/mas_fake_conformance/). Every test
 //! checks MAS's state through the fake's admin API (users, e-mails, tokens, password logins), not
 //! only what the module said.
 
