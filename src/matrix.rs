@@ -34,7 +34,7 @@ pub enum NameSource {
 }
 
 impl NameSource {
-    fn describe(self, name: &str) -> String {
+    fn explain(self, name: &str) -> String {
         match self {
             NameSource::Option => format!("server_name is '{name}'"),
             NameSource::Whoami => {
@@ -62,7 +62,7 @@ impl User {
                         "{option} '{}' is on server '{}', but {}: that account is not on this homeserver, so nothing was done. Give a localpart, or a user ID ending in ':{name}'",
                         crate::ansible::escape_text(value),
                         crate::ansible::escape_text(s),
-                        source.describe(name)
+                        source.explain(name)
                     ));
                 }
             }

@@ -53,6 +53,13 @@ impl DefaultValue {
     }
 }
 
+/// The allowed values of an option.
+#[derive(Clone, Copy, Debug)]
+pub enum Choices {
+    Fixed(&'static [&'static str]),
+    From(fn() -> &'static [&'static str]),
+}
+
 /// One option of a module.
 #[derive(Clone, Copy, Debug)]
 pub struct Opt {
@@ -60,7 +67,9 @@ pub struct Opt {
     pub kind: Kind,
     pub required: bool,
     pub default: Option<DefaultValue>,
-    pub choices: &'static [&'static str],
+    /// The allowed values (none: any): fixed, or given by a function where they come from a
+    /// registry (a module's `backend` lists the backends that can do what it needs).
+    pub choice_list: Choices,
     pub aliases: &'static [&'static str],
     pub no_log: bool,
     /// For `list` options: the type of each element.
@@ -80,7 +89,7 @@ impl Opt {
             kind,
             required: false,
             default: None,
-            choices: &[],
+            choice_list: Choices::Fixed(&[]),
             aliases: &[],
             no_log: false,
             elements: None,
@@ -125,8 +134,19 @@ impl Opt {
         self
     }
     pub const fn choices(mut self, c: &'static [&'static str]) -> Opt {
-        self.choices = c;
+        self.choice_list = Choices::Fixed(c);
         self
+    }
+    pub const fn choices_from(mut self, f: fn() -> &'static [&'static str]) -> Opt {
+        self.choice_list = Choices::From(f);
+        self
+    }
+    /// The allowed values; empty: any.
+    pub fn allowed(&self) -> &'static [&'static str] {
+        match self.choice_list {
+            Choices::Fixed(c) => c,
+            Choices::From(f) => f(),
+        }
     }
     pub const fn aliases(mut self, a: &'static [&'static str]) -> Opt {
         self.aliases = a;
@@ -327,7 +347,7 @@ fn coerce_option(opt: &Opt, raw: &Value, warnings: &mut Vec<String>) -> Result<V
         ),
         (_, _, v) => v,
     };
-    if !opt.choices.is_empty() {
+    if !opt.allowed().is_empty() {
         let bad: Vec<String> = match &v {
             Value::Array(items) => items.iter().filter_map(|i| not_a_choice(opt, i)).collect(),
             other => not_a_choice(opt, other).into_iter().collect(),
@@ -336,7 +356,7 @@ fn coerce_option(opt: &Opt, raw: &Value, warnings: &mut Vec<String>) -> Result<V
             return Err(format!(
                 "value of {} must be one of: {}, got: {}",
                 opt.name,
-                opt.choices.join(", "),
+                opt.allowed().join(", "),
                 bad.join(", ")
             ));
         }
@@ -349,7 +369,7 @@ fn not_a_choice(opt: &Opt, v: &Value) -> Option<String> {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    (!opt.choices.contains(&s.as_str())).then_some(s)
+    (!opt.allowed().contains(&s.as_str())).then_some(s)
 }
 
 /// Coerces one value to `kind`, as ansible-core's `check_type_*` functions do.

@@ -11,8 +11,8 @@
 //! PostgreSQL: tests/dendrite_server.rs, tests/dendrite_backends.rs).
 
 use crate::ansible::Result;
-use crate::api::database::{is_undefined_table, open_sqlite, pg_error, PostgresTarget};
-use crate::backends::{AdminChange, AdminFlag};
+use crate::capabilities::{AdminChange, AdminFlag};
+use crate::database::{is_undefined_table, open_sqlite, pg_error, PostgresTarget};
 use crate::fail;
 use rusqlite::{OptionalExtension, TransactionBehavior};
 
@@ -139,7 +139,7 @@ fn postgres(
     admin: bool,
     check_mode: bool,
 ) -> Result<AdminChange> {
-    let db = format!("PostgreSQL {}", t.describe);
+    let db = format!("PostgreSQL {}", t.display);
     let mut client = t.connect()?;
     let mut tx = client
         .build_transaction()

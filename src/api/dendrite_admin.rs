@@ -3,31 +3,32 @@
 //! `client_session.rs`).
 
 use crate::ansible::Result;
-use crate::api::client_session::AdminSession;
-use crate::api::synapse_admin::admin_call;
-use crate::backends::PasswordReset;
+use crate::api::admin_session::admin_call;
+use crate::api::admin_session::AdminSession;
+use crate::capabilities::PasswordReset;
 use crate::client::{encode_segment, Body};
 use reqwest::Method;
 use serde_json::json;
+use std::sync::Arc;
 
-pub struct DendriteAdmin<'a> {
-    session: &'a AdminSession<'a>,
+pub struct DendriteAdmin {
+    session: Arc<AdminSession>,
 }
 
-impl<'a> DendriteAdmin<'a> {
-    pub fn new(session: &'a AdminSession<'a>) -> DendriteAdmin<'a> {
+impl DendriteAdmin {
+    pub fn new(session: Arc<AdminSession>) -> DendriteAdmin {
         DendriteAdmin { session }
     }
 }
 
-impl PasswordReset for DendriteAdmin<'_> {
+impl PasswordReset for DendriteAdmin {
     /// `POST /_dendrite/admin/resetPassword/{userID}`, keeping sessions.
     fn set_password(&self, user_id: &str, password: &str) -> Result<()> {
         let path = format!("/_dendrite/admin/resetPassword/{}", encode_segment(user_id));
         let body = json!({"password": password, "logout_devices": false});
         let action = format!("setting the password of {user_id}");
         let r = admin_call(
-            self.session,
+            &self.session,
             Method::POST,
             &path,
             Body::Json(&body),

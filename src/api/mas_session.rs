@@ -13,7 +13,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub const ADMIN_SCOPE: &str = "urn:mas:admin";
-const API: &str = "/api/admin/v1";
+/// Where MAS serves its admin API.
+pub const API: &str = "/api/admin/v1";
 /// Items per page when paging a list (MAS's default is 10).
 const PAGE: u32 = 100;
 
@@ -51,8 +52,8 @@ struct Endpoints {
     revocation: Option<String>,
 }
 
-pub struct MasSession<'c> {
-    client: &'c Client,
+pub struct MasSession {
+    client: Client,
     creds: MasCredentials,
     endpoints: Option<Endpoints>,
     held: Mutex<Held>,
@@ -61,7 +62,7 @@ pub struct MasSession<'c> {
 }
 
 /// A MAS answer, briefly: the JSON:API error titles, or OAuth's `error: error_description`.
-pub fn describe(r: &Response) -> String {
+pub fn summary(r: &Response) -> String {
     let mut s = format!("HTTP {}", r.status.as_u16());
     if let Some(errors) = r.body.get("errors").and_then(Value::as_array) {
         let titles: Vec<&str> = errors
@@ -83,7 +84,7 @@ pub fn describe(r: &Response) -> String {
         }
         return s;
     }
-    r.describe()
+    r.summary()
 }
 
 fn is_ulid(s: &str) -> bool {
@@ -111,8 +112,8 @@ fn endpoint_path(issuer: &str, endpoint: &str) -> Option<String> {
     )
 }
 
-impl<'c> MasSession<'c> {
-    pub fn open(client: &'c Client, creds: &MasCredentials) -> Result<MasSession<'c>> {
+impl MasSession {
+    pub fn open(client: Client, creds: &MasCredentials) -> Result<MasSession> {
         let (endpoints, held) = match creds {
             MasCredentials::Token(t) => (
                 None,
@@ -127,7 +128,7 @@ impl<'c> MasSession<'c> {
                         "client_id '{id}' is not a MAS client id: MAS client ids are ULIDs (26 characters, the client_id of an entry of clients: in MAS's config)"
                     ));
                 }
-                let endpoints = discover(client)?;
+                let endpoints = discover(&client)?;
                 (
                     Some(endpoints),
                     Held {
@@ -146,8 +147,8 @@ impl<'c> MasSession<'c> {
         })
     }
 
-    pub fn client(&self) -> &'c Client {
-        self.client
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     fn given_token(&self) -> bool {
@@ -187,7 +188,7 @@ impl<'c> MasSession<'c> {
             Body::Form(&form),
             false,
         )?;
-        let detail = describe(&r);
+        let detail = summary(&r);
         match (r.status.as_u16(), r.body["error"].as_str()) {
             (200, _) => {}
             (401, _) | (400, Some("invalid_client")) => return Err(fail!(
@@ -256,7 +257,7 @@ impl<'c> MasSession<'c> {
 
     /// A refused admin API call, explained: credentials first, then the action.
     pub fn refused(&self, r: &Response, action: &str) -> Error {
-        let detail = describe(r);
+        let detail = summary(r);
         let t = title(r);
         let given = self.given_token();
         match (r.status.as_u16(), t.as_str()) {
@@ -367,7 +368,7 @@ impl<'c> MasSession<'c> {
     }
 
     /// Revokes every token this session obtained, reporting failure.
-    pub fn close(self) -> Result<()> {
+    pub fn close(&self) -> Result<()> {
         self.revoke_all()
     }
 
@@ -391,7 +392,7 @@ impl<'c> MasSession<'c> {
                 true,
             ) {
                 Ok(r) if r.is_success() => {}
-                Ok(r) => failed = Some(describe(&r)),
+                Ok(r) => failed = Some(summary(&r)),
                 Err(Error(e)) => failed = Some(e),
             }
         }
@@ -404,7 +405,7 @@ impl<'c> MasSession<'c> {
     }
 }
 
-impl Drop for MasSession<'_> {
+impl Drop for MasSession {
     fn drop(&mut self) {
         let _ = self.revoke_all();
     }
@@ -430,7 +431,7 @@ fn discover(client: &Client) -> Result<Endpoints> {
         return Err(fail!(
             "api_url {} does not serve MAS's discovery document (GET /.well-known/openid-configuration: {}): point api_url at Matrix Authentication Service",
             client.base(),
-            describe(&r)
+            summary(&r)
         ));
     }
     let issuer = r.body["issuer"].as_str().unwrap_or_default();
@@ -547,7 +548,7 @@ mod tests {
         ]);
         let c = client(&url);
         let session = MasSession::open(
-            &c,
+            c.clone(),
             &MasCredentials::Client {
                 id: "01JADM1N0000000000000000AA".into(),
                 secret: "s3cret".into(),

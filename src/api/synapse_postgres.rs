@@ -5,8 +5,8 @@
 //! restart (measured on Synapse 1.163.2: tests/postgres_server.rs).
 
 use crate::ansible::Result;
-use crate::api::database::{is_undefined_table, pg_error, PostgresTarget};
-use crate::backends::{AdminChange, AdminFlag};
+use crate::capabilities::{AdminChange, AdminFlag};
+use crate::database::{is_undefined_table, pg_error, PostgresTarget};
 use crate::fail;
 
 pub struct SynapsePostgres {
@@ -21,7 +21,7 @@ impl SynapsePostgres {
 
 impl AdminFlag for SynapsePostgres {
     fn converge(&self, user_id: &str, admin: bool, check_mode: bool) -> Result<AdminChange> {
-        let db = &self.target.describe;
+        let db = &self.target.display;
         let mut client = self.target.connect()?;
         // Check mode: a read-only transaction, so nothing can be written even by mistake.
         let mut tx = client

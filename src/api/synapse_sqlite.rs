@@ -3,7 +3,7 @@
 //! Synapse caches user records, so a change is seen only after Synapse restarts.
 
 use crate::ansible::Result;
-use crate::backends::{AdminChange, AdminFlag};
+use crate::capabilities::{AdminChange, AdminFlag};
 use crate::fail;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::time::Duration;

@@ -9,20 +9,31 @@
 //! its target instead, and an https base URL never falls back to plain http. Answers are read up
 //! to [`MAX_BODY`] bytes, and a success counts only in the shape its API promises: see
 //! [`Response::object`].
+//!
+//! - [`url`]: base URLs and path segments;
+//! - [`response`]: answers, refusals and the words for an unexpected answer;
+//! - this file: the client, its requests and retries. TLS is [`crate::tls`], shared with the
+//!   database connection.
 
-use crate::ansible::{escape_text, scrub_text, Error, Result};
+pub mod response;
+pub mod url;
+
+pub use response::{Refusal, Response};
+pub use url::{encode_segment, parse_base_url};
+
+use crate::ansible::{escape_text, Error, Result};
 use crate::fail;
 use reqwest::blocking::Client as HttpClient;
-use reqwest::{Method, StatusCode, Url};
-use serde_json::{Map, Value};
+use reqwest::{Method, Url};
+use response::excerpt;
+use serde_json::Value;
 use std::io::Read;
 use std::time::{Duration, Instant};
+use url::is_loopback;
 
 /// The largest answer read, in bytes: far above any Matrix or matrix-registration answer these
 /// modules ask for (a list of ten thousand tokens is a few MiB).
 pub const MAX_BODY: u64 = 32 << 20;
-/// How many bytes of an unexpected answer a message shows.
-const EXCERPT: usize = 120;
 
 /// How to reach a server: built from the connection options by [`crate::args`].
 #[derive(Debug, Clone)]
@@ -42,51 +53,6 @@ impl Connection {
     }
 }
 
-/// Checks a base URL: http(s), a host, no credentials, query or fragment.
-pub fn parse_base_url(option: &str, url: &str) -> Result<Url> {
-    let parsed = Url::parse(url.trim()).map_err(|e| {
-        fail!("{option} is not a valid URL ({e}): expected e.g. http://127.0.0.1:8008")
-    })?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(fail!(
-            "{option} must start with http:// or https://, got scheme '{}'",
-            parsed.scheme()
-        ));
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(fail!("{option} has no host name"));
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        // Never echo the URL here: it holds credentials.
-        return Err(fail!(
-            "{option} must not contain credentials; use the module's secret options instead"
-        ));
-    }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(fail!("{option} must not have a query string or fragment"));
-    }
-    Ok(parsed)
-}
-
-/// Percent-encodes one URL path segment (user IDs, token names): everything but RFC 3986
-/// unreserved characters, so `/`, `..`, `?` and `%` can never change the path.
-pub fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    // A segment of only dots would still be a dot-segment: encode them too.
-    if !out.is_empty() && out.bytes().all(|b| b == b'.') {
-        out = out.replace('.', "%2E");
-    }
-    out
-}
-
-/// How a request authenticates.
 #[derive(Debug, Clone, Copy)]
 pub enum Auth<'a> {
     None,
@@ -96,167 +62,6 @@ pub enum Auth<'a> {
     SharedSecret(&'a str),
     /// `Authorization: Basic` with a client id and secret (OAuth2 `client_secret_basic`, MAS).
     Basic(&'a str, &'a str),
-}
-
-/// A response: status and body parsed as JSON when it is JSON.
-#[derive(Debug, Clone)]
-pub struct Response {
-    pub status: StatusCode,
-    pub body: Value,
-    /// The first bytes of a body that was not JSON, secrets removed and escaped, for messages.
-    pub text: String,
-    /// The `Content-Type` the server sent ("" if none).
-    pub content_type: String,
-    /// The body's length in bytes.
-    pub len: usize,
-    /// `METHOD url` of the request, for messages (never a query string).
-    pub request: String,
-    /// The option whose URL was used, for messages.
-    pub url_option: String,
-}
-
-/// Why a server refused a request, where code decides on it; the operator's message is built
-/// from this by the API that sent the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// 429: try later, or do without (an optional look-up).
-    RateLimited,
-    /// 401: the credentials are unknown, expired or logged out.
-    Unauthorized,
-    /// 403.
-    Forbidden,
-    /// 404 with a body that says the thing asked for does not exist (`M_NOT_FOUND`).
-    NotFound,
-    /// 404 `M_UNRECOGNIZED` or 405, or a 404 without a Matrix body: the server does not serve
-    /// this endpoint at all (another server, a proxy, an API switched off).
-    NotServed,
-    /// Any other refusal.
-    Other,
-}
-
-impl Response {
-    /// The body of a success, which must be a JSON object: anything else (a web page, an empty
-    /// body, a list) is not the answer of the API asked, and fails with what did answer.
-    pub fn object(&self, action: &str) -> Result<&Map<String, Value>> {
-        match &self.body {
-            Value::Object(m) => Ok(m),
-            _ => Err(self.unexpected(action, "a JSON object")),
-        }
-    }
-
-    /// A string field of a success's JSON object.
-    pub fn str_field(&self, action: &str, field: &str) -> Result<&str> {
-        let obj = self.object(action)?;
-        obj.get(field).and_then(Value::as_str).ok_or_else(|| {
-            self.unexpected(
-                action,
-                &format!("a JSON object with the string field '{field}'"),
-            )
-        })
-    }
-
-    /// What answered instead of the API: status, content type and the first bytes, escaped.
-    pub fn what_answered(&self) -> String {
-        let ctype = if self.content_type.is_empty() {
-            "no content type".to_string()
-        } else {
-            format!("content type '{}'", escape_text(&self.content_type))
-        };
-        let body = if self.len == 0 {
-            "an empty body".to_string()
-        } else if self.body.is_null() {
-            format!("{} bytes starting '{}'", self.len, self.text)
-        } else {
-            // Secrets out of every string first (a server may echo one JSON-escaped inside a
-            // string), then out of the serialised text.
-            let mut body = self.body.clone();
-            crate::ansible::scrub(&mut body);
-            let json = scrub_text(&body.to_string());
-            let shown: String = json.chars().take(EXCERPT).collect();
-            let more = if shown.len() < json.len() { "..." } else { "" };
-            format!("JSON {}{more}", escape_text(&shown))
-        };
-        format!("HTTP {} with {ctype} and {body}", self.status.as_u16())
-    }
-
-    /// A failure for an answer that is not the shape the API promises.
-    pub fn unexpected(&self, action: &str, expected: &str) -> Error {
-        let option = &self.url_option;
-        if self.status.is_server_error() {
-            return fail!(
-                "{action}: {} answered {}, not {expected}: the server, or a proxy in front of it, failed. Check that the server behind {option} is running",
-                self.request,
-                self.what_answered()
-            );
-        }
-        let hint = if option == "api_url" {
-            "the URL matrix-registration is served at (e.g. https://matrix.example.org/matrix-registration)"
-        } else {
-            "the homeserver's client API (e.g. http://127.0.0.1:8008 or https://matrix.example.org), not a web client such as Element or a proxy's default page"
-        };
-        fail!(
-            "{action}: {} answered {}, not {expected}; nothing was counted as done. Check {option}: it must be {hint}",
-            self.request,
-            self.what_answered()
-        )
-    }
-
-    pub fn is_success(&self) -> bool {
-        self.status.is_success()
-    }
-    /// The refusal, or None for a success.
-    pub fn refusal(&self) -> Option<Refusal> {
-        if self.is_success() {
-            return None;
-        }
-        Some(match (self.status.as_u16(), self.errcode()) {
-            (429, _) => Refusal::RateLimited,
-            (401, _) => Refusal::Unauthorized,
-            (403, _) => Refusal::Forbidden,
-            (404, Some("M_NOT_FOUND")) => Refusal::NotFound,
-            (404, _) | (405, _) => Refusal::NotServed,
-            _ => Refusal::Other,
-        })
-    }
-    /// The Matrix `errcode`, if the body has one.
-    pub fn errcode(&self) -> Option<&str> {
-        self.body.get("errcode").and_then(Value::as_str)
-    }
-    /// The Matrix `error` text, if the body has one as a string.
-    pub fn error_text(&self) -> Option<&str> {
-        self.body.get("error").and_then(Value::as_str)
-    }
-    /// A short description for failure messages: `HTTP 403 M_FORBIDDEN: You are not a server admin`.
-    pub fn describe(&self) -> String {
-        let mut s = format!("HTTP {}", self.status.as_u16());
-        if let Some(code) = self.errcode() {
-            s.push(' ');
-            s.push_str(code);
-        }
-        match self.body.get("error") {
-            Some(Value::String(e)) => {
-                s.push_str(": ");
-                s.push_str(e);
-            }
-            Some(other) if !other.is_null() => {
-                s.push_str(": ");
-                s.push_str(&other.to_string());
-            }
-            _ => {
-                if self.body.is_null() && !self.text.trim().is_empty() {
-                    s.push_str(": ");
-                    s.push_str(self.text.trim());
-                }
-            }
-        }
-        s
-    }
-
-    /// Whether the body is the JSON of a Matrix error (`errcode`), i.e. the server is a Matrix
-    /// server and not a proxy answering for it.
-    pub fn is_matrix_error(&self) -> bool {
-        self.errcode().is_some()
-    }
 }
 
 /// A request body.
@@ -304,7 +109,23 @@ impl Client {
         if let (Some(path), true) = (&conn.ca_path, conn.validate_certs) {
             let pem = crate::ansible::read_regular_file(path, 4 << 20)
                 .map_err(|e| fail!("cannot read ca_path {}: {e}", escape_text(path)))?;
-            builder = builder.use_preconfigured_tls(tls_with_ca_file(path, &pem)?);
+            let what = format!("ca_path {}", escape_text(path));
+            let pinned = crate::tls::pem_certificates(&what, &pem)?;
+            let mut roots = crate::tls::roots(&pinned, false);
+            if roots.is_empty() {
+                return Err(fail!(
+                    "{what}: none of its certificates can be used (they cannot be parsed)"
+                ));
+            }
+            for c in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(c);
+            }
+            builder = builder.use_preconfigured_tls(crate::tls::client_config(
+                &what,
+                crate::tls::Check::FullOrPinned,
+                roots,
+                pinned,
+            )?);
         }
         let http = builder
             .build()
@@ -543,6 +364,7 @@ impl Client {
 }
 
 /// Why no response came.
+
 #[derive(Debug)]
 enum SendError {
     Http(reqwest::Error),
@@ -564,155 +386,6 @@ impl SendError {
             SendError::TooLarge { .. } => false,
         }
     }
-}
-
-/// The first bytes of a body for a message: secrets removed before it is cut (so no part of
-/// one survives at the cut), then control and bidirectional characters escaped.
-fn excerpt(bytes: &[u8]) -> String {
-    let head = &bytes[..bytes.len().min(64 * 1024)];
-    let text = scrub_text(&String::from_utf8_lossy(head));
-    let cut: String = text.chars().take(EXCERPT).collect();
-    let more = if cut.len() < text.len() || head.len() < bytes.len() {
-        "..."
-    } else {
-        ""
-    };
-    format!("{}{more}", escape_text(&cut))
-}
-
-/// A TLS configuration that trusts the system's CAs plus the certificates of `ca_path`, and
-/// also accepts a server that presents exactly one of those certificates: the self-signed
-/// certificate `openssl req -x509` makes is marked as a CA, which webpki refuses to see as a
-/// server's own certificate, while curl --cacert accepts it.
-fn tls_with_ca_file(path: &str, pem: &[u8]) -> Result<rustls::ClientConfig> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let shown = escape_text(path);
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| fail!("ca_path {shown} is not a PEM certificate bundle: {e:?}"))?;
-    if certs.is_empty() {
-        return Err(fail!("ca_path {shown} holds no PEM certificate"));
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(certs.iter().cloned());
-    if added == 0 {
-        return Err(fail!(
-            "ca_path {shown}: none of its certificates can be used (they cannot be parsed)"
-        ));
-    }
-    for c in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(c);
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
-        std::sync::Arc::new(roots),
-        provider.clone(),
-    )
-    .build()
-    .map_err(|e| fail!("ca_path {shown}: {e}"))?;
-    let verifier = PinnedOrWebPki {
-        pinned: certs,
-        webpki,
-        provider: provider.clone(),
-    };
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| fail!("cannot set up TLS: {e}"))?
-        .dangerous()
-        .with_custom_certificate_verifier(std::sync::Arc::new(verifier))
-        .with_no_client_auth())
-}
-
-/// The usual chain check; failing that, the server's certificate must be one given in ca_path
-/// byte for byte (and valid for the host name where it names one).
-#[derive(Debug)]
-struct PinnedOrWebPki {
-    pinned: Vec<rustls::pki_types::CertificateDer<'static>>,
-    webpki: std::sync::Arc<rustls::client::WebPkiServerVerifier>,
-    provider: std::sync::Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
-    fn verify_server_cert(
-        &self,
-        end_entity: &rustls::pki_types::CertificateDer<'_>,
-        intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        server_name: &rustls::pki_types::ServerName<'_>,
-        ocsp_response: &[u8],
-        now: rustls::pki_types::UnixTime,
-    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        let err = match self.webpki.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
-            Ok(v) => return Ok(v),
-            Err(e) => e,
-        };
-        if !self
-            .pinned
-            .iter()
-            .any(|c| c.as_ref() == end_entity.as_ref())
-        {
-            return Err(err);
-        }
-        let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
-        match rustls::client::verify_server_name(&parsed, server_name) {
-            Ok(()) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
-            // A certificate with a subject alternative name for another host is refused; one
-            // without any (CN only, as curl still accepts) is the operator's pin.
-            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
-            | Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForNameContext { .. },
-            )) if !has_subject_alt_name(end_entity.as_ref()) => {
-                Ok(rustls::client::danger::ServerCertVerified::assertion())
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// Whether a DER certificate carries the subjectAltName extension (OID 2.5.29.17).
-fn has_subject_alt_name(der: &[u8]) -> bool {
-    const SAN_OID: [u8; 5] = [0x06, 0x03, 0x55, 0x1d, 0x11];
-    der.windows(SAN_OID.len()).any(|w| w == SAN_OID)
 }
 
 /// The delay before retrying after this response, or None if it must not be retried.
@@ -738,15 +411,6 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(250u64.saturating_mul(1 << attempt.min(6)))
 }
 
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
 /// An error with its sources, e.g. "error sending request: connection refused".
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
@@ -769,6 +433,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::StatusCode;
     use serde_json::json;
 
     #[test]
@@ -888,12 +553,12 @@ mod tests {
             json!({"errcode": "M_FORBIDDEN", "error": "You are not a server admin"}),
         );
         assert_eq!(
-            r.describe(),
+            r.summary(),
             "HTTP 403 M_FORBIDDEN: You are not a server admin"
         );
         let mut r = resp(502, Value::Null);
         r.text = "Bad Gateway".into();
-        assert_eq!(r.describe(), "HTTP 502: Bad Gateway");
+        assert_eq!(r.summary(), "HTTP 502: Bad Gateway");
     }
 
     #[test]
