@@ -1,6 +1,7 @@
 //! Options whose value is one of fixed names, declared as enums.
 
-use super::{Params, Result};
+use super::error::Result;
+use super::spec::Params;
 use crate::fail;
 
 /// Declares an option whose value is one of fixed names, as an enum: the names go into the
@@ -24,7 +25,7 @@ macro_rules! choice_enum {
             }
         }
 
-        impl $crate::ansible::Choice for $name {
+        impl $crate::ansible::choice::Choice for $name {
             fn parse(s: &str) -> Option<Self> {
                 match s { $($text => Some($name::$variant),)+ _ => None }
             }

@@ -23,5 +23,5 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Builds an [`Error`] from a format string.
 #[macro_export]
 macro_rules! fail {
-    ($($arg:tt)*) => { $crate::ansible::Error(format!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::ansible::error::Error(format!($($arg)*)) };
 }

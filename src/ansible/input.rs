@@ -1,7 +1,7 @@
 //! Reading what Ansible hands a module: the arguments file, and files named by options.
 
+use super::error::{Error, Result};
 use super::mask::escape_text;
-use super::{Error, Result};
 use crate::fail;
 use serde_json::{Map, Value};
 

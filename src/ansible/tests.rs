@@ -2,6 +2,7 @@
 
 use super::mask::url_credentials;
 use super::*;
+use serde_json::{json, Value};
 
 static OPTS: &[Opt] = &[
     Opt::str("username"),

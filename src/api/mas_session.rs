@@ -39,7 +39,7 @@ impl std::fmt::Debug for MasCredentials {
     }
 }
 
-struct Held {
+struct CurrentToken {
     token: String,
     /// When to get a new one (obtained tokens only).
     renew_at: Option<Instant>,
@@ -56,7 +56,7 @@ pub struct MasSession {
     client: Client,
     creds: MasCredentials,
     endpoints: Option<Endpoints>,
-    held: Mutex<Held>,
+    current: Mutex<CurrentToken>,
     /// Every token this session obtained, to revoke at the end.
     obtained: Mutex<Vec<String>>,
 }
@@ -114,10 +114,10 @@ fn endpoint_path(issuer: &str, endpoint: &str) -> Option<String> {
 
 impl MasSession {
     pub fn open(client: Client, creds: &MasCredentials) -> Result<MasSession> {
-        let (endpoints, held) = match creds {
+        let (endpoints, current) = match creds {
             MasCredentials::Token(t) => (
                 None,
-                Held {
+                CurrentToken {
                     token: t.clone(),
                     renew_at: None,
                 },
@@ -131,7 +131,7 @@ impl MasSession {
                 let endpoints = discover(&client)?;
                 (
                     Some(endpoints),
-                    Held {
+                    CurrentToken {
                         token: String::new(),
                         renew_at: Some(Instant::now()),
                     },
@@ -142,7 +142,7 @@ impl MasSession {
             client,
             creds: creds.clone(),
             endpoints,
-            held: Mutex::new(held),
+            current: Mutex::new(current),
             obtained: Mutex::new(Vec::new()),
         })
     }
@@ -157,25 +157,25 @@ impl MasSession {
 
     /// The current token, renewed first when it is about to run out.
     fn token(&self) -> Result<String> {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        if held.renew_at.is_some_and(|at| Instant::now() >= at) {
-            *held = self.obtain()?;
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if current.renew_at.is_some_and(|at| Instant::now() >= at) {
+            *current = self.obtain()?;
         }
-        Ok(held.token.clone())
+        Ok(current.token.clone())
     }
 
     /// A new token, unless another thread already replaced `stale`.
     fn renew(&self, stale: &str) -> Result<String> {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        if held.token == stale {
-            *held = self.obtain()?;
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if current.token == stale {
+            *current = self.obtain()?;
         }
-        Ok(held.token.clone())
+        Ok(current.token.clone())
     }
 
     /// `POST /oauth2/token` with `grant_type=client_credentials&scope=urn:mas:admin`, the client
     /// authenticated with HTTP Basic.
-    fn obtain(&self) -> Result<Held> {
+    fn obtain(&self) -> Result<CurrentToken> {
         let (MasCredentials::Client { id, secret }, Some(ep)) = (&self.creds, &self.endpoints)
         else {
             return Err(fail!("no client credentials to get a MAS token with"));
@@ -223,7 +223,7 @@ impl MasSession {
         let ttl = Duration::from_secs(r.body["expires_in"].as_u64().unwrap_or(300));
         // Renewed with a quarter of its life (at most 30 s) left.
         let margin = (ttl / 4).min(Duration::from_secs(30));
-        Ok(Held {
+        Ok(CurrentToken {
             token,
             renew_at: Some(Instant::now() + ttl - margin),
         })

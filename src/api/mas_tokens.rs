@@ -45,7 +45,7 @@ impl MasTokens {
                 if found.is_none() && item["attributes"]["token"].as_str() == Some(name) {
                     found = Some((
                         item["id"].as_str().unwrap_or_default().to_string(),
-                        normalise(item)?,
+                        parse_token(item)?,
                     ));
                 }
                 Ok(())
@@ -55,7 +55,7 @@ impl MasTokens {
 
     fn one(&self, r: &Response, action: &str) -> Result<Token> {
         if r.is_success() {
-            normalise(&r.body["data"])
+            parse_token(&r.body["data"])
         } else {
             Err(self.session.refused(r, action))
         }
@@ -69,7 +69,7 @@ impl MasTokens {
 }
 
 /// MAS's token resource as every module returns a token.
-fn normalise(item: &Value) -> Result<Token> {
+fn parse_token(item: &Value) -> Result<Token> {
     let a = &item["attributes"];
     let name = a["token"]
         .as_str()
@@ -117,7 +117,7 @@ impl TokenService for MasTokens {
         let mut out = Vec::new();
         self.session
             .each_page("user-registration-tokens", "", &mut |item| {
-                out.push(normalise(item)?);
+                out.push(parse_token(item)?);
                 Ok(())
             })?;
         // Filtered here, on MAS's own `valid`: one listing for both filters.
@@ -231,7 +231,7 @@ mod tests {
             "attributes": {"token": "mytoken1", "valid": false, "usage_limit": null, "times_used": 0,
                 "created_at": "2026-11-23T08:03:45.701768Z", "last_used_at": null,
                 "expires_at": "2029-12-31T23:59:59Z", "revoked_at": "2026-11-23T08:03:45.775816518Z"}});
-        let t = normalise(&data).unwrap();
+        let t = parse_token(&data).unwrap();
         assert_eq!(t.name, "mytoken1");
         assert_eq!(t.max_usage, 0, "no usage limit is unlimited");
         assert!(t.disabled && !t.valid);

@@ -35,7 +35,7 @@ use url::is_loopback;
 /// modules ask for (a list of ten thousand tokens is a few MiB).
 pub const MAX_BODY: u64 = 32 << 20;
 
-/// How to reach a server: built from the connection options by [`crate::args`].
+/// How to reach a server: built from the connection options (the modules' `args`).
 #[derive(Debug, Clone)]
 pub struct Connection {
     pub base: Url,

@@ -2,8 +2,8 @@
 //! passwords and registration tokens, and its account table for the admin flag (Dendrite has no
 //! API for it).
 
+use super::backend::{Access, Backend, Capability, DatabaseKind, Reach, Server};
 use super::homeserver::Homeserver;
-use super::{Access, Backend, Capability, DatabaseKind, Reach, Server};
 use crate::ansible::Result;
 use crate::api::dendrite_accounts::DendriteAccounts;
 use crate::api::dendrite_admin::DendriteAdmin;

@@ -2,7 +2,7 @@
 //! admin session (logged in once, logged out at the end), public profile look-ups, and its name
 //! (given, or from the admin's user ID, or from its signing keys).
 
-use super::{Access, AdminAccess, Server};
+use super::backend::{Access, AdminAccess, Server};
 use crate::ansible::Result;
 use crate::api::admin_session::AdminSession;
 use crate::api::profiles::{server_name_from_keys, ProfileDirectory};

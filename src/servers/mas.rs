@@ -1,7 +1,7 @@
 //! Matrix Authentication Service: users, passwords, the admin flag, e-mail addresses and
 //! registration tokens through its admin API, with a token of its own obtained for the task.
 
-use super::{Access, Backend, Capability, Reach, Server};
+use super::backend::{Access, Backend, Capability, Reach, Server};
 use crate::ansible::Result;
 use crate::api::mas_session::MasSession;
 use crate::api::mas_tokens::MasTokens;

@@ -1,6 +1,6 @@
 //! matrix-registration: the registration page service and its tokens (API generation detected).
 
-use super::{Access, Backend, Capability, Reach, Server};
+use super::backend::{Access, Backend, Capability, Reach, Server};
 use crate::ansible::Result;
 use crate::api::matrix_registration::MatrixRegistration;
 

@@ -2,8 +2,8 @@
 //! admin flag, registration tokens), and its database for the admin flag where no admin
 //! account exists yet.
 
+use super::backend::{Access, Backend, Capability, DatabaseKind, Reach, Server};
 use super::homeserver::Homeserver;
-use super::{Access, Backend, Capability, DatabaseKind, Reach, Server};
 use crate::ansible::Result;
 use crate::api::shared_secret::{self, SharedSecretRegistration};
 use crate::api::synapse_admin::SynapseAdmin;

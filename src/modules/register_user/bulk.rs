@@ -1,9 +1,9 @@
 //! register_user with `users`: many accounts in one task, `concurrency` at a time; a bad or
 //! refused entry fails alone.
 
+use super::accounts::{full_or_local, Account, Entry};
 use super::converge::AccountResult;
 use super::converge::{ensure, Convergence};
-use super::{full_or_local, Account, Entry};
 use crate::ansible::{Diff, Error, Module, Outcome};
 use crate::fail;
 use crate::matrix::{NameSource, User};

@@ -1,7 +1,7 @@
 //! register_user's work on one account: look it up (one listing, an admin look-up, or a public
 //! one while it pays), create it, or converge what was asked of an existing one.
 
-use super::Account;
+use super::accounts::Account;
 use crate::ansible::{Diff, Outcome, Result};
 use crate::capabilities::{AccountListing, NewUser, Presence, Registration, Unknown};
 use crate::fail;
