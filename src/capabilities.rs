@@ -37,9 +37,11 @@ pub enum Registration {
 /// Whether an account exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Presence {
-    /// It exists; `admin` is its admin flag where the look-up shows it.
+    /// It exists; `admin` is its admin flag where the look-up shows it, `named` the account the
+    /// answer names where it names one (checked against the one asked for by the shared layer).
     Exists {
         admin: Option<bool>,
+        named: Option<String>,
     },
     Absent,
     /// The server would not say.
@@ -105,14 +107,27 @@ pub trait AccountListing: Sync {
 
 /// Sets the password of an existing account, keeping its sessions.
 pub trait PasswordReset: Sync {
-    fn set_password(&self, user_id: &str, password: &str) -> Result<()>;
+    /// Returns what the server's answer named (checked against `user_id` by the shared layer).
+    fn set_password(&self, user_id: &str, password: &str) -> Result<Answered>;
+}
+
+/// What a server's answer to a write named and stated, for the shared layer to check against
+/// what was asked (None: the answer's promised shape does not say).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answered {
+    /// The account the answer names.
+    pub subject: Option<String>,
+    /// The admin flag the answer states.
+    pub admin: Option<bool>,
 }
 
 /// What converging an admin flag found and did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminChange {
     pub before: bool,
     pub changed: bool,
+    /// What the server's answer to the write said, where it wrote.
+    pub answered: Answered,
 }
 
 /// Reads and sets the admin flag of an existing account.
@@ -129,7 +144,8 @@ pub trait AdminFlag: Sync {
 /// E-mail addresses of existing accounts, where the backend keeps them (MAS).
 pub trait EmailAddresses: Sync {
     /// Adds those of `emails` the account does not have (compared case-insensitively), keeping
-    /// any others; `check_mode` only reads. Returns the addresses added (or that would be).
+    /// any others; `check_mode` only reads. Returns the addresses added (or that would be), as
+    /// the server's answers name them (checked against those asked for by the shared layer).
     fn add_missing(
         &self,
         user_id: &str,

@@ -280,6 +280,35 @@ impl PostgresTarget {
         Ok(client)
     }
 
+    /// Connects and runs `work` on the connection within the task's `timeout`: a server that
+    /// accepts the connection and never answers (or stops answering mid-way) ends the task at
+    /// the deadline, whatever libpq-style timeouts the URL holds.
+    pub fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut postgres::Client) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let target = self.clone();
+        let (done, outcome) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let r = target.connect().and_then(|mut client| work(&mut client));
+            let _ = done.send(r);
+        });
+        match outcome.recv_timeout(self.timeout) {
+            Ok(r) => r,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(fail!(
+                "PostgreSQL {} ({}): no answer within {} s (timeout); the task stopped waiting, so whether anything was written is not known (a transaction that did not commit changed nothing): check that the server behind database is PostgreSQL and answering, then re-run",
+                self.display,
+                self.option,
+                self.timeout.as_secs()
+            )),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(fail!(
+                "PostgreSQL {} ({}): the connection ended without an answer",
+                self.display,
+                self.option
+            )),
+        }
+    }
+
     fn tls_config(&self, verify: CertCheck) -> Result<rustls::ClientConfig> {
         let check = match verify {
             CertCheck::NoTls | CertCheck::Encrypt => tls::Check::SignaturesOnly,
@@ -318,6 +347,29 @@ impl PostgresTarget {
     }
 }
 
+/// Refuses anything at `path` but an existing regular file, saying what is there: a directory,
+/// a FIFO or a device is not "missing", and is never opened (a FIFO would block).
+pub fn require_sqlite_file(path: &str, what: &str) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    // What is there, said as it is: a directory, a FIFO or a device is not "missing".
+    let kind = match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("does not exist".to_string()),
+        Err(e) => Some(format!("cannot be read ({e})")),
+        Ok(m) if m.is_file() => None,
+        Ok(m) if m.is_dir() => Some("is a directory".to_string()),
+        Ok(m) if m.file_type().is_fifo() => Some("is a FIFO, not a file".to_string()),
+        Ok(m) if m.file_type().is_char_device() || m.file_type().is_block_device() => {
+            Some("is a device, not a file".to_string())
+        }
+        Ok(m) if m.file_type().is_socket() => Some("is a socket, not a file".to_string()),
+        Ok(_) => Some("is not a regular file".to_string()),
+    };
+    if let Some(kind) = kind {
+        return Err(fail!("database {path} {kind} (it must be {what})"));
+    }
+    Ok(())
+}
+
 /// Opens a SQLite database that must exist (never created), read-only in check mode, waiting
 /// for the homeserver's write lock, and checks that it has `table`.
 pub fn open_sqlite(
@@ -327,9 +379,7 @@ pub fn open_sqlite(
     what: &str,
 ) -> Result<rusqlite::Connection> {
     use rusqlite::OpenFlags;
-    if !std::path::Path::new(path).is_file() {
-        return Err(fail!("database {path} does not exist (it must be {what})"));
-    }
+    require_sqlite_file(path, what)?;
     let flags = if write {
         OpenFlags::SQLITE_OPEN_READ_WRITE
     } else {

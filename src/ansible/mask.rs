@@ -67,6 +67,23 @@ fn secret_forms(s: &str) -> Vec<String> {
             }
         })
         .collect();
+    // application/x-www-form-urlencoded: as the URL encoding, with `+` for a space; and both
+    // with lower-case hex digits, as some servers echo them.
+    let form = pct.replace("%20", "+");
+    let lower_hex = |t: &str| {
+        let mut out = String::with_capacity(t.len());
+        let mut rest = t;
+        while let Some(i) = rest.find('%') {
+            out.push_str(&rest[..=i]);
+            let hex: String = rest[i + 1..].chars().take(2).collect();
+            out.push_str(&hex.to_ascii_lowercase());
+            rest = &rest[i + 1 + hex.len()..];
+        }
+        out.push_str(rest);
+        out
+    };
+    let pct_lower = lower_hex(&pct);
+    let form_lower = lower_hex(&form);
     let mut forms = vec![
         s.to_string(),
         json,
@@ -74,6 +91,9 @@ fn secret_forms(s: &str) -> Vec<String> {
         html,
         html39,
         pct,
+        form,
+        pct_lower,
+        form_lower,
         escape_text(s),
     ];
     let upper = ascii_upper_escapes(&forms[2]);

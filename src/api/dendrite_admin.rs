@@ -5,7 +5,7 @@
 use crate::ansible::Result;
 use crate::api::admin_session::admin_call;
 use crate::api::admin_session::AdminSession;
-use crate::capabilities::PasswordReset;
+use crate::capabilities::{Answered, PasswordReset};
 use crate::client::{encode_segment, Body};
 use reqwest::Method;
 use serde_json::json;
@@ -23,7 +23,7 @@ impl DendriteAdmin {
 
 impl PasswordReset for DendriteAdmin {
     /// `POST /_dendrite/admin/resetPassword/{userID}`, keeping sessions.
-    fn set_password(&self, user_id: &str, password: &str) -> Result<()> {
+    fn set_password(&self, user_id: &str, password: &str) -> Result<Answered> {
         let path = format!("/_dendrite/admin/resetPassword/{}", encode_segment(user_id));
         let body = json!({"password": password, "logout_devices": false});
         let action = format!("setting the password of {user_id}");
@@ -36,7 +36,8 @@ impl PasswordReset for DendriteAdmin {
         )?;
         // Dendrite answers {"password_updated": true}; anything else did not set it.
         match r.body.get("password_updated") {
-            Some(serde_json::Value::Bool(true)) => Ok(()),
+            // It names nobody.
+            Some(serde_json::Value::Bool(true)) => Ok(Answered::default()),
             _ => Err(r.unexpected(&action, "{\"password_updated\": true}")),
         }
     }

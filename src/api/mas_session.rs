@@ -5,6 +5,7 @@
 //! and every token the session obtained is revoked (`/oauth2/revoke`) when the task ends.
 
 use crate::ansible::{register_secret, Error, Result};
+use crate::client::paging::Pages;
 use crate::client::{Auth, Body, Client, Response};
 use crate::fail;
 use reqwest::Method;
@@ -323,6 +324,7 @@ impl MasSession {
     ) -> Result<()> {
         let mut after: Option<String> = None;
         let mut first = true;
+        let mut pages = Pages::new(&format!("listing MAS's {collection}"));
         loop {
             let mut query: Vec<String> = Vec::new();
             if !filter.is_empty() {
@@ -351,7 +353,11 @@ impl MasSession {
             }
             if first {
                 first = false;
-                if !go_on(r.body["meta"]["count"].as_u64().unwrap_or(0)) {
+                let count = r.body["meta"]["count"].as_u64();
+                if let Some(total) = count {
+                    pages.expect_total(total, u64::from(page.unwrap_or(10)));
+                }
+                if !go_on(count.unwrap_or(0)) {
                     return Ok(());
                 }
             }
@@ -360,10 +366,15 @@ impl MasSession {
                     .as_str()
                     .or_else(|| i["id"].as_str())
             });
-            match (r.body["links"]["next"].as_str(), last) {
-                (Some(_), Some(cursor)) => after = Some(cursor.to_string()),
-                _ => return Ok(()),
+            // The cursor of the next page is the last item's; a next link after a page without
+            // items has none, which Pages refuses.
+            let next = r.body["links"]["next"]
+                .as_str()
+                .map(|_| last.unwrap_or_default());
+            if !pages.next(items.len(), next)? {
+                return Ok(());
             }
+            after = next.map(str::to_string);
         }
     }
 

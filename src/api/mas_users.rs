@@ -9,7 +9,7 @@
 use crate::ansible::{Error, Result};
 use crate::api::mas_session::{summary as mas_summary, MasSession, API};
 use crate::capabilities::{
-    AccountListing, AdminChange, AdminFlag, Directory, EmailAddresses, Identity, NewUser,
+    AccountListing, AdminChange, AdminFlag, Answered, Directory, EmailAddresses, Identity, NewUser,
     PasswordReset, Presence, Registrar, Registration,
 };
 use crate::client::{encode_segment, Body, Response};
@@ -36,7 +36,15 @@ pub struct MasUser {
 }
 
 impl MasUser {
+    /// A `user` resource; any other type (a `user-email`, ...) is not a user.
     fn from_resource(data: &Value) -> Result<MasUser> {
+        if data.get("type").and_then(Value::as_str) != Some("user") {
+            return Err(fail!(
+                "MAS answered a resource of type {} where a user was expected: {data}",
+                data.get("type")
+                    .map_or("(none)".to_string(), Value::to_string)
+            ));
+        }
         let id = data.get("id").and_then(Value::as_str);
         let attrs = data.get("attributes");
         let username = attrs
@@ -105,10 +113,17 @@ impl MasAdmin {
     pub fn find_user(&self, username: &str) -> Result<Option<MasUser>> {
         let path = format!("{API}/users/by-username/{}", encode_segment(username));
         let r = self.session.call(Method::GET, &path, Body::Empty, true)?;
+        let action = format!("looking up {username}");
         match r.status.as_u16() {
-            200 => MasUser::from_resource(&r.body["data"]).map(Some),
-            404 => Ok(None),
-            _ => Err(self.session.refused(&r, &format!("looking up {username}"))),
+            200 => {
+                let user = MasUser::from_resource(&r.object(&action)?["data"])?;
+                named(&r, &action, username, &user)?;
+                Ok(Some(user))
+            }
+            // MAS's own 404 is a JSON:API error; a web page is a proxy, not "no such user".
+            404 if r.body.get("errors").is_some_and(Value::is_array) => Ok(None),
+            404 => Err(r.unexpected(&action, "MAS's JSON answer (errors for no such user)")),
+            _ => Err(self.session.refused(&r, &action)),
         }
     }
 
@@ -132,7 +147,14 @@ impl MasAdmin {
             false,
         )?;
         match r.status.as_u16() {
-            201 | 200 => MasUser::from_resource(&r.body["data"]).map(Some),
+            201 | 200 => {
+                // The account created must be the one asked for: nothing more is done to
+                // another one (no password, no admin flag, no address).
+                let action = format!("creating {username}");
+                let user = MasUser::from_resource(&r.object(&action)?["data"])?;
+                named(&r, &action, username, &user)?;
+                Ok(Some(user))
+            }
             409 if title(&r).contains("already exists") => Ok(None),
             409 => Err(fail!(
                 "MAS refused to create {username} ({}): the homeserver already has this name or reserves it (purely numeric names are reserved for guests)",
@@ -157,7 +179,13 @@ impl MasAdmin {
             .session
             .call(Method::POST, &path, Body::Json(&body), true)?;
         match r.status.as_u16() {
-            200..=299 => Ok(()),
+            // MAS answers 204 without a body; a web page answering 2xx did not set anything.
+            204 if r.len == 0 => Ok(()),
+            200..=299 if r.body.is_object() => Ok(()),
+            200..=299 => Err(r.unexpected(
+                &format!("setting the password of {}", self.user_id(&user.username)?),
+                "MAS's answer (204 without a body)",
+            )),
             400 if title(&r).contains("too weak") => Err(fail!(
                 "MAS refused the password of {} ({}): it is below MAS's passwords.minimum_complexity; choose a stronger password, or set skip_password_check: true (as mas-cli --ignore-password-complexity)",
                 self.user_id(&user.username)?,
@@ -175,8 +203,8 @@ impl MasAdmin {
         }
     }
 
-    /// `POST /users/{id}/set-admin`.
-    fn set_admin_of(&self, user: &MasUser, admin: bool) -> Result<()> {
+    /// `POST /users/{id}/set-admin`: what MAS's answer says was set.
+    fn set_admin_of(&self, user: &MasUser, admin: bool) -> Result<Answered> {
         let path = format!("{API}/users/{}/set-admin", user.id);
         let r = self.session.call(
             Method::POST,
@@ -184,17 +212,19 @@ impl MasAdmin {
             Body::Json(&json!({ "admin": admin })),
             true,
         )?;
-        if r.is_success() {
-            Ok(())
-        } else {
-            Err(self.session.refused(
-                &r,
-                &format!(
-                    "setting the admin flag of {}",
-                    self.user_id(&user.username)?
-                ),
-            ))
+        let action = format!(
+            "setting the admin flag of {}",
+            self.user_id(&user.username)?
+        );
+        if !r.is_success() {
+            return Err(self.session.refused(&r, &action));
         }
+        // MAS answers with the user: its record says what was set, and on whom.
+        let answered = MasUser::from_resource(&r.object(&action)?["data"])?;
+        Ok(Answered {
+            subject: Some(self.user_id(&answered.username)?),
+            admin: Some(answered.admin),
+        })
     }
 
     /// The addresses of a user (`GET /user-emails?filter[user]=`), every page.
@@ -211,8 +241,8 @@ impl MasAdmin {
         Ok(out)
     }
 
-    /// `POST /user-emails`.
-    fn add_email(&self, user: &MasUser, email: &str) -> Result<()> {
+    /// `POST /user-emails`: the address as MAS's answer names it.
+    fn add_email(&self, user: &MasUser, email: &str) -> Result<String> {
         let body = json!({ "user_id": user.id, "email": email });
         let r = self.session.call(
             Method::POST,
@@ -222,7 +252,20 @@ impl MasAdmin {
         )?;
         let who = self.user_id(&user.username)?;
         match r.status.as_u16() {
-            200..=299 => Ok(()),
+            200..=299 => {
+                // MAS answers with the address added: it must be this one, on this user.
+                let action = format!("adding {email} to {who}");
+                let data = &r.object(&action)?["data"];
+                let answered = data["attributes"]["email"].as_str();
+                let owner = data["attributes"]["user_id"].as_str();
+                if data["type"].as_str() != Some("user-email")
+                    || !answered.is_some_and(|a| a.eq_ignore_ascii_case(email))
+                    || owner != Some(user.id.as_str())
+                {
+                    return Err(r.unexpected(&action, &format!("the user-email {email} of {who}")));
+                }
+                Ok(answered.unwrap_or(email).to_string())
+            }
             409 => Err(fail!(
                 "MAS refused {email} for {who} ({}): another account has this address",
                 mas_summary(&r)
@@ -319,6 +362,20 @@ fn site_config(session: &MasSession) -> Result<SiteConfig> {
     })
 }
 
+/// The user an answer about `username` names must be that user.
+fn named(r: &Response, action: &str, username: &str, user: &MasUser) -> Result<()> {
+    if user.username != username {
+        return Err(r.unexpected(
+            action,
+            &format!(
+                "the user {username} (it named {}, another account; nothing was done to it)",
+                user.username
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn title(r: &Response) -> String {
     r.body["errors"][0]["title"]
         .as_str()
@@ -352,7 +409,13 @@ impl Registrar for MasAdmin {
         let finish = || -> Result<()> {
             self.set_password_of(&created, user.password)?;
             if user.admin {
-                self.set_admin_of(&created, true)?;
+                let answered = self.set_admin_of(&created, true)?;
+                if answered.admin != Some(true) {
+                    return Err(fail!(
+                        "MAS answered the admin flag of {user_id} as {:?}, not set",
+                        answered.admin
+                    ));
+                }
             }
             for e in self.missing_emails(&created, user.emails)? {
                 self.add_email(&created, &e)?;
@@ -374,6 +437,7 @@ impl Directory for MasAdmin {
         Ok(match self.find_user(self.localpart(user_id)?)? {
             Some(u) => Presence::Exists {
                 admin: Some(u.admin),
+                named: Some(self.user_id(&u.username)?),
             },
             None => Presence::Absent,
         })
@@ -409,9 +473,11 @@ impl AccountListing for MasAdmin {
 }
 
 impl PasswordReset for MasAdmin {
-    fn set_password(&self, user_id: &str, password: &str) -> Result<()> {
+    fn set_password(&self, user_id: &str, password: &str) -> Result<Answered> {
         let user = self.require_user(user_id)?;
-        self.set_password_of(&user, password)
+        self.set_password_of(&user, password)?;
+        // MAS answers 204 without a body: it names nobody.
+        Ok(Answered::default())
     }
 }
 
@@ -419,12 +485,15 @@ impl AdminFlag for MasAdmin {
     fn converge(&self, user_id: &str, want: bool, check_mode: bool) -> Result<AdminChange> {
         let user = self.require_user(user_id)?;
         let before = user.admin;
-        if before != want && !check_mode {
-            self.set_admin_of(&user, want)?;
-        }
+        let answered = if before != want && !check_mode {
+            self.set_admin_of(&user, want)?
+        } else {
+            Answered::default()
+        };
         Ok(AdminChange {
             before,
             changed: before != want,
+            answered,
         })
     }
 }
@@ -441,11 +510,9 @@ impl EmailAddresses for MasAdmin {
         }
         let user = self.require_user(user_id)?;
         let missing = self.missing_emails(&user, emails)?;
-        if !check_mode {
-            for e in &missing {
-                self.add_email(&user, e)?;
-            }
+        if check_mode {
+            return Ok(missing);
         }
-        Ok(missing)
+        missing.iter().map(|e| self.add_email(&user, e)).collect()
     }
 }

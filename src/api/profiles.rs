@@ -88,7 +88,11 @@ impl Directory for ProfileDirectory {
                 // "Exists" is the one answer that ends the task with nothing done: it counts only
                 // from a server that shows itself a Matrix homeserver.
                 self.confirm_matrix()?;
-                Presence::Exists { admin: None }
+                // A profile names no user.
+                Presence::Exists {
+                    admin: None,
+                    named: None,
+                }
             }
             // Synapse answers M_NOT_FOUND, or M_UNKNOWN "No row found" in some versions.
             (404, _) if r.is_matrix_error() => Presence::Absent,

@@ -5,8 +5,9 @@ use crate::ansible::Result;
 use crate::api::admin_session::{admin_call, admin_error, AdminSession};
 use crate::api::delegation::delegation_error;
 use crate::capabilities::{
-    AccountListing, AdminChange, AdminFlag, Directory, PasswordReset, Presence,
+    AccountListing, AdminChange, AdminFlag, Answered, Directory, PasswordReset, Presence,
 };
+use crate::client::paging::Pages;
 use crate::client::{encode_segment, Body, Client, Refusal};
 use crate::fail;
 use reqwest::Method;
@@ -64,6 +65,7 @@ impl Directory for SynapseAdmin {
         Ok(match self.user(user_id)? {
             Some(info) => Presence::Exists {
                 admin: Some(info.get("admin").and_then(Value::as_bool).unwrap_or(false)),
+                named: info.get("name").and_then(Value::as_str).map(str::to_string),
             },
             None => Presence::Absent,
         })
@@ -72,7 +74,7 @@ impl Directory for SynapseAdmin {
 
 impl PasswordReset for SynapseAdmin {
     /// Sets a password, keeping the account's sessions.
-    fn set_password(&self, user_id: &str, password: &str) -> Result<()> {
+    fn set_password(&self, user_id: &str, password: &str) -> Result<Answered> {
         let path = format!("/_synapse/admin/v2/users/{}", encode_segment(user_id));
         let body = json!({"password": password, "logout_devices": false});
         let action = format!("setting the password of {user_id}");
@@ -83,11 +85,11 @@ impl PasswordReset for SynapseAdmin {
             Body::Json(&body),
             &action,
         )?;
-        // Synapse answers with the user's record: it must be this user's.
-        if r.str_field(&action, "name")? != user_id {
-            return Err(r.unexpected(&action, &format!("the record of {user_id}")));
-        }
-        Ok(())
+        // Synapse answers with the user's record, which names the user.
+        Ok(Answered {
+            subject: Some(r.str_field(&action, "name")?.to_string()),
+            admin: None,
+        })
     }
 }
 
@@ -106,6 +108,7 @@ impl AdminFlag for SynapseAdmin {
             return Ok(AdminChange {
                 before,
                 changed: before != want,
+                answered: Answered::default(),
             });
         }
         let path = format!("/_synapse/admin/v1/users/{}/admin", encode_segment(user_id));
@@ -125,6 +128,7 @@ impl AdminFlag for SynapseAdmin {
             return Ok(AdminChange {
                 before,
                 changed: true,
+                answered: Answered::default(),
             });
         }
         if r.status.as_u16() == 400 && r.error_text().unwrap_or("").contains("demote yourself") {
@@ -150,6 +154,7 @@ impl AccountListing for SynapseAdmin {
         each: &mut dyn FnMut(&str, bool),
     ) -> Result<bool> {
         let mut from: Option<String> = None;
+        let mut pages = Pages::new("listing the accounts");
         loop {
             let mut path = format!(
                 "/_synapse/admin/v2/users?guests=false&deactivated=true&limit={LISTING_PAGE}"
@@ -179,8 +184,11 @@ impl AccountListing for SynapseAdmin {
                 }
             }
             if from.is_none() {
-                let total = r.body.get("total").and_then(Value::as_u64).unwrap_or(0);
-                if !worth_it(total) {
+                let total = r.body.get("total").and_then(Value::as_u64);
+                if let Some(total) = total {
+                    pages.expect_total(total, u64::from(LISTING_PAGE));
+                }
+                if !worth_it(total.unwrap_or(0)) {
                     return Ok(false);
                 }
             }
@@ -188,8 +196,11 @@ impl AccountListing for SynapseAdmin {
             from = match r.body.get("next_token") {
                 Some(Value::String(t)) => Some(t.clone()),
                 Some(Value::Number(n)) => Some(n.to_string()),
-                _ => return Ok(true),
+                _ => None,
             };
+            if !pages.next(users.len(), from.as_deref())? {
+                return Ok(true);
+            }
         }
     }
 }

@@ -11,10 +11,12 @@
 //! [`Response::object`].
 //!
 //! - [`url`]: base URLs and path segments;
+//! - [`paging`]: the bounds of every paged listing;
 //! - [`response`]: answers, refusals and the words for an unexpected answer;
 //! - this file: the client, its requests and retries. TLS is [`crate::tls`], shared with the
 //!   database connection.
 
+pub mod paging;
 pub mod response;
 pub mod url;
 
@@ -175,9 +177,11 @@ impl Client {
     ) -> Result<Response> {
         let url = self.url(path);
         let started = Instant::now();
+        // One deadline for the request, retries included: connect, headers and body alike.
+        let deadline = started + self.conn.timeout;
         let mut attempt: u32 = 0;
         loop {
-            let outcome = self.send_once(method.clone(), &url, auth, &body);
+            let outcome = self.send_once(method.clone(), &url, auth, &body, deadline);
             let retry_in = match &outcome {
                 Ok((r, _)) if r.status.as_u16() == 429 && !wait_out_429 => None,
                 Ok((r, _)) => retry_delay_for_status(r, idempotent, attempt),
@@ -213,14 +217,23 @@ impl Client {
         url: &str,
         auth: Auth<'_>,
         body: &Body<'_>,
+        deadline: Instant,
     ) -> std::result::Result<(Response, Option<String>), SendError> {
         let request = format!("{method} {}", url.split('?').next().unwrap_or(url));
-        let mut req = self.http.request(method, url);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(SendError::Deadline);
+        }
+        let mut req = self.http.request(method, url).timeout(left);
         req = match auth {
             Auth::None => req,
             Auth::Bearer(t) => req.bearer_auth(t),
             Auth::SharedSecret(s) => req.header("Authorization", format!("SharedSecret {s}")),
-            Auth::Basic(id, secret) => req.basic_auth(id, Some(secret)),
+            Auth::Basic(id, secret) => {
+                // The header carries base64(id:secret): that form is a secret too.
+                crate::ansible::register_secret(&basic_credentials(id, secret));
+                req.basic_auth(id, Some(secret))
+            }
         };
         req = match body {
             Body::Empty => req,
@@ -242,10 +255,21 @@ impl Client {
                 announced: resp.content_length(),
             });
         }
+        // Read in pieces, so that an answer trickling in ends at the deadline too.
         let mut bytes = Vec::new();
-        resp.take(MAX_BODY + 1)
-            .read_to_end(&mut bytes)
-            .map_err(SendError::Read)?;
+        let mut body_reader = resp.take(MAX_BODY + 1);
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            if Instant::now() >= deadline {
+                return Err(SendError::Deadline);
+            }
+            match body_reader.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(SendError::Read(e)),
+            }
+        }
         if bytes.len() as u64 > MAX_BODY {
             return Err(SendError::TooLarge {
                 request,
@@ -316,6 +340,14 @@ impl Client {
     fn transport_error(&self, method: &Method, path: &str, e: &SendError, attempts: u32) -> Error {
         let e = match e {
             SendError::Http(e) => e,
+            SendError::Deadline => {
+                return fail!(
+                    "{method} {}{path}: no complete answer within {} s (timeout, retries included); nothing from it was counted. Check that the server behind {} is running and answering",
+                    self.conn.base.as_str().trim_end_matches('/'),
+                    self.conn.timeout.as_secs(),
+                    self.conn.url_option
+                )
+            }
             SendError::Read(io) => {
                 return fail!(
                     "{method} {}{path}: reading the answer failed: {}",
@@ -364,11 +396,12 @@ impl Client {
 }
 
 /// Why no response came.
-
 #[derive(Debug)]
 enum SendError {
     Http(reqwest::Error),
     Read(std::io::Error),
+    /// The request's deadline (`timeout`) passed before the whole answer was read.
+    Deadline,
     TooLarge {
         request: String,
         announced: Option<u64>,
@@ -383,6 +416,7 @@ impl SendError {
         match self {
             SendError::Http(e) => e.is_timeout(),
             SendError::Read(e) => e.kind() == std::io::ErrorKind::TimedOut,
+            SendError::Deadline => true,
             SendError::TooLarge { .. } => false,
         }
     }
@@ -405,6 +439,29 @@ fn retry_delay_for_status(r: &Response, idempotent: bool, attempt: u32) -> Optio
         _ => false,
     };
     retryable.then(|| backoff(attempt))
+}
+
+/// What an `Authorization: Basic` header carries: base64 of `id:secret`.
+pub fn basic_credentials(id: &str, secret: &str) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let input = format!("{id}:{secret}");
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18, 12, 6, 0].iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(TABLE[((n >> shift) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn backoff(attempt: u32) -> Duration {
@@ -496,6 +553,17 @@ mod tests {
             request: "GET http://127.0.0.1:8008/x".into(),
             url_option: "homeserver_url".into(),
         }
+    }
+
+    #[test]
+    fn basic_credentials_are_base64_of_id_and_secret() {
+        // RFC 7617's example.
+        assert_eq!(
+            basic_credentials("Aladdin", "open sesame"),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        assert_eq!(basic_credentials("a", "b"), "YTpi");
+        assert_eq!(basic_credentials("ab", "c"), "YWI6Yw==");
     }
 
     #[test]

@@ -73,7 +73,7 @@ fn run(m: &mut Module) -> Result<Outcome> {
             "not predicted: check mode does not log in as admin_username; give access_token",
         ));
     }
-    let service = server.tokens.as_deref().ok_or_else(|| {
+    let service = server.tokens().ok_or_else(|| {
         fail!(
             "backend {} keeps no registration tokens",
             server.backend.name

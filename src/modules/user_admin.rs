@@ -210,7 +210,9 @@ fn run(m: &mut Module) -> Result<Outcome> {
             "the admin flag of {user_id} was written to the database; {homeserver} caches user records, so restart {homeserver} for the change to take effect"
         ));
     }
-    let AdminChange { before, changed } = change;
+    let AdminChange {
+        before, changed, ..
+    } = change;
     let verb = match (changed, m.check_mode, want) {
         (false, _, true) => "is already an admin",
         (false, _, false) => "is already not an admin",
@@ -244,7 +246,7 @@ fn converge(
     check_mode: bool,
 ) -> Result<(String, AdminChange)> {
     let name = server.backend.name;
-    let user_id = match (user.id(), &server.identity) {
+    let user_id = match (user.id(), &server.identity()) {
         (Some(id), _) => id,
         (None, Some(identity)) => match identity.server_name(None, false)? {
             Some((s, _)) => format!("@{}:{s}", user.localpart),
@@ -253,8 +255,7 @@ fn converge(
         (None, None) => return Err(full_id_needed(name, user)),
     };
     let flag = server
-        .admin_flags
-        .as_deref()
+        .admin_flags()
         .ok_or_else(|| fail!("backend {name} cannot set the admin flag of accounts"))?;
     let change = flag.converge(&user_id, want, check_mode)?;
     Ok((user_id, change))

@@ -13,6 +13,8 @@ use crate::database::Database;
 use crate::fail;
 use std::sync::Arc;
 
+use super::checked::Checked;
+
 /// Something a module asks of a server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Capability {
@@ -128,21 +130,20 @@ pub enum AdminAccess {
 }
 
 /// What one backend can do for one task, opened once and closed once. A capability it does not
-/// have, or cannot have with the credentials given, is None.
+/// have, or cannot have with the credentials given, is None. Capabilities go in through the
+/// setters, which wrap each one in the checks of [`super::checked`]: no backend can hand the
+/// modules a capability whose answers are not checked against what was asked.
 pub struct Server {
     pub backend: &'static Backend,
-    pub registrar: Option<Box<dyn Registrar>>,
-    /// Exact look-ups with admin rights, never rate-limited.
-    pub directory: Option<Box<dyn Directory>>,
-    /// Public look-ups, which the server may rate-limit: worth a request only while they help.
-    pub public_directory: Option<Box<dyn Directory>>,
-    /// One paged listing of every account, for long lists.
-    pub listing: Option<Box<dyn AccountListing>>,
-    pub passwords: Option<Box<dyn PasswordReset>>,
-    pub admin_flags: Option<Box<dyn AdminFlag>>,
-    pub emails: Option<Box<dyn EmailAddresses>>,
-    pub tokens: Option<Box<dyn TokenService>>,
-    pub identity: Option<Box<dyn Identity>>,
+    registrar: Option<Checked<dyn Registrar>>,
+    directory: Option<Checked<dyn Directory>>,
+    public_directory: Option<Checked<dyn Directory>>,
+    listing: Option<Checked<dyn AccountListing>>,
+    passwords: Option<Checked<dyn PasswordReset>>,
+    admin_flags: Option<Checked<dyn AdminFlag>>,
+    emails: Option<Checked<dyn EmailAddresses>>,
+    tokens: Option<Checked<dyn TokenService>>,
+    identity: Option<Checked<dyn Identity>>,
     pub admin: AdminAccess,
     /// For a database written directly: whether a change of the admin flag takes effect only
     /// after the server restarts (it caches user records). None where the server's own API
@@ -177,6 +178,87 @@ impl Server {
             restart_required: None,
             sessions: Sessions::default(),
         }
+    }
+
+    /// The capability: creates accounts.
+    pub fn registrar(&self) -> Option<&dyn Registrar> {
+        self.registrar.as_ref().map(|c| c as &dyn Registrar)
+    }
+
+    pub fn set_registrar(&mut self, c: impl Registrar + 'static) {
+        self.registrar = Some(Checked::new(self.backend.server, Box::new(c)));
+    }
+
+    /// The capability: exact look-ups with admin rights, never rate-limited.
+    pub fn directory(&self) -> Option<&dyn Directory> {
+        self.directory.as_ref().map(|c| c as &dyn Directory)
+    }
+
+    pub fn set_directory(&mut self, c: impl Directory + 'static) {
+        self.directory = Some(Checked::new(self.backend.server, Box::new(c)));
+    }
+
+    /// The capability: public look-ups, which the server may rate-limit: worth a request only while they help.
+    pub fn public_directory(&self) -> Option<&dyn Directory> {
+        self.public_directory.as_ref().map(|c| c as &dyn Directory)
+    }
+
+    pub fn set_public_directory(&mut self, c: impl Directory + 'static) {
+        self.public_directory = Some(Checked::new(self.backend.server, Box::new(c)));
+    }
+
+    /// The capability: one paged listing of every account, for long lists.
+    pub fn listing(&self) -> Option<&dyn AccountListing> {
+        self.listing.as_ref().map(|c| c as &dyn AccountListing)
+    }
+
+    pub fn set_listing(&mut self, c: impl AccountListing + 'static) {
+        self.listing = Some(Checked::new(self.backend.server, Box::new(c)));
+    }
+
+    /// The capability: sets the password of existing accounts.
+    pub fn passwords(&self) -> Option<&dyn PasswordReset> {
+        self.passwords.as_ref().map(|c| c as &dyn PasswordReset)
+    }
+
+    pub fn set_passwords(&mut self, c: impl PasswordReset + 'static) {
+        self.passwords = Some(Checked::new(self.backend.server, Box::new(c)));
+    }
+
+    /// The capability: reads and sets the admin flag.
+    pub fn admin_flags(&self) -> Option<&dyn AdminFlag> {
+        self.admin_flags.as_ref().map(|c| c as &dyn AdminFlag)
+    }
+
+    pub fn set_admin_flags(&mut self, c: impl AdminFlag + 'static) {
+        self.admin_flags = Some(Checked::new(self.backend.server, Box::new(c)));
+    }
+
+    /// The capability: the e-mail addresses of accounts.
+    pub fn emails(&self) -> Option<&dyn EmailAddresses> {
+        self.emails.as_ref().map(|c| c as &dyn EmailAddresses)
+    }
+
+    pub fn set_emails(&mut self, c: impl EmailAddresses + 'static) {
+        self.emails = Some(Checked::new(self.backend.server, Box::new(c)));
+    }
+
+    /// The capability: registration tokens.
+    pub fn tokens(&self) -> Option<&dyn TokenService> {
+        self.tokens.as_ref().map(|c| c as &dyn TokenService)
+    }
+
+    pub fn set_tokens(&mut self, c: impl TokenService + 'static) {
+        self.tokens = Some(Checked::new(self.backend.server, Box::new(c)));
+    }
+
+    /// The capability: the server's name.
+    pub fn identity(&self) -> Option<&dyn Identity> {
+        self.identity.as_ref().map(|c| c as &dyn Identity)
+    }
+
+    pub fn set_identity(&mut self, c: impl Identity + 'static) {
+        self.identity = Some(Checked::new(self.backend.server, Box::new(c)));
     }
 
     /// Whether admin credentials were given (live or not).

@@ -46,15 +46,15 @@ fn open_api(access: Access) -> Result<Server> {
     let mut server = Server::new(&API);
     let hs = Homeserver::open(&mut server, &access)?;
     if let Some(secret) = access.shared_secret {
-        server.registrar = Some(Box::new(SharedSecretRegistration::new(
+        server.set_registrar(SharedSecretRegistration::new(
             hs.client.clone(),
             secret,
             shared_secret::DENDRITE,
-        )));
+        ));
     }
     if let Some(admin) = &hs.admin {
-        server.passwords = Some(Box::new(DendriteAdmin::new(admin.clone())));
-        server.tokens = Some(Box::new(DendriteTokens::new(admin.clone())));
+        server.set_passwords(DendriteAdmin::new(admin.clone()));
+        server.set_tokens(DendriteTokens::new(admin.clone()));
     }
     Ok(server)
 }
@@ -72,6 +72,6 @@ fn open_database(access: Access) -> Result<Server> {
     };
     let mut server = Server::new(backend);
     server.restart_required = Some(false);
-    server.admin_flags = Some(Box::new(accounts));
+    server.set_admin_flags(accounts);
     Ok(server)
 }

@@ -34,14 +34,14 @@ impl Homeserver {
             Some(s) if s.is_live() => AdminAccess::Live,
             Some(_) => AdminAccess::NotLoggedIn,
         };
-        server.public_directory = Some(Box::new(ProfileDirectory::new(
+        server.set_public_directory(ProfileDirectory::new(
             client.clone(),
             admin.as_deref().map(AdminSession::token),
-        )));
-        server.identity = Some(Box::new(HomeserverIdentity {
+        ));
+        server.set_identity(HomeserverIdentity {
             client: client.clone(),
             admin: admin.clone().filter(|s| s.is_live()),
-        }));
+        });
         server.sessions.admin = admin.clone();
         Ok(Homeserver { client, admin })
     }

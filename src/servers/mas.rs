@@ -33,13 +33,13 @@ fn open(access: Access) -> Result<Server> {
     server.sessions.mas = Some(session.clone());
     let site = MasSite::new(session.clone());
     let admin = MasAdmin::new(site.clone(), access.skip_password_check);
-    server.registrar = Some(Box::new(admin.clone()));
-    server.directory = Some(Box::new(admin.clone()));
-    server.listing = Some(Box::new(admin.clone()));
-    server.passwords = Some(Box::new(admin.clone()));
-    server.admin_flags = Some(Box::new(admin.clone()));
-    server.emails = Some(Box::new(admin));
-    server.tokens = Some(Box::new(MasTokens::new(session)));
-    server.identity = Some(Box::new(site));
+    server.set_registrar(admin.clone());
+    server.set_directory(admin.clone());
+    server.set_listing(admin.clone());
+    server.set_passwords(admin.clone());
+    server.set_admin_flags(admin.clone());
+    server.set_emails(admin);
+    server.set_tokens(MasTokens::new(session));
+    server.set_identity(site);
     Ok(server)
 }

@@ -17,6 +17,6 @@ fn open(access: Access) -> Result<Server> {
     let mut server = Server::new(&BACKEND);
     let client = access.connection(BACKEND.name)?.client()?;
     let secret = access.admin_secret.unwrap_or_default();
-    server.tokens = Some(Box::new(MatrixRegistration::connect(client, &secret)?));
+    server.set_tokens(MatrixRegistration::connect(client, &secret)?);
     Ok(server)
 }

@@ -8,6 +8,7 @@
 //! (under `src/api/`, reusing the shared ones), and one line in [`BACKENDS`].
 
 pub mod backend;
+mod checked;
 pub mod dendrite;
 mod homeserver;
 pub mod mas;

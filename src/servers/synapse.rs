@@ -51,20 +51,20 @@ fn open_api(access: Access) -> Result<Server> {
     let mut server = Server::new(&API);
     let hs = Homeserver::open(&mut server, &access)?;
     if let Some(secret) = access.shared_secret {
-        server.registrar = Some(Box::new(SharedSecretRegistration::new(
+        server.set_registrar(SharedSecretRegistration::new(
             hs.client.clone(),
             secret,
             shared_secret::SYNAPSE,
-        )));
+        ));
     }
     if let Some(admin) = &hs.admin {
-        server.passwords = Some(Box::new(SynapseAdmin::new(admin.clone())));
-        server.tokens = Some(Box::new(SynapseTokens::new(admin.clone())));
+        server.set_passwords(SynapseAdmin::new(admin.clone()));
+        server.set_tokens(SynapseTokens::new(admin.clone()));
     }
     if let Some(live) = hs.live_admin() {
-        server.directory = Some(Box::new(SynapseAdmin::new(live.clone())));
-        server.listing = Some(Box::new(SynapseAdmin::new(live.clone())));
-        server.admin_flags = Some(Box::new(SynapseAdmin::new(live)));
+        server.set_directory(SynapseAdmin::new(live.clone()));
+        server.set_listing(SynapseAdmin::new(live.clone()));
+        server.set_admin_flags(SynapseAdmin::new(live));
     }
     Ok(server)
 }
@@ -78,10 +78,10 @@ fn open_database(access: Access) -> Result<Server> {
     };
     let mut server = Server::new(backend);
     server.restart_required = Some(true);
-    server.admin_flags = Some(match access.database {
-        Some(Database::Sqlite(path)) => Box::new(SynapseSqlite::new(&path)),
-        Some(Database::Postgres(target)) => Box::new(SynapsePostgres::new(*target)),
+    match access.database {
+        Some(Database::Sqlite(path)) => server.set_admin_flags(SynapseSqlite::new(&path)),
+        Some(Database::Postgres(target)) => server.set_admin_flags(SynapsePostgres::new(*target)),
         None => return Err(fail!("backend {} needs database", backend.name)),
-    });
+    }
     Ok(server)
 }

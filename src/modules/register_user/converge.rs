@@ -118,7 +118,7 @@ pub fn ensure(task: &Convergence<'_>, acct: &Account) -> Result<AccountResult> {
     };
     task.registrar.check(&new_user(acct))?;
     match lookup(task, acct)? {
-        Presence::Exists { admin } => {
+        Presence::Exists { admin, .. } => {
             r.existed = Some(true);
             converge_admin(task, acct, admin, &mut r)?;
             converge_emails(task, acct, &mut r)?;
@@ -189,18 +189,18 @@ fn lookup(task: &Convergence<'_>, acct: &Account) -> Result<Presence> {
     if let Some(listed) = &task.listed {
         return Ok(match listed.get(&user_id) {
             Some(admin) => Presence::Exists {
+                named: Some(user_id.clone()),
                 admin: Some(*admin),
             },
             None => Presence::Absent,
         });
     }
-    if let Some(directory) = &task.server.directory {
+    if let Some(directory) = &task.server.directory() {
         return directory.lookup(&user_id);
     }
     let Some(public) = task
         .server
-        .public_directory
-        .as_ref()
+        .public_directory()
         .filter(|_| task.lookups.worth_it(task.check_mode))
     else {
         return Ok(Presence::Unknown(Unknown::Skipped));
@@ -231,7 +231,7 @@ fn converge_admin(
         "run the update-user-admin tag (--tags=update-user-admin --extra-vars='username={} admin={yes_no}') or the user_admin module",
         acct.user.localpart
     );
-    match (&task.server.admin_flags, acct.user.id()) {
+    match (&task.server.admin_flags(), acct.user.id()) {
         (Some(flags), Some(user_id)) => {
             let change = flags.converge(&user_id, want, task.check_mode)?;
             r.admin_updated = change.changed;
@@ -252,7 +252,7 @@ fn converge_emails(task: &Convergence<'_>, acct: &Account, r: &mut AccountResult
     if acct.emails.is_empty() {
         return Ok(());
     }
-    let (Some(emails), Some(user_id)) = (&task.server.emails, acct.user.id()) else {
+    let (Some(emails), Some(user_id)) = (&task.server.emails(), acct.user.id()) else {
         return Err(fail!(
             "email is for backend mas only, not {}",
             task.server.backend.name
@@ -263,7 +263,7 @@ fn converge_emails(task: &Convergence<'_>, acct: &Account, r: &mut AccountResult
 }
 
 fn set_password(task: &Convergence<'_>, acct: &Account, r: &mut AccountResult) -> Result<()> {
-    let (Some(passwords), Some(user_id)) = (&task.server.passwords, acct.user.id()) else {
+    let (Some(passwords), Some(user_id)) = (&task.server.passwords(), acct.user.id()) else {
         return Err(fail!(
             "update_password=always: cannot reset the password of '{}' without admin credentials and its server name",
             acct.user.display()
@@ -274,7 +274,7 @@ fn set_password(task: &Convergence<'_>, acct: &Account, r: &mut AccountResult) -
     if task.check_mode {
         return Ok(());
     }
-    passwords.set_password(&user_id, &acct.password)
+    passwords.set_password(&user_id, &acct.password).map(drop)
 }
 
 fn state_json(r: &AccountResult, after: bool) -> Value {
@@ -346,7 +346,10 @@ mod tests {
     fn lookups_stop_at_the_first_rate_limit() {
         let p = LookupPolicy::default();
         assert!(p.worth_it(false));
-        p.record(&Presence::Exists { admin: None });
+        p.record(&Presence::Exists {
+            admin: None,
+            named: None,
+        });
         p.record(&Presence::Unknown(Unknown::RateLimited("429".into())));
         assert!(!p.worth_it(false));
         assert!(!p.worth_it(true), "a refusal is final, also in check mode");
@@ -369,7 +372,10 @@ mod tests {
         let p = LookupPolicy::default();
         for i in 0..100 {
             p.record(if i % 5 == 0 {
-                &Presence::Exists { admin: None }
+                &Presence::Exists {
+                    admin: None,
+                    named: None,
+                }
             } else {
                 &Presence::Absent
             });

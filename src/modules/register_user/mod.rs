@@ -242,10 +242,9 @@ fn run(m: &mut Module) -> Result<Outcome> {
 fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
     let name = server.backend.name;
     let registrar = server
-        .registrar
-        .as_deref()
+        .registrar()
         .ok_or_else(|| fail!("backend {name} has no shared-secret registration"))?;
-    let server_name = match &server.identity {
+    let server_name = match &server.identity() {
         Some(identity) => {
             identity.server_name(a.server_name.as_deref(), a.accounts.has_full_id())?
         }
@@ -253,9 +252,9 @@ fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
     };
     registrar.preflight()?;
     let known = server_name.as_ref().map(|(s, src)| (s.as_str(), *src));
-    let listed = match (&a.accounts, &server.listing) {
+    let listed = match (&a.accounts, &server.listing()) {
         (Accounts::Many(entries), Some(listing)) if entries.len() >= LISTING_MIN_ACCOUNTS => {
-            list_accounts(listing.as_ref(), entries.len(), known.map(|(n, _)| n))?
+            list_accounts(*listing, entries.len(), known.map(|(n, _)| n))?
         }
         _ => None,
     };
