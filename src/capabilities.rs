@@ -211,21 +211,12 @@ pub trait TokenService: Sync {
 /// The server's name, which turns a localpart into a user ID and against which a full user ID
 /// is checked before anything is written.
 pub trait Identity: Sync {
-    /// `given`: the `server_name` option, if set. `full_ids`: whether full user IDs were given,
-    /// which makes a look-up worth a request where one is needed. None: not known.
-    fn server_name(
-        &self,
-        given: Option<&str>,
-        full_ids: bool,
-    ) -> Result<Option<(String, NameSource)>>;
+    /// `given`: the `server_name` option, if set. None: not known.
+    fn server_name(&self, given: Option<&str>) -> Result<Option<(String, NameSource)>>;
 }
 
 impl<T: Identity + Send> Identity for std::sync::Arc<T> {
-    fn server_name(
-        &self,
-        given: Option<&str>,
-        full_ids: bool,
-    ) -> Result<Option<(String, NameSource)>> {
-        (**self).server_name(given, full_ids)
+    fn server_name(&self, given: Option<&str>) -> Result<Option<(String, NameSource)>> {
+        (**self).server_name(given)
     }
 }

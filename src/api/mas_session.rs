@@ -206,11 +206,26 @@ impl MasSession {
                 ep.token
             )),
         }
-        let token = r.body["access_token"]
-            .as_str()
-            .ok_or_else(|| fail!("MAS's token answer has no access_token"))?
+        // The token answer (RFC 6749 5.1): a JSON object with a Bearer access_token. Anything
+        // else (a web page, an empty 200, another token type) is not MAS's answer.
+        let action = format!("getting a MAS admin token for client_id {id} at api_url");
+        let expected = "MAS's token answer (a JSON object with a Bearer access_token); check api_url (MAS's own URL, not the homeserver or a proxy page) and client_id";
+        let obj = r
+            .object(&action)
+            .map_err(|_| r.unexpected(&action, expected))?;
+        let token = obj
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| r.unexpected(&action, expected))?
             .to_string();
         register_secret(&token);
+        let token_type = obj.get("token_type").and_then(Value::as_str).unwrap_or("");
+        if !token_type.eq_ignore_ascii_case("bearer") {
+            return Err(fail!(
+                "{action}: MAS answered a token of type '{token_type}', not Bearer; it was not used. Check api_url: it must be MAS itself"
+            ));
+        }
         let scope = r.body["scope"].as_str().unwrap_or_default();
         if !scope.split(' ').any(|s| s == ADMIN_SCOPE) {
             return Err(fail!(

@@ -325,11 +325,7 @@ impl MasSite {
 
 impl Identity for MasSite {
     /// The server MAS serves; a `server_name` option that names another is refused.
-    fn server_name(
-        &self,
-        given: Option<&str>,
-        _full_ids: bool,
-    ) -> Result<Option<(String, NameSource)>> {
+    fn server_name(&self, given: Option<&str>) -> Result<Option<(String, NameSource)>> {
         let served = &self.config()?.server_name;
         if let Some(s) = given.filter(|s| s != served) {
             return Err(fail!(

@@ -13,7 +13,7 @@ use crate::args::{
 use crate::capabilities::{TokenCapabilities, TokenService};
 use crate::choice_enum;
 use crate::fail;
-use crate::servers::AdminAccess;
+use crate::servers::{AdminAccess, Server};
 use crate::token::{self, rfc3339, Token, TOKEN_FIELDS};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -164,6 +164,12 @@ fn run(m: &mut Module) -> Result<Outcome> {
         .service
         .backend
         .open(std::mem::take(&mut a.service.access))?;
+    let outcome = converge(m, &a, &server);
+    server.close_after(outcome)
+}
+
+/// The token asked for, on the opened service.
+fn converge(m: &Module, a: &Args, server: &Server) -> Result<Outcome> {
     if server.admin == AdminAccess::NotLoggedIn {
         return Ok(Outcome::changed(false).msg(
             "not predicted: check mode does not log in as admin_username; give access_token",
@@ -179,13 +185,12 @@ fn run(m: &mut Module) -> Result<Outcome> {
     let result = match a.state {
         State::Absent => absent(m.check_mode, service, name),
         State::Disabled => disable(m.check_mode, service, name),
-        State::Present => present(m.check_mode, service, &a),
+        State::Present => present(m.check_mode, service, a),
     };
     let url = match &result {
         Ok(TokenChange { after: Some(t), .. }) => service.registration_url(&t.name),
         _ => None,
     };
-    server.close()?;
     let TokenChange {
         changed,
         before,

@@ -8,7 +8,7 @@ use crate::args::{
 };
 use crate::fail;
 use crate::modules::registration_token::TOKEN_OPTION;
-use crate::servers::AdminAccess;
+use crate::servers::{AdminAccess, Server};
 use crate::token::{self, TOKEN_FIELDS};
 use serde_json::Value;
 
@@ -66,8 +66,17 @@ impl Args {
 }
 
 fn run(m: &mut Module) -> Result<Outcome> {
-    let a = Args::from_params(&m.params)?;
-    let server = a.service.backend.open(a.service.access)?;
+    let mut a = Args::from_params(&m.params)?;
+    let server = a
+        .service
+        .backend
+        .open(std::mem::take(&mut a.service.access))?;
+    let outcome = list(&a, &server);
+    server.close_after(outcome)
+}
+
+/// The tokens asked for, from the opened service.
+fn list(a: &Args, server: &Server) -> Result<Outcome> {
     if server.admin == AdminAccess::NotLoggedIn {
         return Ok(Outcome::changed(false).msg(
             "not predicted: check mode does not log in as admin_username; give access_token",
@@ -100,7 +109,6 @@ fn run(m: &mut Module) -> Result<Outcome> {
         })
         .collect();
     let what = service.service_name();
-    server.close()?;
     found?;
     Ok(Outcome::changed(false)
         .msg(format!("{} token(s) on {what}", tokens.len()))

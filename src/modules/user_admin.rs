@@ -183,10 +183,9 @@ fn database_target(p: &Params, backend: &Backend, kind: DatabaseKind) -> Result<
 }
 
 fn run(m: &mut Module) -> Result<Outcome> {
-    let args = Args::from_params(&m.params)?;
-    let want = args.admin;
+    let mut args = Args::from_params(&m.params)?;
     let backend = args.backend;
-    let server = backend.open(args.access)?;
+    let server = backend.open(std::mem::take(&mut args.access))?;
     if server.admin == AdminAccess::NotLoggedIn {
         // Check mode with admin_username: no login, so the flag cannot be read.
         let who = args.user.display();
@@ -199,9 +198,16 @@ fn run(m: &mut Module) -> Result<Outcome> {
             ))
             .with("user_id", args.user.id()));
     }
-    let converged = converge(&server, &args.user, want, m.check_mode);
+    let outcome = respond(m, &args, &server);
+    server.close_after(outcome)
+}
+
+/// The flag asked for, on the opened server, and the result.
+fn respond(m: &mut Module, args: &Args, server: &Server) -> Result<Outcome> {
+    let want = args.admin;
+    let backend = server.backend;
+    let converged = converge(server, &args.user, want, m.check_mode);
     let restart_required = server.restart_required;
-    server.close()?;
     let (user_id, change) = converged?;
     let restart = restart_required.map(|r| r && change.changed && !m.check_mode);
     if restart == Some(true) {
@@ -248,7 +254,7 @@ fn converge(
     let name = server.backend.name;
     let user_id = match (user.id(), &server.identity()) {
         (Some(id), _) => id,
-        (None, Some(identity)) => match identity.server_name(None, false)? {
+        (None, Some(identity)) => match identity.server_name(None)? {
             Some((s, _)) => format!("@{}:{s}", user.localpart),
             None => return Err(full_id_needed(name, user)),
         },

@@ -1,7 +1,7 @@
 //! What a backend is ([`Backend`]: what it offers and what reaches it) and what it opens for one
 //! task ([`Server`]: the capabilities the modules call).
 
-use crate::ansible::Result;
+use crate::ansible::{Outcome, Result};
 use crate::api::admin_session::{AdminCredentials, AdminSession};
 use crate::api::mas_session::{MasCredentials, MasSession};
 use crate::capabilities::{
@@ -264,6 +264,20 @@ impl Server {
     /// Whether admin credentials were given (live or not).
     pub fn has_admin(&self) -> bool {
         self.admin != AdminAccess::None
+    }
+
+    /// Ends the task's sessions after its work: a failure to log out or revoke is reported on
+    /// top of what the work did, never instead of it (a created account is still said to exist).
+    pub fn close_after(self, outcome: Result<Outcome>) -> Result<Outcome> {
+        let closed = self.close();
+        match (outcome, closed) {
+            (outcome, Ok(())) => outcome,
+            (Ok(done), Err(c)) => {
+                let msg = done.msg.clone().unwrap_or_default();
+                Ok(done.failed(format!("{msg}; but then {c}")))
+            }
+            (Err(e), Err(c)) => Err(fail!("{e}; also, {c}")),
+        }
     }
 
     /// Ends the task's sessions, reporting a failure to log out or revoke.

@@ -168,12 +168,8 @@ impl EmailAddresses for Checked<dyn EmailAddresses> {
 }
 
 impl Identity for Checked<dyn Identity> {
-    fn server_name(
-        &self,
-        given: Option<&str>,
-        full_ids: bool,
-    ) -> Result<Option<(String, NameSource)>> {
-        self.inner.server_name(given, full_ids)
+    fn server_name(&self, given: Option<&str>) -> Result<Option<(String, NameSource)>> {
+        self.inner.server_name(given)
     }
 }
 

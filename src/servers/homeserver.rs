@@ -52,26 +52,22 @@ impl Homeserver {
     }
 }
 
-/// A homeserver's name: the `server_name` option, else the admin's user ID (`whoami`), else,
-/// for full user IDs only, the server's signing keys where it serves them.
+/// A homeserver's name: the `server_name` option, else the admin's user ID (`whoami`), else the
+/// server's signing keys where it serves them (one small GET: with the name known, an answer
+/// about an account on another server is caught before anything more is done).
 struct HomeserverIdentity {
     client: Client,
     admin: Option<Arc<AdminSession>>,
 }
 
 impl Identity for HomeserverIdentity {
-    fn server_name(
-        &self,
-        given: Option<&str>,
-        full_ids: bool,
-    ) -> Result<Option<(String, NameSource)>> {
+    fn server_name(&self, given: Option<&str>) -> Result<Option<(String, NameSource)>> {
         Ok(match (given, &self.admin) {
             (Some(s), _) => Some((s.to_string(), NameSource::Option)),
             (None, Some(s)) => Some((s.server_name()?, NameSource::Whoami)),
-            (None, None) if full_ids => {
+            (None, None) => {
                 server_name_from_keys(&self.client)?.map(|s| (s, NameSource::ServerKeys))
             }
-            (None, None) => None,
         })
     }
 }

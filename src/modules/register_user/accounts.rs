@@ -176,17 +176,6 @@ pub fn bulk_accounts(
         .collect()
 }
 
-impl Accounts {
-    /// Whether a full user ID was given, whose server must be confirmed before acting.
-    pub fn has_full_id(&self) -> bool {
-        let full = |a: &Account| a.user.server_name.is_some();
-        match self {
-            Accounts::One(a) => full(a),
-            Accounts::Many(entries) => entries.iter().any(|e| e.account.as_ref().is_ok_and(full)),
-        }
-    }
-}
-
 pub fn full_or_local(u: &User) -> String {
     u.id().unwrap_or_else(|| u.localpart.clone())
 }

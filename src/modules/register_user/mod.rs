@@ -231,10 +231,36 @@ fn run(m: &mut Module) -> Result<Outcome> {
     let server = a.backend.open(std::mem::take(&mut a.access))?;
     let outcome = register(m, &mut a, &server);
     // A login is logged out and a MAS token revoked, whatever happened.
-    let closed = server.close();
-    let outcome = outcome?;
-    closed?;
-    Ok(outcome)
+    server.close_after(outcome)
+}
+
+/// Full user IDs whose server cannot be checked: the one account fails, entries of `users`
+/// fail alone.
+fn refuse_unconfirmed_full_ids(accounts: &mut Accounts) -> Result<()> {
+    let why = |id: &str| {
+        fail!(
+            "username {id} names a server, and this server's name is not known (server_name is not set, no admin credentials were given, and the server does not serve /_matrix/key/v2/server): set server_name, so that the account is checked to be on this server before anything is written"
+        )
+    };
+    match accounts {
+        Accounts::One(a) => match a.user.id().filter(|_| a.user.server_name.is_some()) {
+            Some(id) => Err(why(&id)),
+            None => Ok(()),
+        },
+        Accounts::Many(entries) => {
+            for (i, e) in entries.iter_mut().enumerate() {
+                let full = e
+                    .account
+                    .as_ref()
+                    .ok()
+                    .and_then(|a| a.user.server_name.as_ref().and_then(|_| a.user.id()));
+                if let Some(id) = full {
+                    e.account = Err(fail!("users[{i}]: {}", why(&id)));
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Ensures the accounts on the opened server: its name first (before anything is written), then
@@ -245,13 +271,16 @@ fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
         .registrar()
         .ok_or_else(|| fail!("backend {name} has no shared-secret registration"))?;
     let server_name = match &server.identity() {
-        Some(identity) => {
-            identity.server_name(a.server_name.as_deref(), a.accounts.has_full_id())?
-        }
+        Some(identity) => identity.server_name(a.server_name.as_deref())?,
         None => a.server_name.clone().map(|s| (s, NameSource::Option)),
     };
     registrar.preflight()?;
     let known = server_name.as_ref().map(|(s, src)| (s.as_str(), *src));
+    if known.is_none() {
+        // A full user ID names a server; with this server's name unknown, registering its
+        // localpart here could create an account on the wrong server. Refused before any write.
+        refuse_unconfirmed_full_ids(&mut a.accounts)?;
+    }
     let listed = match (&a.accounts, &server.listing()) {
         (Accounts::Many(entries), Some(listing)) if entries.len() >= LISTING_MIN_ACCOUNTS => {
             list_accounts(*listing, entries.len(), known.map(|(n, _)| n))?
