@@ -36,13 +36,26 @@ impl TokenObjects {
             .and_then(Value::as_str)
             .ok_or_else(|| fail!("{server} sent a registration token without a name: {v}"))?
             .to_string();
-        let uses_allowed = v.get("uses_allowed").and_then(Value::as_u64);
-        let pending = v.get("pending").and_then(Value::as_u64).unwrap_or(0);
-        let completed = v.get("completed").and_then(Value::as_u64).unwrap_or(0);
-        let expiry = v
-            .get("expiry_time")
-            .and_then(Value::as_i64)
-            .and_then(DateTime::<Utc>::from_timestamp_millis);
+        // Each field is of its promised JSON type or absent/null: a limit of "5" or an expiry of
+        // "never" is not read as unlimited or never expiring.
+        let field = |k: &str| -> Result<Option<&Value>> {
+            match v.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(x) if x.is_u64() || (k == "expiry_time" && x.is_i64()) => Ok(Some(x)),
+                Some(x) => Err(fail!(
+                    "{server} sent registration token {name} with {k} = {x}, which is not a number; nothing was read from it"
+                )),
+            }
+        };
+        let uses_allowed = field("uses_allowed")?.and_then(Value::as_u64);
+        let pending = field("pending")?.and_then(Value::as_u64).unwrap_or(0);
+        let completed = field("completed")?.and_then(Value::as_u64).unwrap_or(0);
+        let expiry = match field("expiry_time")?.and_then(Value::as_i64) {
+            None => None,
+            Some(ms) => Some(DateTime::<Utc>::from_timestamp_millis(ms).ok_or_else(|| {
+                fail!("{server} sent registration token {name} with expiry_time {ms}, which is no time")
+            })?),
+        };
         let unlimited = |n: u64| self.zero_is_unlimited && n == 0;
         let valid = uses_allowed.is_none_or(|n| unlimited(n) || pending + completed < n)
             && expiry.is_none_or(|t| t > Utc::now());
