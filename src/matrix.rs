@@ -110,7 +110,7 @@ impl User {
             if server_option == option {
                 validate_server_name(option, s).map_err(|_| {
                     fail!(
-                        "{option} '{}' has no valid server part after the ':' ('{}'): a full user ID looks like @alice:example.org",
+                        "{option} '{}' has no valid server part after the ':' ('{}' is not a valid server name): a full user ID looks like @alice:example.org",
                         crate::ansible::escape_text(value),
                         crate::ansible::escape_text(s)
                     )
