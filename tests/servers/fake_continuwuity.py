@@ -30,6 +30,7 @@ import json
 import os
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the checkout
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fake_matrix as fm  # noqa: E402
 from fake_matrix import Reject  # noqa: E402

@@ -30,6 +30,7 @@ import os
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the checkout
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fake_matrix as fm  # noqa: E402
 from fake_tuwunel_api import (BOOL, STR, AdminApi, bad_json, check, rq)  # noqa: E402
