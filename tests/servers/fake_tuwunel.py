@@ -185,7 +185,9 @@ class Handler(AdminApi, fm.BaseHandler):
         """An access token is required: src/api/router/auth/dispatch.rs:98-123, 235-240; locked
         accounts are refused on every route but logout (src/api/router/auth.rs:105-121)."""
         self.json_checked_early()
-        token, _bad = self.bearer()  # a non-Bearer header is ignored (auth.rs:74-80)
+        token, bad = self.bearer()
+        if bad:  # a non-Bearer header is ignored: the query token counts (auth.rs:74-80)
+            token = self.query().get("access_token")
         if token is None:
             raise rq("M_MISSING_TOKEN", "Missing access token.")
         found = self.store.tokens.get(token)
