@@ -22,7 +22,10 @@ fn create(fake: &FakeMas, username: &str) -> String {
 fn action(fake: &FakeMas, id: &str, what: &str, body: Option<&Value>) -> Value {
     let (s, v) = fake.admin("POST", &format!("/api/admin/v1/users/{id}/{what}"), body);
     assert_eq!(s, 200, "{what}: {v}");
-    assert_eq!(v["data"]["id"], id, "{what} answered about another user: {v}");
+    assert_eq!(
+        v["data"]["id"], id,
+        "{what} answered about another user: {v}"
+    );
     v["data"]["attributes"].clone()
 }
 
@@ -88,7 +91,10 @@ fn lock_and_deactivation_end_logins_and_sessions_as_mas_does() {
     );
     assert_eq!(active["sub"], kim.as_str());
     assert!(active["device_id"].is_string() && active.get("exp").is_none());
-    assert_eq!(listed(&fake, "filter[has-active-compat-session]=true"), ["kim"]);
+    assert_eq!(
+        listed(&fake, "filter[has-active-compat-session]=true"),
+        ["kim"]
+    );
 
     // Lock: 401 M_USER_LOCKED before the password is checked, tokens inactive, sessions kept.
     let locked = action(&fake, &kim, "lock", None);
@@ -105,7 +111,10 @@ fn lock_and_deactivation_end_logins_and_sessions_as_mas_does() {
     assert_eq!(fake.introspect(&token), json!({"active": false}));
     assert_eq!(listed(&fake, "filter[status]=locked"), ["kim"]);
     assert!(listed(&fake, "filter[status]=active").is_empty());
-    assert_eq!(listed(&fake, "filter[has-active-compat-session]=true"), ["kim"]);
+    assert_eq!(
+        listed(&fake, "filter[has-active-compat-session]=true"),
+        ["kim"]
+    );
 
     // Unlock: the same token is active again.
     let unlocked = action(&fake, &kim, "unlock", None);
@@ -125,11 +134,22 @@ fn lock_and_deactivation_end_logins_and_sessions_as_mas_does() {
             json!({"errcode": "M_FORBIDDEN", "error": "Invalid username/password"})
         )
     );
-    assert!(fake.emails_of(&kim).is_empty(), "deactivation removes emails");
+    assert!(
+        fake.emails_of(&kim).is_empty(),
+        "deactivation removes emails"
+    );
     assert!(listed(&fake, "filter[status]=locked").is_empty());
     assert_eq!(listed(&fake, "filter[status]=deactivated"), ["kim"]);
-    assert_eq!(listed(&fake, "filter[has-active-compat-session]=false"), ["kim"]);
-    let again = action(&fake, &kim, "deactivate", Some(&json!({"skip_erase": true})));
+    assert_eq!(
+        listed(&fake, "filter[has-active-compat-session]=false"),
+        ["kim"]
+    );
+    let again = action(
+        &fake,
+        &kim,
+        "deactivate",
+        Some(&json!({"skip_erase": true})),
+    );
     assert_eq!(
         micros(&again["deactivated_at"]),
         micros(&deactivated["deactivated_at"]),
@@ -163,10 +183,16 @@ fn search_filter_is_a_case_insensitive_like_pattern() {
     assert_eq!(listed(&fake, "filter[search]=%25").len(), 3);
     assert_eq!(listed(&fake, "filter[search]=k%25k"), ["kim.k"]);
     let (s, _) = fake.admin_get("/api/admin/v1/users?filter[search]=a%5C");
-    assert_eq!(s, 500, "PostgreSQL refuses a pattern ending with the escape");
+    assert_eq!(
+        s, 500,
+        "PostgreSQL refuses a pattern ending with the escape"
+    );
     // The other filters of MAS 1.22's listing: no OAuth 2.0 sessions in the fake.
     assert!(listed(&fake, "filter[has-active-oauth2-session]=true").is_empty());
-    assert_eq!(listed(&fake, "filter[has-active-oauth2-session]=false").len(), 3);
+    assert_eq!(
+        listed(&fake, "filter[has-active-oauth2-session]=false").len(),
+        3
+    );
     let unknown = "01JZZZZZZZZZZZZZZZZZZZZZZZ";
     let (s, v) = fake.admin_get(&format!(
         "/api/admin/v1/users?filter[active-oauth2-client]={unknown}"
@@ -201,7 +227,11 @@ fn synapse_refuses_old_tokens_of_locked_and_deactivated_users() {
     };
     let refused = |token: &str, why: &str| {
         let (s, v) = whoami(token);
-        assert_eq!((s, &v["errcode"]), (401, &json!("M_UNKNOWN_TOKEN")), "{why}: {v}");
+        assert_eq!(
+            (s, &v["errcode"]),
+            (401, &json!("M_UNKNOWN_TOKEN")),
+            "{why}: {v}"
+        );
     };
     let pw = strong_password();
     let lea = create(&fake, "lea");
