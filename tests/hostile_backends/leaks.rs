@@ -284,3 +284,46 @@ fn credentials_in_url_options_never_reach_verbose_output() {
         Ok(())
     });
 }
+
+#[test]
+fn a_dendrite_session_token_echoed_at_logout_is_masked() {
+    // Dendrite ignores inhibit_login: its registration answer carries the new session's token,
+    // which the module logs out. A logout refused with an echo of the request must not show it.
+    const SESSION: &str = "syt_Ym9i_DendriteSessionTok3n_4Hq9Zp";
+    let hs = Hostile::start(crate::guarded(|r| {
+        match (r.method.as_str(), r.path.as_str()) {
+            ("GET", "/_synapse/admin/v1/register") => Reply::json(200, json!({"nonce": "n-1"})),
+            ("POST", "/_synapse/admin/v1/register") => Reply::json(
+                200,
+                json!({"user_id": "@bob:localhost", "access_token": SESSION,
+                   "home_server": "localhost", "device_id": "shared_secret_registration"}),
+            ),
+            ("POST", "/_matrix/client/v3/logout") => Reply::json(
+                500,
+                json!({"errcode": "M_UNKNOWN",
+                   "error": format!("logout failed for {}", r.header("authorization").unwrap_or(""))}),
+            ),
+            _ => Reply::json(404, json!({"errcode": "M_UNRECOGNIZED", "error": "no"})),
+        }
+    }));
+    let r = crate::run(
+        "register_user",
+        json!({"backend": "dendrite", "homeserver_url": hs.url, "shared_secret": "d-s3cret-91",
+               "username": "bob", "password": crate::STRONG, "server_name": "localhost",
+               "retries": 0}),
+    )
+    .unwrap();
+    assert_eq!(
+        hs.requests_to("POST", "/_matrix/client/v3/logout").len(),
+        1,
+        "the session was never logged out: {}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("logout failed for"),
+        "the echo must reach the output for this to test anything: {}",
+        r.stdout
+    );
+    let found = fragments_in(&r, "session token", SESSION);
+    assert!(found.is_none(), "{found:?} in the output: {}", r.stdout);
+}
