@@ -50,6 +50,8 @@ pub struct PostgresTarget {
     /// The option the URL came from, for messages.
     option: String,
     timeout: Duration,
+    /// The connection (TCP, TLS, start-up and authentication) must be made within this.
+    connect_timeout: Duration,
 }
 
 impl std::fmt::Debug for PostgresTarget {
@@ -166,7 +168,13 @@ pub fn postgres_target(
         (CertCheck::Encrypt, None | Some("prefer" | "allow")) => SslMode::Prefer,
         _ => SslMode::Require,
     });
-    config.connect_timeout(timeout);
+    // libpq's connect_timeout in the URL is honoured where it is shorter than timeout.
+    let connect_timeout = config
+        .get_connect_timeout()
+        .copied()
+        .filter(|t| *t < timeout && !t.is_zero())
+        .unwrap_or(timeout);
+    config.connect_timeout(connect_timeout);
     if config.get_application_name().is_none() {
         config.application_name("matrix-users");
     }
@@ -178,6 +186,7 @@ pub fn postgres_target(
         display,
         option: option.to_string(),
         timeout,
+        connect_timeout,
     })
 }
 
@@ -288,12 +297,29 @@ impl PostgresTarget {
         work: impl FnOnce(&mut postgres::Client) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let target = self.clone();
+        let (connected, connecting) = std::sync::mpsc::channel();
         let (done, outcome) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let r = target.connect().and_then(|mut client| work(&mut client));
+            let r = target.connect().and_then(|mut client| {
+                let _ = connected.send(());
+                work(&mut client)
+            });
             let _ = done.send(r);
         });
-        match outcome.recv_timeout(self.timeout) {
+        // The connection within connect_timeout (libpq's, where the URL sets a shorter one),
+        // then the work within timeout.
+        let started = std::time::Instant::now();
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            connecting.recv_timeout(self.connect_timeout)
+        {
+            return Err(fail!(
+                "cannot connect to PostgreSQL {} ({}): no answer within {} s (connect_timeout); nothing was written. Check that the server behind database is PostgreSQL and answering",
+                self.display,
+                self.option,
+                self.connect_timeout.as_secs()
+            ));
+        }
+        match outcome.recv_timeout(self.timeout.saturating_sub(started.elapsed())) {
             Ok(r) => r,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(fail!(
                 "PostgreSQL {} ({}): no answer within {} s (timeout); the task stopped waiting, so whether anything was written is not known (a transaction that did not commit changed nothing): check that the server behind database is PostgreSQL and answering, then re-run",

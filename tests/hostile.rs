@@ -651,7 +651,9 @@ fn a_foreign_id_is_never_looked_up_nor_registered_when_the_servers_name_is_unkno
     assert!(
         hs.requests_to("POST", "/_synapse/admin/v1/register")
             .is_empty()
-            && hs.requests_to("GET", "/_synapse/admin/v1/register").is_empty(),
+            && hs
+                .requests_to("GET", "/_synapse/admin/v1/register")
+                .is_empty(),
         "nothing is registered before the server's name is known: {:?}",
         hs.requests()
     );

@@ -223,7 +223,7 @@ impl MasSession {
         let token_type = obj.get("token_type").and_then(Value::as_str).unwrap_or("");
         if !token_type.eq_ignore_ascii_case("bearer") {
             return Err(fail!(
-                "{action}: MAS answered a token of type '{token_type}', not Bearer; it was not used. Check api_url: it must be MAS itself"
+                "{action}: MAS answered token_type '{token_type}', not Bearer; the token was not used. Check api_url: it must be MAS itself"
             ));
         }
         let scope = r.body["scope"].as_str().unwrap_or_default();

@@ -258,11 +258,18 @@ impl MasAdmin {
                 let data = &r.object(&action)?["data"];
                 let answered = data["attributes"]["email"].as_str();
                 let owner = data["attributes"]["user_id"].as_str();
-                if data["type"].as_str() != Some("user-email")
-                    || !answered.is_some_and(|a| a.eq_ignore_ascii_case(email))
+                if data["type"].as_str() != Some("user-email") {
+                    return Err(r.unexpected(&action, &format!("the user-email {email} of {who}")));
+                }
+                if !answered.is_some_and(|a| a.eq_ignore_ascii_case(email))
                     || owner != Some(user.id.as_str())
                 {
-                    return Err(r.unexpected(&action, &format!("the user-email {email} of {who}")));
+                    return Err(fail!(
+                        "{action}: MAS answered with the address {} of the user {} (not {email} of {who}, whose id is {}); it was not counted as added",
+                        answered.unwrap_or("(none)"),
+                        owner.unwrap_or("(none)"),
+                        user.id
+                    ));
                 }
                 Ok(answered.unwrap_or(email).to_string())
             }

@@ -101,7 +101,7 @@ impl Response {
             );
         }
         let hint = if option == "api_url" {
-            "the URL matrix-registration is served at (e.g. https://matrix.example.org/matrix-registration)"
+            "the URL of the service itself (Matrix Authentication Service's, or the one matrix-registration is served at, e.g. https://matrix.example.org/matrix-registration)"
         } else {
             "the homeserver's client API (e.g. http://127.0.0.1:8008 or https://matrix.example.org), not a web client such as Element or a proxy's default page"
         };

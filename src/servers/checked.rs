@@ -237,10 +237,16 @@ impl TokenService for Checked<dyn TokenService> {
         let name = &current.name;
         let action = format!("disabling token {name}");
         let t = self.same_token(&action, name, self.inner.disable(current)?)?;
-        if t.valid && !t.disabled {
+        if t.valid || !t.disabled {
             return Err(fail!(
-                "{action}: {} answered that the token is still usable (not disabled, valid); it was not counted as done",
-                self.server
+                "{action}: {} answered the token as {}{}; it was not counted as disabled",
+                self.server,
+                if t.disabled {
+                    "disabled"
+                } else {
+                    "not disabled"
+                },
+                if t.valid { " and still valid" } else { "" }
             ));
         }
         Ok(t)

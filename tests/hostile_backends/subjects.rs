@@ -331,7 +331,7 @@ fn token_answers_about_another_token_fail() {
             // a failure also says changed is the fix's choice; the message must say what exists.)
             ensure!(!r.changed(), "reported changed: {}", r.stdout);
         }
-        ensure!(hs.requests().len() > 1, "the service was hardly asked");
+        ensure!(!hs.requests().is_empty(), "the service was never asked");
         Ok(())
     });
 }

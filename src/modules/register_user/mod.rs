@@ -266,6 +266,26 @@ fn refuse_unconfirmed_full_ids(accounts: &mut Accounts) -> Result<()> {
 /// Ensures the accounts on the opened server: its name first (before anything is written), then
 /// one listing for a long list where the server has one, then each account.
 fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
+    if let Accounts::Many(entries) = &a.accounts {
+        if entries.iter().all(|e| e.account.is_err()) {
+            // Every entry is bad: nothing to ask the server.
+            let task = Convergence {
+                server,
+                registrar: server.registrar().ok_or_else(|| {
+                    fail!(
+                        "backend {} has no shared-secret registration",
+                        server.backend.name
+                    )
+                })?,
+                listed: None,
+                lookups: LookupPolicy::default(),
+                has_admin: false,
+                always_update_password: false,
+                check_mode: m.check_mode,
+            };
+            return Ok(bulk::bulk(m, &task, entries, 1, a.report_unchanged));
+        }
+    }
     let name = server.backend.name;
     let registrar = server
         .registrar()
