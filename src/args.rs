@@ -5,12 +5,12 @@
 //! Below the `Args` layer nothing reads an option by name.
 
 use crate::ansible::{Opt, Params, Result};
-use crate::api::client_session::AdminCredentials;
+use crate::api::admin_session::AdminCredentials;
 use crate::api::mas_session::MasCredentials;
-use crate::backends::TokenStore;
 use crate::client::{parse_base_url, Connection};
 use crate::fail;
-use crate::secrets;
+use crate::secret_file;
+use crate::servers::{self, Access, Backend, Capability, Reach};
 use std::time::Duration;
 
 /// Options every module takes for reaching its server.
@@ -71,14 +71,8 @@ pub static MAS_CLIENT_OPTIONS: &[Opt] = &[
 pub const MAS_SECRET_EXCLUSIVE: &[&str] = &["client_secret", "client_secret_file"];
 pub const MAS_CLIENT_EXCLUSIVE: &[&str] = &["client_id", "access_token"];
 
-/// MAS's connection and admin credentials, typed.
-pub struct MasArgs {
-    pub connection: Connection,
-    pub credentials: MasCredentials,
-}
-
 /// `api_url` and the MAS credentials, for backend mas.
-pub fn mas(p: &Params) -> Result<MasArgs> {
+pub fn mas(p: &Params) -> Result<Access> {
     if !p.is_given("api_url") {
         return Err(fail!(
             "backend mas needs api_url: the base URL of Matrix Authentication Service (not the homeserver), e.g. http://127.0.0.1:8080"
@@ -94,7 +88,7 @@ pub fn mas(p: &Params) -> Result<MasArgs> {
         (Some(""), _) => return Err(fail!("access_token is empty")),
         (Some(t), _) => MasCredentials::Token(t.to_string()),
         (None, Some(id)) => {
-            let secret = secret(p, "client_secret", "client_secret_file")?.ok_or_else(|| {
+            let secret = secret_option(p, "client_secret", "client_secret_file")?.ok_or_else(|| {
                 fail!("client_id needs client_secret or client_secret_file")
             })?;
             if secret.is_empty() {
@@ -109,9 +103,10 @@ pub fn mas(p: &Params) -> Result<MasArgs> {
             "backend mas needs MAS admin credentials: client_id and client_secret (or client_secret_file), or access_token (a MAS admin token)"
         )),
     };
-    Ok(MasArgs {
-        connection,
-        credentials,
+    Ok(Access {
+        connection: Some(connection),
+        mas: Some(credentials),
+        ..Access::default()
     })
 }
 
@@ -174,61 +169,21 @@ pub fn admin_credentials(p: &Params) -> Result<Option<AdminCredentials>> {
 }
 
 /// A secret given inline (`value_opt`) or in a file (`file_opt`); see [`secrets`].
-pub fn secret(p: &Params, value_opt: &str, file_opt: &str) -> Result<Option<String>> {
+pub fn secret_option(p: &Params, value_opt: &str, file_opt: &str) -> Result<Option<String>> {
     match (p.str(value_opt), p.str(file_opt)) {
         (Some(v), _) => {
             crate::ansible::register_secret(v);
             Ok(Some(v.to_string()))
         }
-        (None, Some(path)) => secrets::read_file(file_opt, path).map(Some),
+        (None, Some(path)) => secret_file::read_file(file_opt, path).map(Some),
         (None, None) => Ok(None),
     }
-}
-
-/// Declares an option whose value is one of fixed names, as an enum: the names go into the
-/// spec's `choices` and are parsed back in one place, so a choice is spelled once.
-#[macro_export]
-macro_rules! choice_enum {
-    ($(#[$meta:meta])* $vis:vis enum $name:ident {
-        $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)?
-    }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        $vis enum $name { $($(#[$vmeta])* $variant),+ }
-
-        impl $name {
-            /// The option's choices, for its spec.
-            pub const NAMES: &'static [&'static str] = &[$($text),+];
-            /// The name an operator writes.
-            #[allow(dead_code)]
-            pub fn name(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-
-        impl $crate::args::Choice for $name {
-            fn parse(s: &str) -> Option<Self> {
-                match s { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
-/// An enum declared with [`choice_enum!`].
-pub trait Choice: Sized {
-    fn parse(s: &str) -> Option<Self>;
-}
-
-/// Reads a choice option that has a default (validation has checked the value already).
-pub fn choice<T: Choice>(p: &Params, name: &str) -> Result<T> {
-    let s = p.str(name).unwrap_or_default();
-    T::parse(s).ok_or_else(|| fail!("{name}: '{s}' is not one of the choices"))
 }
 
 /// Options of both token modules: which service keeps the tokens, and how to reach it.
 pub static TOKEN_SERVICE_OPTIONS: &[Opt] = &[
     Opt::str("backend")
-        .choices(TokenStore::NAMES)
+        .choices_from(servers::token_backends)
         .default_str("matrix_registration")
         .doc(&[
             "The service that issues the tokens. C(matrix_registration) is the registration page service (both API generations, 0.7/0.8 C(/token) and 0.9 C(/api/token), detected automatically); C(synapse) uses Synapse's own registration tokens (admin API, with the admin credentials); C(dendrite) uses Dendrite's (C(/_dendrite/admin/registrationTokens), Dendrite 0.13 or later, with the credentials of an admin account); C(mas) uses Matrix Authentication Service's registration tokens (MAS 0.17 and later; with I(client_id) and I(client_secret), or I(access_token)).",
@@ -247,71 +202,60 @@ pub const TOKEN_SERVICE_EXCLUSIVE: &[&[&str]] = &[
     &["admin_secret", "admin_username"],
 ];
 
-/// A token service, typed.
+/// A token service, typed: the backend, and what reaches it.
 pub struct TokenServiceArgs {
-    pub store: TokenStore,
-    pub connection: Connection,
-    /// matrix-registration's admin secret.
-    pub admin_secret: Option<String>,
-    /// Synapse's admin credentials.
-    pub admin: Option<AdminCredentials>,
-    /// MAS's admin credentials.
-    pub mas: Option<MasCredentials>,
+    pub backend: &'static Backend,
+    pub access: Access,
 }
 
 pub fn token_service(p: &Params) -> Result<TokenServiceArgs> {
-    let store = choice::<TokenStore>(p, "backend")?;
-    if store != TokenStore::Mas {
-        refuse_mas_options(p, store.name())?;
+    let backend = servers::require(
+        "backend",
+        p.str("backend").unwrap_or_default(),
+        Capability::Tokens,
+    )?;
+    let name = backend.name;
+    if backend.reach != Reach::Mas {
+        refuse_mas_options(p, name)?;
     }
-    let connection = match (store, p.is_given("api_url")) {
-        (TokenStore::Mas, _) => None,
-        (TokenStore::Synapse | TokenStore::Dendrite, false) => {
-            Some(connection(p, "homeserver_url")?)
-        }
-        (_, true) => Some(connection(p, "api_url")?),
-        (TokenStore::MatrixRegistration, false) => return Err(fail!(
-            "backend matrix_registration needs api_url: the URL matrix-registration is served at, e.g. https://matrix.example.org/matrix-registration"
-        )),
-    };
-    Ok(match (store, connection) {
-        (TokenStore::Synapse | TokenStore::Dendrite, Some(connection)) => TokenServiceArgs {
-            store,
-            connection,
-            admin_secret: None,
+    let access = match backend.reach {
+        Reach::Homeserver => Access {
+            connection: Some(connection(
+                p,
+                if p.is_given("api_url") {
+                    "api_url"
+                } else {
+                    "homeserver_url"
+                },
+            )?),
             admin: Some(admin_credentials(p)?.ok_or_else(|| {
-                fail!("backend {} needs admin credentials: access_token, or admin_username and admin_password", store.name())
+                fail!("backend {name} needs admin credentials: access_token, or admin_username and admin_password")
             })?),
-            mas: None,
+            ..Access::default()
         },
-        (TokenStore::MatrixRegistration, Some(connection)) => {
+        Reach::TokenService => {
+            if !p.is_given("api_url") {
+                return Err(fail!(
+                    "backend {name} needs api_url: the URL matrix-registration is served at, e.g. https://matrix.example.org/matrix-registration"
+                ));
+            }
+            let connection = connection(p, "api_url")?;
             let secret = p.str("admin_secret").filter(|s| !s.is_empty()).ok_or_else(|| {
-                fail!("backend matrix_registration needs admin_secret: matrix-registration's admin API shared secret (admin_api_shared_secret, or admin_secret in 0.7/0.8)")
+                fail!("backend {name} needs admin_secret: matrix-registration's admin API shared secret (admin_api_shared_secret, or admin_secret in 0.7/0.8)")
             })?;
             crate::ansible::register_secret(secret);
-            TokenServiceArgs {
-                store,
-                connection,
+            Access {
+                connection: Some(connection),
                 admin_secret: Some(secret.to_string()),
-                admin: None,
-                mas: None,
+                ..Access::default()
             }
         }
-        (_, _) => {
+        Reach::Mas | Reach::Database(_) => {
             if p.is_given("admin_secret") {
                 return Err(fail!("admin_secret is matrix-registration's; backend mas takes client_id and client_secret, or access_token"));
             }
-            let MasArgs {
-                connection,
-                credentials,
-            } = mas(p)?;
-            TokenServiceArgs {
-                store,
-                connection,
-                admin_secret: None,
-                admin: None,
-                mas: Some(credentials),
-            }
+            mas(p)?
         }
-    })
+    };
+    Ok(TokenServiceArgs { backend, access })
 }

@@ -1,24 +1,30 @@
 //! matrix-users: Ansible modules, compiled, for managing the users of Matrix homeservers.
 //!
-//! - [`ansible`]: the module contract (arguments, validation, results, secrets in output, docs);
+//! The layers, each importing only those listed after it (a test checks there is no cycle):
+//! - [`modules`]: one file (or folder) per module, each turning its options into a typed `Args`
+//!   at its top, then calling capabilities;
 //! - [`args`]: options shared by several modules, and their reading into typed values;
-//! - [`modules`]: one file per module, each turning its options into a typed `Args` at its top;
-//! - [`backends`]: one trait per capability, and the mapping of a `backend` choice to the APIs;
-//! - [`api`]: one file per server API;
-//! - [`client`]: the HTTP client (connection, retries, typed refusals);
-//! - [`matrix`], [`token`], [`secrets`]: user IDs and the registration MAC, registration
-//!   tokens, secret files.
+//! - [`servers`]: the backend chosen once: what each backend can do, opened once per task;
+//! - [`api`]: one file per server API, implementing the capabilities it serves;
+//! - [`capabilities`]: one trait per capability, with the data they exchange;
+//! - [`database`], [`client`], [`tls`]: the database connection, the HTTP client, one TLS set-up;
+//! - [`matrix`], [`token`], [`secret_file`]: user IDs and the registration MAC, registration
+//!   tokens, secret files;
+//! - [`ansible`]: the module contract (arguments, validation, results, secrets in output, docs).
 //!
 //! `src/bin/` holds one thin entry point per module of [`MODULES`].
 
 pub mod ansible;
 pub mod api;
 pub mod args;
-pub mod backends;
+pub mod capabilities;
 pub mod client;
+pub mod database;
 pub mod matrix;
 pub mod modules;
-pub mod secrets;
+pub mod secret_file;
+pub mod servers;
+pub mod tls;
 pub mod token;
 
 use ansible::ModuleDef;

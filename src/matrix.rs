@@ -34,7 +34,7 @@ pub enum NameSource {
 }
 
 impl NameSource {
-    fn describe(self, name: &str) -> String {
+    fn explain(self, name: &str) -> String {
         match self {
             NameSource::Option => format!("server_name is '{name}'"),
             NameSource::Whoami => {
@@ -62,7 +62,7 @@ impl User {
                         "{option} '{}' is on server '{}', but {}: that account is not on this homeserver, so nothing was done. Give a localpart, or a user ID ending in ':{name}'",
                         crate::ansible::escape_text(value),
                         crate::ansible::escape_text(s),
-                        source.describe(name)
+                        source.explain(name)
                     ));
                 }
             }
@@ -89,6 +89,12 @@ impl User {
             None => (value, None),
         };
         validate_localpart(option, localpart)?;
+        // A bad server part of a full ID is the user name's fault, not server_name's.
+        let server_option = if server.is_some() {
+            option
+        } else {
+            "server_name"
+        };
         let server = match (server, server_name) {
             (Some(s), Some(n)) if s != n => {
                 return Err(fail!(
@@ -101,6 +107,15 @@ impl User {
             (None, n) => n,
         };
         if let Some(s) = server {
+            if server_option == option {
+                validate_server_name(option, s).map_err(|_| {
+                    fail!(
+                        "{option} '{}' has no valid server part after the ':' ('{}' is not a valid server name): a full user ID looks like @alice:example.org",
+                        crate::ansible::escape_text(value),
+                        crate::ansible::escape_text(s)
+                    )
+                })?;
+            }
             validate_server_name("server_name", s)?;
             let len = localpart.len() + s.len() + 2;
             if len > MAX_USER_ID_LEN {

@@ -116,8 +116,8 @@ fn option_doc(opt: &Opt, spec: Option<&Spec>) -> Value {
     if let Some(v) = opt.default {
         d.insert("default".into(), v.to_json());
     }
-    if !opt.choices.is_empty() {
-        d.insert("choices".into(), json!(opt.choices));
+    if !opt.allowed().is_empty() {
+        d.insert("choices".into(), json!(opt.allowed()));
     }
     if !opt.aliases.is_empty() {
         d.insert("aliases".into(), json!(opt.aliases));

@@ -11,8 +11,8 @@
 //! PostgreSQL: tests/dendrite_server.rs, tests/dendrite_backends.rs).
 
 use crate::ansible::Result;
-use crate::api::database::{is_undefined_table, open_sqlite, pg_error, PostgresTarget};
-use crate::backends::{AdminChange, AdminFlag};
+use crate::capabilities::{AdminChange, AdminFlag, Answered};
+use crate::database::{is_undefined_table, open_sqlite, pg_error, PostgresTarget};
 use crate::fail;
 use rusqlite::{OptionalExtension, TransactionBehavior};
 
@@ -99,6 +99,7 @@ fn sqlite(
         return Ok(AdminChange {
             before: current == ADMIN,
             changed: to.is_some(),
+            answered: Answered::default(),
         });
     }
     let tx = conn
@@ -110,6 +111,7 @@ fn sqlite(
         return Ok(AdminChange {
             before,
             changed: false,
+            answered: Answered::default(),
         });
     };
     let n = tx
@@ -128,6 +130,7 @@ fn sqlite(
     Ok(AdminChange {
         before,
         changed: true,
+        answered: Answered::default(),
     })
 }
 
@@ -139,8 +142,29 @@ fn postgres(
     admin: bool,
     check_mode: bool,
 ) -> Result<AdminChange> {
-    let db = format!("PostgreSQL {}", t.describe);
-    let mut client = t.connect()?;
+    let db = format!("PostgreSQL {}", t.display);
+    let (user_id, localpart, server) = (
+        user_id.to_string(),
+        localpart.to_string(),
+        server.to_string(),
+    );
+    t.run(move |client| {
+        set_type(
+            client, &db, &user_id, &localpart, &server, admin, check_mode,
+        )
+    })
+}
+
+/// One transaction: lock the row, read the account type, write only when it differs.
+fn set_type(
+    client: &mut postgres::Client,
+    db: &str,
+    user_id: &str,
+    localpart: &str,
+    server: &str,
+    admin: bool,
+    check_mode: bool,
+) -> Result<AdminChange> {
     let mut tx = client
         .build_transaction()
         .read_only(check_mode)
@@ -159,7 +183,7 @@ fn postgres(
                 fail!("reading {user_id} from {db}: {}", pg_error(&e))
             }
         })?
-        .ok_or_else(|| missing(user_id, &db))?;
+        .ok_or_else(|| missing(user_id, db))?;
     let current = i64::from(row.try_get::<_, i16>(0).map_err(|e| {
         fail!(
             "reading account_type of {user_id} from {db}: {}",
@@ -173,6 +197,7 @@ fn postgres(
         return Ok(AdminChange {
             before,
             changed: to.is_some(),
+            answered: Answered::default(),
         });
     };
     let n = tx
@@ -191,6 +216,7 @@ fn postgres(
     Ok(AdminChange {
         before,
         changed: true,
+        answered: Answered::default(),
     })
 }
 

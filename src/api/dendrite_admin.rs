@@ -3,31 +3,32 @@
 //! `client_session.rs`).
 
 use crate::ansible::Result;
-use crate::api::client_session::AdminSession;
-use crate::api::synapse_admin::admin_call;
-use crate::backends::PasswordReset;
+use crate::api::admin_session::admin_call;
+use crate::api::admin_session::AdminSession;
+use crate::capabilities::{Answered, PasswordReset};
 use crate::client::{encode_segment, Body};
 use reqwest::Method;
 use serde_json::json;
+use std::sync::Arc;
 
-pub struct DendriteAdmin<'a> {
-    session: &'a AdminSession<'a>,
+pub struct DendriteAdmin {
+    session: Arc<AdminSession>,
 }
 
-impl<'a> DendriteAdmin<'a> {
-    pub fn new(session: &'a AdminSession<'a>) -> DendriteAdmin<'a> {
+impl DendriteAdmin {
+    pub fn new(session: Arc<AdminSession>) -> DendriteAdmin {
         DendriteAdmin { session }
     }
 }
 
-impl PasswordReset for DendriteAdmin<'_> {
+impl PasswordReset for DendriteAdmin {
     /// `POST /_dendrite/admin/resetPassword/{userID}`, keeping sessions.
-    fn set_password(&self, user_id: &str, password: &str) -> Result<()> {
+    fn set_password(&self, user_id: &str, password: &str) -> Result<Answered> {
         let path = format!("/_dendrite/admin/resetPassword/{}", encode_segment(user_id));
         let body = json!({"password": password, "logout_devices": false});
         let action = format!("setting the password of {user_id}");
         let r = admin_call(
-            self.session,
+            &self.session,
             Method::POST,
             &path,
             Body::Json(&body),
@@ -35,7 +36,8 @@ impl PasswordReset for DendriteAdmin<'_> {
         )?;
         // Dendrite answers {"password_updated": true}; anything else did not set it.
         match r.body.get("password_updated") {
-            Some(serde_json::Value::Bool(true)) => Ok(()),
+            // It names nobody.
+            Some(serde_json::Value::Bool(true)) => Ok(Answered::default()),
             _ => Err(r.unexpected(&action, "{\"password_updated\": true}")),
         }
     }

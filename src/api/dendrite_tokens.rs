@@ -15,15 +15,17 @@
 //! There is no disabled flag: as on Synapse, `state=disabled` makes the token expire now.
 
 use crate::ansible::Result;
-use crate::api::client_session::AdminSession;
-use crate::api::synapse_admin::admin_error;
-use crate::backends::{TokenCapabilities, TokenService};
-use crate::client::{encode_segment, Auth, Body, Refusal, Response};
+use crate::api::admin_session::admin_error;
+use crate::api::admin_session::AdminSession;
+use crate::api::token_objects::{uses_json, TokenObjects};
+use crate::capabilities::{TokenCapabilities, TokenService};
+use crate::client::{Auth, Body, Refusal, Response};
 use crate::fail;
 use crate::token::{rfc3339, Token};
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 
 /// What Dendrite's token API can do.
 pub const CAPABILITIES: TokenCapabilities = TokenCapabilities {
@@ -38,12 +40,19 @@ pub const CAPABILITIES: TokenCapabilities = TokenCapabilities {
 
 const TOKENS: &str = "/_dendrite/admin/registrationTokens";
 
-pub struct DendriteTokens<'a> {
-    session: &'a AdminSession<'a>,
+/// Dendrite's token objects.
+pub const OBJECTS: TokenObjects = TokenObjects {
+    server: "Dendrite",
+    base: TOKENS,
+    zero_is_unlimited: false,
+};
+
+pub struct DendriteTokens {
+    session: Arc<AdminSession>,
 }
 
-impl<'a> DendriteTokens<'a> {
-    pub fn new(session: &'a AdminSession<'a>) -> DendriteTokens<'a> {
+impl DendriteTokens {
+    pub fn new(session: Arc<AdminSession>) -> DendriteTokens {
         DendriteTokens { session }
     }
 
@@ -68,24 +77,24 @@ impl<'a> DendriteTokens<'a> {
         let wanted = body.clone();
         let r = self.send(
             Method::PUT,
-            &token_path(name),
+            &OBJECTS.path(name),
             Body::Json(&Value::Object(body)),
             true,
         )?;
-        let t = expect_token(&r, action)?;
+        let t = OBJECTS.expect(&r, action, token_error)?;
         let raw = &r.body;
         let ignored = wanted.iter().any(|(k, v)| raw.get(k) != Some(v));
         if ignored {
             return Err(fail!(
                 "{action}: Dendrite answered success but kept the old values ({}): Dendrite on SQLite does not apply registration token updates (a bug of its SQLite storage); delete the token (state=absent) and create it anew, or run Dendrite on PostgreSQL",
-                describe(&t)
+                token_summary(&t)
             ));
         }
         Ok(t)
     }
 }
 
-fn describe(t: &Token) -> String {
+fn token_summary(t: &Token) -> String {
     format!(
         "max_usage {}, expires {}",
         t.max_usage,
@@ -95,12 +104,12 @@ fn describe(t: &Token) -> String {
     )
 }
 
-impl TokenService for DendriteTokens<'_> {
+impl TokenService for DendriteTokens {
     fn capabilities(&self) -> TokenCapabilities {
         CAPABILITIES
     }
 
-    fn describe(&self) -> &'static str {
+    fn service_name(&self) -> &'static str {
         "Dendrite"
     }
 
@@ -114,21 +123,27 @@ impl TokenService for DendriteTokens<'_> {
             return Err(token_error(&r, "listing registration tokens"));
         }
         match r.body.get("registration_tokens") {
-            Some(Value::Array(list)) => list.iter().map(parse_token).collect(),
+            Some(Value::Array(list)) => list.iter().map(|v| OBJECTS.parse(v)).collect(),
             Some(Value::Null) => Ok(Vec::new()),
             _ => Err(fail!(
                 "Dendrite sent no registration_tokens list ({})",
-                r.describe()
+                r.summary()
             )),
         }
     }
 
     fn get(&self, name: &str) -> Result<Option<Token>> {
-        let r = self.send(Method::GET, &token_path(name), Body::Empty, true)?;
+        let r = self.send(Method::GET, &OBJECTS.path(name), Body::Empty, true)?;
         if r.refusal() == Some(Refusal::NotFound) {
             return Ok(None);
         }
-        expect_token(&r, &format!("reading registration token {name}")).map(Some)
+        OBJECTS
+            .expect(
+                &r,
+                &format!("reading registration token {name}"),
+                token_error,
+            )
+            .map(Some)
     }
 
     fn create(
@@ -154,10 +169,10 @@ impl TokenService for DendriteTokens<'_> {
             return Err(fail!(
                 "registration token {} already exists on Dendrite ({})",
                 name.unwrap_or(""),
-                r.describe()
+                r.summary()
             ));
         }
-        expect_token(&r, "creating a registration token")
+        OBJECTS.expect(&r, "creating a registration token", token_error)
     }
 
     fn update(
@@ -194,7 +209,7 @@ impl TokenService for DendriteTokens<'_> {
 
     /// Dendrite answers 200 whether or not the token existed; the module looks it up first.
     fn delete(&self, name: &str) -> Result<()> {
-        let r = self.send(Method::DELETE, &token_path(name), Body::Empty, true)?;
+        let r = self.send(Method::DELETE, &OBJECTS.path(name), Body::Empty, true)?;
         if r.is_success() {
             Ok(())
         } else {
@@ -206,69 +221,20 @@ impl TokenService for DendriteTokens<'_> {
     }
 }
 
-/// Dendrite's own validity rule: unlimited is `null`; `uses_allowed` must exceed pending +
-/// completed (so 0 allows nothing); an expiry must be in the future.
-pub fn parse_token(v: &Value) -> Result<Token> {
-    let name = v
-        .get("token")
-        .and_then(Value::as_str)
-        .ok_or_else(|| fail!("Dendrite sent a registration token without a name: {v}"))?
-        .to_string();
-    let uses_allowed = v.get("uses_allowed").and_then(Value::as_u64);
-    let pending = v.get("pending").and_then(Value::as_u64).unwrap_or(0);
-    let completed = v.get("completed").and_then(Value::as_u64).unwrap_or(0);
-    let expiry = v
-        .get("expiry_time")
-        .and_then(Value::as_i64)
-        .and_then(DateTime::<Utc>::from_timestamp_millis);
-    let valid = uses_allowed.is_none_or(|n| pending + completed < n)
-        && expiry.is_none_or(|t| t > Utc::now());
-    Ok(Token {
-        name,
-        max_usage: uses_allowed.unwrap_or(0),
-        used: completed,
-        expiration_date: expiry,
-        disabled: !valid,
-        valid,
-    })
-}
-
-fn token_path(name: &str) -> String {
-    format!("{TOKENS}/{}", encode_segment(name))
-}
-
-fn expect_token(r: &Response, action: &str) -> Result<Token> {
-    if r.is_success() {
-        // Only a token object counts: a web page or an empty 200 is not a token.
-        r.str_field(action, "token")?;
-        parse_token(&r.body)
-    } else {
-        Err(token_error(r, action))
-    }
-}
-
 fn token_error(r: &Response, action: &str) -> crate::ansible::Error {
     if r.status.as_u16() == 403 && r.error_text().unwrap_or("").contains("not enabled") {
         return fail!(
             "{action}: Dendrite refuses registration tokens ({}): set client_api.registration_requires_token: true in dendrite.yaml",
-            r.describe()
+            r.summary()
         );
     }
     if r.refusal() == Some(Refusal::NotServed) {
         return fail!(
             "{action}: the server does not serve {TOKENS} ({}); Dendrite has it since 0.13, and backend dendrite needs homeserver_url to be Dendrite's client API",
-            r.describe()
+            r.summary()
         );
     }
     admin_error(r, action)
-}
-
-fn uses_json(max_usage: u64) -> Value {
-    if max_usage == 0 {
-        Value::Null
-    } else {
-        Value::from(max_usage)
-    }
 }
 
 #[cfg(test)]
@@ -277,17 +243,17 @@ mod tests {
 
     #[test]
     fn dendrite_tokens_normalise_with_dendrites_own_rule() {
-        let t = parse_token(&json!({"token": "a", "uses_allowed": null, "pending": 0, "completed": 0, "expiry_time": null})).unwrap();
+        let t = OBJECTS.parse(&json!({"token": "a", "uses_allowed": null, "pending": 0, "completed": 0, "expiry_time": null})).unwrap();
         assert_eq!((t.max_usage, t.valid, t.disabled), (0, true, false));
-        let t = parse_token(&json!({"token": "z", "uses_allowed": 0, "pending": 0, "completed": 0, "expiry_time": null})).unwrap();
+        let t = OBJECTS.parse(&json!({"token": "z", "uses_allowed": 0, "pending": 0, "completed": 0, "expiry_time": null})).unwrap();
         assert!(
             !t.valid && t.disabled,
             "0 uses allowed is no use on Dendrite"
         );
-        let t = parse_token(&json!({"token": "u", "uses_allowed": 2, "pending": 0, "completed": 2, "expiry_time": null})).unwrap();
+        let t = OBJECTS.parse(&json!({"token": "u", "uses_allowed": 2, "pending": 0, "completed": 2, "expiry_time": null})).unwrap();
         assert_eq!((t.used, t.valid), (2, false));
         let past = Utc::now().timestamp_millis() - 1000;
-        let t = parse_token(&json!({"token": "e", "uses_allowed": 5, "pending": 0, "completed": 0, "expiry_time": past})).unwrap();
+        let t = OBJECTS.parse(&json!({"token": "e", "uses_allowed": 5, "pending": 0, "completed": 0, "expiry_time": past})).unwrap();
         assert!(!t.valid);
         assert_eq!(t.expiration_date.unwrap().timestamp_millis(), past);
     }

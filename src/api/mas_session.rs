@@ -5,6 +5,7 @@
 //! and every token the session obtained is revoked (`/oauth2/revoke`) when the task ends.
 
 use crate::ansible::{register_secret, Error, Result};
+use crate::client::paging::Pages;
 use crate::client::{Auth, Body, Client, Response};
 use crate::fail;
 use reqwest::Method;
@@ -13,7 +14,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub const ADMIN_SCOPE: &str = "urn:mas:admin";
-const API: &str = "/api/admin/v1";
+/// Where MAS serves its admin API.
+pub const API: &str = "/api/admin/v1";
 /// Items per page when paging a list (MAS's default is 10).
 const PAGE: u32 = 100;
 
@@ -38,7 +40,7 @@ impl std::fmt::Debug for MasCredentials {
     }
 }
 
-struct Held {
+struct CurrentToken {
     token: String,
     /// When to get a new one (obtained tokens only).
     renew_at: Option<Instant>,
@@ -51,17 +53,17 @@ struct Endpoints {
     revocation: Option<String>,
 }
 
-pub struct MasSession<'c> {
-    client: &'c Client,
+pub struct MasSession {
+    client: Client,
     creds: MasCredentials,
     endpoints: Option<Endpoints>,
-    held: Mutex<Held>,
+    current: Mutex<CurrentToken>,
     /// Every token this session obtained, to revoke at the end.
     obtained: Mutex<Vec<String>>,
 }
 
 /// A MAS answer, briefly: the JSON:API error titles, or OAuth's `error: error_description`.
-pub fn describe(r: &Response) -> String {
+pub fn summary(r: &Response) -> String {
     let mut s = format!("HTTP {}", r.status.as_u16());
     if let Some(errors) = r.body.get("errors").and_then(Value::as_array) {
         let titles: Vec<&str> = errors
@@ -83,7 +85,7 @@ pub fn describe(r: &Response) -> String {
         }
         return s;
     }
-    r.describe()
+    r.summary()
 }
 
 fn is_ulid(s: &str) -> bool {
@@ -111,12 +113,12 @@ fn endpoint_path(issuer: &str, endpoint: &str) -> Option<String> {
     )
 }
 
-impl<'c> MasSession<'c> {
-    pub fn open(client: &'c Client, creds: &MasCredentials) -> Result<MasSession<'c>> {
-        let (endpoints, held) = match creds {
+impl MasSession {
+    pub fn open(client: Client, creds: &MasCredentials) -> Result<MasSession> {
+        let (endpoints, current) = match creds {
             MasCredentials::Token(t) => (
                 None,
-                Held {
+                CurrentToken {
                     token: t.clone(),
                     renew_at: None,
                 },
@@ -127,10 +129,10 @@ impl<'c> MasSession<'c> {
                         "client_id '{id}' is not a MAS client id: MAS client ids are ULIDs (26 characters, the client_id of an entry of clients: in MAS's config)"
                     ));
                 }
-                let endpoints = discover(client)?;
+                let endpoints = discover(&client)?;
                 (
                     Some(endpoints),
-                    Held {
+                    CurrentToken {
                         token: String::new(),
                         renew_at: Some(Instant::now()),
                     },
@@ -141,13 +143,13 @@ impl<'c> MasSession<'c> {
             client,
             creds: creds.clone(),
             endpoints,
-            held: Mutex::new(held),
+            current: Mutex::new(current),
             obtained: Mutex::new(Vec::new()),
         })
     }
 
-    pub fn client(&self) -> &'c Client {
-        self.client
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     fn given_token(&self) -> bool {
@@ -156,25 +158,25 @@ impl<'c> MasSession<'c> {
 
     /// The current token, renewed first when it is about to run out.
     fn token(&self) -> Result<String> {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        if held.renew_at.is_some_and(|at| Instant::now() >= at) {
-            *held = self.obtain()?;
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if current.renew_at.is_some_and(|at| Instant::now() >= at) {
+            *current = self.obtain()?;
         }
-        Ok(held.token.clone())
+        Ok(current.token.clone())
     }
 
     /// A new token, unless another thread already replaced `stale`.
     fn renew(&self, stale: &str) -> Result<String> {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        if held.token == stale {
-            *held = self.obtain()?;
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if current.token == stale {
+            *current = self.obtain()?;
         }
-        Ok(held.token.clone())
+        Ok(current.token.clone())
     }
 
     /// `POST /oauth2/token` with `grant_type=client_credentials&scope=urn:mas:admin`, the client
     /// authenticated with HTTP Basic.
-    fn obtain(&self) -> Result<Held> {
+    fn obtain(&self) -> Result<CurrentToken> {
         let (MasCredentials::Client { id, secret }, Some(ep)) = (&self.creds, &self.endpoints)
         else {
             return Err(fail!("no client credentials to get a MAS token with"));
@@ -187,7 +189,7 @@ impl<'c> MasSession<'c> {
             Body::Form(&form),
             false,
         )?;
-        let detail = describe(&r);
+        let detail = summary(&r);
         match (r.status.as_u16(), r.body["error"].as_str()) {
             (200, _) => {}
             (401, _) | (400, Some("invalid_client")) => return Err(fail!(
@@ -204,11 +206,26 @@ impl<'c> MasSession<'c> {
                 ep.token
             )),
         }
-        let token = r.body["access_token"]
-            .as_str()
-            .ok_or_else(|| fail!("MAS's token answer has no access_token"))?
+        // The token answer (RFC 6749 5.1): a JSON object with a Bearer access_token. Anything
+        // else (a web page, an empty 200, another token type) is not MAS's answer.
+        let action = format!("getting a MAS admin token for client_id {id} at api_url");
+        let expected = "MAS's token answer (a JSON object with a Bearer access_token); check api_url (MAS's own URL, not the homeserver or a proxy page) and client_id";
+        let obj = r
+            .object(&action)
+            .map_err(|_| r.unexpected(&action, expected))?;
+        let token = obj
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| r.unexpected(&action, expected))?
             .to_string();
         register_secret(&token);
+        let token_type = obj.get("token_type").and_then(Value::as_str).unwrap_or("");
+        if !token_type.eq_ignore_ascii_case("bearer") {
+            return Err(fail!(
+                "{action}: MAS answered token_type '{token_type}', not Bearer; the token was not used. Check api_url: it must be MAS itself"
+            ));
+        }
         let scope = r.body["scope"].as_str().unwrap_or_default();
         if !scope.split(' ').any(|s| s == ADMIN_SCOPE) {
             return Err(fail!(
@@ -222,7 +239,7 @@ impl<'c> MasSession<'c> {
         let ttl = Duration::from_secs(r.body["expires_in"].as_u64().unwrap_or(300));
         // Renewed with a quarter of its life (at most 30 s) left.
         let margin = (ttl / 4).min(Duration::from_secs(30));
-        Ok(Held {
+        Ok(CurrentToken {
             token,
             renew_at: Some(Instant::now() + ttl - margin),
         })
@@ -256,7 +273,7 @@ impl<'c> MasSession<'c> {
 
     /// A refused admin API call, explained: credentials first, then the action.
     pub fn refused(&self, r: &Response, action: &str) -> Error {
-        let detail = describe(r);
+        let detail = summary(r);
         let t = title(r);
         let given = self.given_token();
         match (r.status.as_u16(), t.as_str()) {
@@ -322,6 +339,7 @@ impl<'c> MasSession<'c> {
     ) -> Result<()> {
         let mut after: Option<String> = None;
         let mut first = true;
+        let mut pages = Pages::new(&format!("listing MAS's {collection}"));
         loop {
             let mut query: Vec<String> = Vec::new();
             if !filter.is_empty() {
@@ -350,7 +368,11 @@ impl<'c> MasSession<'c> {
             }
             if first {
                 first = false;
-                if !go_on(r.body["meta"]["count"].as_u64().unwrap_or(0)) {
+                let count = r.body["meta"]["count"].as_u64();
+                if let Some(total) = count {
+                    pages.expect_total(total, u64::from(page.unwrap_or(10)));
+                }
+                if !go_on(count.unwrap_or(0)) {
                     return Ok(());
                 }
             }
@@ -359,15 +381,20 @@ impl<'c> MasSession<'c> {
                     .as_str()
                     .or_else(|| i["id"].as_str())
             });
-            match (r.body["links"]["next"].as_str(), last) {
-                (Some(_), Some(cursor)) => after = Some(cursor.to_string()),
-                _ => return Ok(()),
+            // The cursor of the next page is the last item's; a next link after a page without
+            // items has none, which Pages refuses.
+            let next = r.body["links"]["next"]
+                .as_str()
+                .map(|_| last.unwrap_or_default());
+            if !pages.next(items.len(), next)? {
+                return Ok(());
             }
+            after = next.map(str::to_string);
         }
     }
 
     /// Revokes every token this session obtained, reporting failure.
-    pub fn close(self) -> Result<()> {
+    pub fn close(&self) -> Result<()> {
         self.revoke_all()
     }
 
@@ -391,7 +418,7 @@ impl<'c> MasSession<'c> {
                 true,
             ) {
                 Ok(r) if r.is_success() => {}
-                Ok(r) => failed = Some(describe(&r)),
+                Ok(r) => failed = Some(summary(&r)),
                 Err(Error(e)) => failed = Some(e),
             }
         }
@@ -404,7 +431,7 @@ impl<'c> MasSession<'c> {
     }
 }
 
-impl Drop for MasSession<'_> {
+impl Drop for MasSession {
     fn drop(&mut self) {
         let _ = self.revoke_all();
     }
@@ -430,7 +457,7 @@ fn discover(client: &Client) -> Result<Endpoints> {
         return Err(fail!(
             "api_url {} does not serve MAS's discovery document (GET /.well-known/openid-configuration: {}): point api_url at Matrix Authentication Service",
             client.base(),
-            describe(&r)
+            summary(&r)
         ));
     }
     let issuer = r.body["issuer"].as_str().unwrap_or_default();
@@ -445,171 +472,5 @@ fn discover(client: &Client) -> Result<Endpoints> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::client::{parse_base_url, Connection};
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::TcpListener;
-
-    /// A FAKE MAS for one scripted exchange, on 127.0.0.1: it answers each request with the next
-    /// of `answers` (status, JSON body), as the real MAS answered in the recording
-    /// (tests/data/mas/transcripts.jsonl), and hands back what it was sent: method, path,
-    /// Authorization header and body, one request per connection.
-    /// What the fake was sent: method, path, Authorization header, body.
-    type Seen = Vec<(String, String, String, String)>;
-
-    fn scripted_fake_mas(answers: Vec<(u16, String)>) -> (String, std::thread::JoinHandle<Seen>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let base = url.clone();
-        let handle = std::thread::spawn(move || {
-            let mut seen = Vec::new();
-            for (status, body) in answers {
-                let (mut stream, _) = listener.accept().unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                let mut parts = line.split_whitespace();
-                let (method, path) = (
-                    parts.next().unwrap_or("").to_string(),
-                    parts.next().unwrap_or("").to_string(),
-                );
-                let (mut auth, mut length) = (String::new(), 0usize);
-                loop {
-                    let mut h = String::new();
-                    reader.read_line(&mut h).unwrap();
-                    let h = h.trim_end();
-                    if h.is_empty() {
-                        break;
-                    }
-                    let (k, v) = h.split_once(':').unwrap();
-                    match k.to_ascii_lowercase().as_str() {
-                        "authorization" => auth = v.trim().to_string(),
-                        "content-length" => length = v.trim().parse().unwrap(),
-                        _ => {}
-                    }
-                }
-                let mut req_body = vec![0; length];
-                reader.read_exact(&mut req_body).unwrap();
-                let body = body.replace("{base}", &base);
-                let head = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                stream.write_all(head.as_bytes()).unwrap();
-                stream.write_all(body.as_bytes()).unwrap();
-                seen.push((method, path, auth, String::from_utf8(req_body).unwrap()));
-            }
-            seen
-        });
-        (url, handle)
-    }
-
-    fn client(url: &str) -> Client {
-        Connection {
-            base: parse_base_url("api_url", url).unwrap(),
-            url_option: "api_url".into(),
-            validate_certs: true,
-            ca_path: None,
-            timeout: Duration::from_secs(10),
-            retries: 0,
-        }
-        .client()
-        .unwrap()
-    }
-
-    /// A token MAS calls expired before the session expected it (its clock, a slow answer) is
-    /// renewed and the request sent again; both tokens are revoked at the end.
-    #[test]
-    fn a_token_mas_calls_expired_is_renewed_and_the_call_repeated() {
-        let token = |t: &str| {
-            (
-                200,
-                format!(
-                    r#"{{"access_token":"{t}","token_type":"Bearer","expires_in":300,"scope":"urn:mas:admin"}}"#
-                ),
-            )
-        };
-        let (url, fake) = scripted_fake_mas(vec![
-            // discovery-openid-configuration
-            (
-                200,
-                r#"{"issuer":"{base}/","token_endpoint":"{base}/oauth2/token","revocation_endpoint":"{base}/oauth2/revoke"}"#.into(),
-            ),
-            token("mat_first"),
-            // admin-expired-token
-            (401, r#"{"errors":[{"title":"Access token expired"}]}"#.into()),
-            token("mat_second"),
-            // admin-site-config
-            (200, r#"{"server_name":"localhost","password_login_enabled":true}"#.into()),
-            (200, String::new()),
-            (200, String::new()),
-        ]);
-        let c = client(&url);
-        let session = MasSession::open(
-            &c,
-            &MasCredentials::Client {
-                id: "01JADM1N0000000000000000AA".into(),
-                secret: "s3cret".into(),
-            },
-        )
-        .unwrap();
-        let r = session
-            .call(Method::GET, "/api/admin/v1/site-config", Body::Empty, true)
-            .unwrap();
-        assert_eq!(r.status.as_u16(), 200);
-        session.close().unwrap();
-        let seen = fake.join().unwrap();
-        let calls: Vec<(&str, &str, &str)> = seen
-            .iter()
-            .map(|(m, p, a, _)| (m.as_str(), p.as_str(), a.as_str()))
-            .collect();
-        let basic = "Basic MDFKQURNMU4wMDAwMDAwMDAwMDAwMDAwQUE6czNjcmV0";
-        assert_eq!(
-            calls,
-            [
-                ("GET", "/.well-known/openid-configuration", ""),
-                ("POST", "/oauth2/token", basic),
-                ("GET", "/api/admin/v1/site-config", "Bearer mat_first"),
-                ("POST", "/oauth2/token", basic),
-                ("GET", "/api/admin/v1/site-config", "Bearer mat_second"),
-                ("POST", "/oauth2/revoke", basic),
-                ("POST", "/oauth2/revoke", basic),
-            ]
-        );
-        assert_eq!(
-            seen[1].3,
-            "grant_type=client_credentials&scope=urn%3Amas%3Aadmin"
-        );
-        assert_eq!(seen[5].3, "token=mat_first&token_type_hint=access_token");
-        assert_eq!(seen[6].3, "token=mat_second&token_type_hint=access_token");
-    }
-
-    #[test]
-    fn endpoints_are_taken_relative_to_the_issuer() {
-        assert_eq!(
-            endpoint_path(
-                "https://auth.example.org/",
-                "https://auth.example.org/oauth2/token"
-            )
-            .unwrap(),
-            "/oauth2/token"
-        );
-        assert_eq!(
-            endpoint_path(
-                "https://example.org/auth/",
-                "https://example.org/auth/oauth2/token"
-            )
-            .unwrap(),
-            "/oauth2/token"
-        );
-    }
-
-    #[test]
-    fn client_ids_are_ulids() {
-        assert!(is_ulid("01M83PX7NDQB6KXCB3W5STR3DY"));
-        assert!(is_ulid("01m83px7ndqb6kxcb3w5str3dy"));
-        assert!(!is_ulid("my-client"));
-        assert!(!is_ulid("01M83PX7NDQB6KXCB3W5STR3DU"));
-    }
-}
+#[path = "mas_session_tests.rs"]
+mod tests;

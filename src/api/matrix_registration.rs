@@ -10,7 +10,7 @@
 //! `YYYY-MM-DD HH:MM:SS` in the service's local time; they are read and written as UTC.
 
 use crate::ansible::Result;
-use crate::backends::{TokenCapabilities, TokenService};
+use crate::capabilities::{TokenCapabilities, TokenService};
 use crate::client::{encode_segment, Auth, Body, Client, Response};
 use crate::fail;
 use crate::token::Token;
@@ -48,17 +48,17 @@ pub const V09: TokenCapabilities = TokenCapabilities {
     max_usage_limit: None,
 };
 
-pub struct MatrixRegistration<'c> {
-    client: &'c Client,
+pub struct MatrixRegistration {
+    client: Client,
     secret: String,
     pub api: Api,
 }
 
 const NAIVE: &str = "%Y-%m-%d %H:%M:%S";
 
-impl<'c> MatrixRegistration<'c> {
+impl MatrixRegistration {
     /// Detects the API generation and checks the secret.
-    pub fn connect(client: &'c Client, secret: &str) -> Result<MatrixRegistration<'c>> {
+    pub fn connect(client: Client, secret: &str) -> Result<MatrixRegistration> {
         let mut m = MatrixRegistration {
             client,
             secret: secret.to_string(),
@@ -76,8 +76,8 @@ impl<'c> MatrixRegistration<'c> {
             _ => {
                 return Err(fail!(
                     "GET {} answered {}: is api_url matrix-registration?",
-                    client.url("/api/version"),
-                    r.describe()
+                    m.client.url("/api/version"),
+                    r.summary()
                 ))
             }
         }
@@ -92,8 +92,8 @@ impl<'c> MatrixRegistration<'c> {
             401 if r.is_matrix_error() => Err(bad_secret(&r)),
             _ => Err(fail!(
                 "{} serves neither matrix-registration API (/api/version answered 404, /token {}): check api_url",
-                client.base(),
-                r.describe()
+                m.client.base(),
+                r.summary()
             )),
         }
     }
@@ -213,7 +213,7 @@ impl<'c> MatrixRegistration<'c> {
     }
 }
 
-impl TokenService for MatrixRegistration<'_> {
+impl TokenService for MatrixRegistration {
     fn capabilities(&self) -> TokenCapabilities {
         match self.api {
             Api::Legacy => LEGACY,
@@ -221,7 +221,7 @@ impl TokenService for MatrixRegistration<'_> {
         }
     }
 
-    fn describe(&self) -> &'static str {
+    fn service_name(&self) -> &'static str {
         match self.api {
             Api::Legacy => "matrix-registration (0.7/0.8 API)",
             Api::V09 => "matrix-registration (0.9 API)",
@@ -263,7 +263,7 @@ impl TokenService for MatrixRegistration<'_> {
     }
 
     fn delete(&self, name: &str) -> Result<()> {
-        Err(fail!("{} cannot delete token {name}", self.describe()))
+        Err(fail!("{} cannot delete token {name}", self.service_name()))
     }
 
     fn registration_url(&self, name: &str) -> Option<String> {
@@ -318,7 +318,7 @@ fn parse(api: Api, t: &Value) -> Result<Token> {
 fn bad_secret(r: &Response) -> crate::ansible::Error {
     fail!(
         "matrix-registration refused admin_secret ({}): it must be the service's admin API secret",
-        r.describe()
+        r.summary()
     )
 }
 
@@ -332,7 +332,7 @@ fn expect_ok(r: &Response, action: &str) -> Result<Value> {
         }
         _ => Err(fail!(
             "{action} on matrix-registration failed: {}",
-            r.describe()
+            r.summary()
         )),
     }
 }

@@ -1,13 +1,22 @@
-//! One file per server API. Each implements the capabilities of [`crate::backends`] it serves
-//! and declares beside it what it cannot do.
+//! One file per server API. Each implements the capabilities of [`crate::capabilities`] it
+//! serves and declares beside it what it cannot do; `src/servers/` binds them per backend.
+//!
+//! Files shared by several APIs, imported by them and never importing an API themselves:
+//! [`admin_session`] (an admin's session and the calls made with it), [`profiles`] (public
+//! look-ups), [`delegation`] (a homeserver that delegates to MAS), [`token_objects`] (Synapse's
+//! token objects, which Dendrite copied).
 
-pub mod client_session;
-pub mod database;
+pub mod admin_session;
+pub mod delegation;
+pub mod profiles;
+pub mod token_objects;
+
 pub mod dendrite_accounts;
 pub mod dendrite_admin;
 pub mod dendrite_tokens;
-pub mod mas;
 pub mod mas_session;
+pub mod mas_tokens;
+pub mod mas_users;
 pub mod matrix_registration;
 pub mod shared_secret;
 pub mod synapse_admin;

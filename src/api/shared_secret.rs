@@ -10,7 +10,7 @@
 //! Any returned token is logged out at once, which deletes that device.
 
 use crate::ansible::{register_secret, Result};
-use crate::backends::{NewUser, Registrar, Registration};
+use crate::capabilities::{NewUser, Registrar, Registration};
 use crate::client::{Auth, Body, Client, Response};
 use crate::fail;
 use crate::matrix::registration_mac;
@@ -44,18 +44,18 @@ pub const DENDRITE: RegistrationRules = RegistrationRules {
 };
 
 /// Registration with the homeserver's registration shared secret.
-pub struct SharedSecretRegistration<'a> {
-    client: &'a Client,
-    shared_secret: &'a str,
+pub struct SharedSecretRegistration {
+    client: Client,
+    shared_secret: String,
     rules: RegistrationRules,
 }
 
-impl<'a> SharedSecretRegistration<'a> {
+impl SharedSecretRegistration {
     pub fn new(
-        client: &'a Client,
-        shared_secret: &'a str,
+        client: Client,
+        shared_secret: String,
         rules: RegistrationRules,
-    ) -> SharedSecretRegistration<'a> {
+    ) -> SharedSecretRegistration {
         SharedSecretRegistration {
             client,
             shared_secret,
@@ -64,14 +64,14 @@ impl<'a> SharedSecretRegistration<'a> {
     }
 }
 
-impl Registrar for SharedSecretRegistration<'_> {
+impl Registrar for SharedSecretRegistration {
     fn check(&self, user: &NewUser<'_>) -> Result<()> {
         check(self.rules, user)
     }
 
     fn register(&self, user: &NewUser<'_>) -> Result<Registration> {
         check(self.rules, user)?;
-        register(self.client, self.shared_secret, user)
+        register(&self.client, &self.shared_secret, user)
     }
 }
 
@@ -186,7 +186,7 @@ fn log_out(client: &Client, user_id: &str, token: &str) -> Option<String> {
     );
     match r {
         Ok(r) if r.is_success() => None,
-        Ok(r) => Some(r.describe()),
+        Ok(r) => Some(r.summary()),
         Err(e) => Some(e.0),
     }
     .map(|why| {
@@ -204,7 +204,7 @@ fn get_nonce(client: &Client, localpart: &str) -> Result<String> {
         })?;
     if !r.is_success() {
         // Under MAS delegation this API answers 404 M_UNRECOGNIZED: say to use backend mas.
-        if let Some(e) = crate::api::mas::delegation_error(client, &r) {
+        if let Some(e) = crate::api::delegation::delegation_error(client, &r) {
             return Err(e);
         }
         return Err(registration_error(&r, localpart));
@@ -219,7 +219,7 @@ fn get_nonce(client: &Client, localpart: &str) -> Result<String> {
 
 /// Turns a refused registration into a message that says what to fix.
 fn registration_error(r: &Response, localpart: &str) -> crate::ansible::Error {
-    let detail = r.describe();
+    let detail = r.summary();
     match (r.status.as_u16(), r.errcode(), r.error_text().unwrap_or("")) {
         (403, _, e) if e.contains("HMAC") || e == "bad mac" => fail!(
             "registering '{localpart}': the server rejected the shared secret ({detail}): shared_secret must be the homeserver's registration_shared_secret"

@@ -1,20 +1,25 @@
 //! Synapse's admin API for user accounts (`/_synapse/admin/v2/users`, `/v1/users/<id>/admin`):
 //! exact look-ups, password resets and the admin flag, acting with an admin's session.
 
-use crate::ansible::{Error, Result};
-use crate::api::client_session::AdminSession;
-use crate::backends::{AccountListing, AdminChange, AdminFlag, Directory, PasswordReset, Presence};
-use crate::client::{encode_segment, Body, Client, Refusal, Response};
+use crate::ansible::Result;
+use crate::api::admin_session::{admin_call, admin_error, AdminSession};
+use crate::api::delegation::delegation_error;
+use crate::capabilities::{
+    AccountListing, AdminChange, AdminFlag, Answered, Directory, PasswordReset, Presence,
+};
+use crate::client::paging::Pages;
+use crate::client::{encode_segment, Body, Client, Refusal};
 use crate::fail;
 use reqwest::Method;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
-pub struct SynapseAdmin<'a> {
-    session: &'a AdminSession<'a>,
+pub struct SynapseAdmin {
+    session: Arc<AdminSession>,
 }
 
-impl<'a> SynapseAdmin<'a> {
-    pub fn new(session: &'a AdminSession<'a>) -> SynapseAdmin<'a> {
+impl SynapseAdmin {
+    pub fn new(session: Arc<AdminSession>) -> SynapseAdmin {
         SynapseAdmin { session }
     }
 
@@ -48,39 +53,47 @@ impl<'a> SynapseAdmin<'a> {
                 Ok(Some(r.body))
             }
             Some(Refusal::NotFound) if r.is_matrix_error() => Ok(None),
-            Some(_) => Err(crate::api::mas::delegation_error(self.client(), &r)
-                .unwrap_or_else(|| admin_error(&r, &action))),
+            Some(_) => {
+                Err(delegation_error(self.client(), &r).unwrap_or_else(|| admin_error(&r, &action)))
+            }
         }
     }
 }
 
-impl Directory for SynapseAdmin<'_> {
+impl Directory for SynapseAdmin {
     fn lookup(&self, user_id: &str) -> Result<Presence> {
         Ok(match self.user(user_id)? {
             Some(info) => Presence::Exists {
                 admin: Some(info.get("admin").and_then(Value::as_bool).unwrap_or(false)),
+                named: info.get("name").and_then(Value::as_str).map(str::to_string),
             },
             None => Presence::Absent,
         })
     }
 }
 
-impl PasswordReset for SynapseAdmin<'_> {
+impl PasswordReset for SynapseAdmin {
     /// Sets a password, keeping the account's sessions.
-    fn set_password(&self, user_id: &str, password: &str) -> Result<()> {
+    fn set_password(&self, user_id: &str, password: &str) -> Result<Answered> {
         let path = format!("/_synapse/admin/v2/users/{}", encode_segment(user_id));
         let body = json!({"password": password, "logout_devices": false});
         let action = format!("setting the password of {user_id}");
-        let r = admin_call(self.session, Method::PUT, &path, Body::Json(&body), &action)?;
-        // Synapse answers with the user's record: it must be this user's.
-        if r.str_field(&action, "name")? != user_id {
-            return Err(r.unexpected(&action, &format!("the record of {user_id}")));
-        }
-        Ok(())
+        let r = admin_call(
+            &self.session,
+            Method::PUT,
+            &path,
+            Body::Json(&body),
+            &action,
+        )?;
+        // Synapse answers with the user's record, which names the user.
+        Ok(Answered {
+            subject: Some(r.str_field(&action, "name")?.to_string()),
+            admin: None,
+        })
     }
 }
 
-impl AdminFlag for SynapseAdmin<'_> {
+impl AdminFlag for SynapseAdmin {
     fn converge(&self, user_id: &str, want: bool, check_mode: bool) -> Result<AdminChange> {
         // GET /v1/users/<id>/admin answers {"admin": false} for accounts that do not exist, so
         // existence (and the current flag) comes from the v2 user record.
@@ -95,6 +108,7 @@ impl AdminFlag for SynapseAdmin<'_> {
             return Ok(AdminChange {
                 before,
                 changed: before != want,
+                answered: Answered::default(),
             });
         }
         let path = format!("/_synapse/admin/v1/users/{}/admin", encode_segment(user_id));
@@ -114,12 +128,13 @@ impl AdminFlag for SynapseAdmin<'_> {
             return Ok(AdminChange {
                 before,
                 changed: true,
+                answered: Answered::default(),
             });
         }
         if r.status.as_u16() == 400 && r.error_text().unwrap_or("").contains("demote yourself") {
             return Err(fail!(
                 "Synapse does not let an admin demote itself ({}): use the credentials of another admin to demote {user_id}",
-                r.describe()
+                r.summary()
             ));
         }
         Err(admin_error(
@@ -132,13 +147,14 @@ impl AdminFlag for SynapseAdmin<'_> {
 /// Accounts per page of the listing: Synapse lists 10,000 accounts in about 0.4 s this way.
 const LISTING_PAGE: u32 = 1000;
 
-impl AccountListing for SynapseAdmin<'_> {
+impl AccountListing for SynapseAdmin {
     fn list_accounts(
         &self,
         worth_it: &dyn Fn(u64) -> bool,
         each: &mut dyn FnMut(&str, bool),
     ) -> Result<bool> {
         let mut from: Option<String> = None;
+        let mut pages = Pages::new("listing the accounts");
         loop {
             let mut path = format!(
                 "/_synapse/admin/v2/users?guests=false&deactivated=true&limit={LISTING_PAGE}"
@@ -148,7 +164,7 @@ impl AccountListing for SynapseAdmin<'_> {
                 path.push_str(&encode_segment(f));
             }
             let r = admin_call(
-                self.session,
+                &self.session,
                 Method::GET,
                 &path,
                 Body::Empty,
@@ -168,8 +184,11 @@ impl AccountListing for SynapseAdmin<'_> {
                 }
             }
             if from.is_none() {
-                let total = r.body.get("total").and_then(Value::as_u64).unwrap_or(0);
-                if !worth_it(total) {
+                let total = r.body.get("total").and_then(Value::as_u64);
+                if let Some(total) = total {
+                    pages.expect_total(total, u64::from(LISTING_PAGE));
+                }
+                if !worth_it(total.unwrap_or(0)) {
                     return Ok(false);
                 }
             }
@@ -177,53 +196,11 @@ impl AccountListing for SynapseAdmin<'_> {
             from = match r.body.get("next_token") {
                 Some(Value::String(t)) => Some(t.clone()),
                 Some(Value::Number(n)) => Some(n.to_string()),
-                _ => return Ok(true),
+                _ => None,
             };
+            if !pages.next(users.len(), from.as_deref())? {
+                return Ok(true);
+            }
         }
-    }
-}
-
-/// An idempotent admin API call: the response on success, else the refusal explained.
-pub fn admin_call(
-    session: &AdminSession<'_>,
-    method: Method,
-    path: &str,
-    body: Body<'_>,
-    action: &str,
-) -> Result<Response> {
-    let r = session
-        .client()
-        .send(method, path, session.auth(action)?, body, true)
-        .map_err(|e| fail!("{action}: {e}"))?;
-    if r.is_success() {
-        // A success is a JSON object; a web page answering 200 is not.
-        r.object(action)?;
-        Ok(r)
-    } else {
-        Err(crate::api::mas::delegation_error(session.client(), &r)
-            .unwrap_or_else(|| admin_error(&r, action)))
-    }
-}
-
-/// A refused admin call, explained.
-pub fn admin_error(r: &Response, action: &str) -> Error {
-    let detail = r.describe();
-    if !r.is_matrix_error() && r.status.as_u16() != 429 {
-        return r.unexpected(action, "a Matrix answer");
-    }
-    match r.refusal() {
-        Some(Refusal::Unauthorized) => fail!(
-            "{action}: the access token was refused ({detail}); it is unknown, expired or logged out"
-        ),
-        Some(Refusal::Forbidden)
-            if r.errcode() == Some("M_FORBIDDEN")
-                && r.error_text().unwrap_or("").contains("admin") =>
-        {
-            fail!("{action}: the admin credentials lack admin rights on the server ({detail})")
-        }
-        Some(Refusal::NotServed) if r.status.as_u16() == 405 || r.errcode() == Some("M_UNRECOGNIZED") => fail!(
-            "{action}: the server does not serve this admin API ({detail}); is homeserver_url the homeserver's client API?"
-        ),
-        _ => fail!("{action} failed: {detail}"),
     }
 }

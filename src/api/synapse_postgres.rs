@@ -5,8 +5,8 @@
 //! restart (measured on Synapse 1.163.2: tests/postgres_server.rs).
 
 use crate::ansible::Result;
-use crate::api::database::{is_undefined_table, pg_error, PostgresTarget};
-use crate::backends::{AdminChange, AdminFlag};
+use crate::capabilities::{AdminChange, AdminFlag, Answered};
+use crate::database::{is_undefined_table, pg_error, PostgresTarget};
 use crate::fail;
 
 pub struct SynapsePostgres {
@@ -21,8 +21,27 @@ impl SynapsePostgres {
 
 impl AdminFlag for SynapsePostgres {
     fn converge(&self, user_id: &str, admin: bool, check_mode: bool) -> Result<AdminChange> {
-        let db = &self.target.describe;
-        let mut client = self.target.connect()?;
+        let db = self.target.display.clone();
+        let user_id = user_id.to_string();
+        self.target
+            .run(move |client| set_admin(client, &db, &user_id, admin, check_mode))
+    }
+
+    /// Synapse caches user records until it restarts.
+    fn restart_required(&self) -> bool {
+        true
+    }
+}
+
+/// One transaction: lock the row, read the flag, write only when it differs.
+fn set_admin(
+    client: &mut postgres::Client,
+    db: &str,
+    user_id: &str,
+    admin: bool,
+    check_mode: bool,
+) -> Result<AdminChange> {
+    {
         // Check mode: a read-only transaction, so nothing can be written even by mistake.
         let mut tx = client
             .build_transaction()
@@ -53,6 +72,7 @@ impl AdminFlag for SynapsePostgres {
             return Ok(AdminChange {
                 before,
                 changed: before != admin,
+                answered: Answered::default(),
             });
         }
         let n = tx
@@ -71,11 +91,7 @@ impl AdminFlag for SynapsePostgres {
         Ok(AdminChange {
             before,
             changed: true,
+            answered: Answered::default(),
         })
-    }
-
-    /// Synapse caches user records until it restarts.
-    fn restart_required(&self) -> bool {
-        true
     }
 }

@@ -3,7 +3,7 @@
 //! Synapse caches user records, so a change is seen only after Synapse restarts.
 
 use crate::ansible::Result;
-use crate::backends::{AdminChange, AdminFlag};
+use crate::capabilities::{AdminChange, AdminFlag, Answered};
 use crate::fail;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::time::Duration;
@@ -56,11 +56,7 @@ fn open(path: &str, write: bool) -> Result<Connection> {
     } else {
         OpenFlags::SQLITE_OPEN_READ_ONLY
     } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    if !std::path::Path::new(path).is_file() {
-        return Err(fail!(
-            "database {path} does not exist (it must be Synapse's SQLite database, homeserver.db)"
-        ));
-    }
+    crate::database::require_sqlite_file(path, "Synapse's SQLite database, homeserver.db")?;
     let conn = Connection::open_with_flags(path, flags)
         .map_err(|e| fail!("cannot open database {path}: {e}"))?;
     // Synapse holds the database open; wait for its write lock instead of failing at once, as
@@ -105,6 +101,7 @@ fn set_admin(path: &str, user_id: &str, admin: bool, check_mode: bool) -> Result
         return Ok(AdminChange {
             before,
             changed: before != admin,
+            answered: Answered::default(),
         });
     }
     let mut conn = open(path, true)?;
@@ -116,6 +113,7 @@ fn set_admin(path: &str, user_id: &str, admin: bool, check_mode: bool) -> Result
         return Ok(AdminChange {
             before,
             changed: false,
+            answered: Answered::default(),
         });
     }
     let n = tx
@@ -134,6 +132,7 @@ fn set_admin(path: &str, user_id: &str, admin: bool, check_mode: bool) -> Result
     Ok(AdminChange {
         before,
         changed: true,
+        answered: Answered::default(),
     })
 }
 
@@ -165,21 +164,24 @@ mod tests {
             set_admin(&p, "@alice:example.org", true, true).unwrap(),
             AdminChange {
                 before: false,
-                changed: true
+                changed: true,
+                answered: Answered::default(),
             }
         );
         assert_eq!(
             set_admin(&p, "@alice:example.org", true, false).unwrap(),
             AdminChange {
                 before: false,
-                changed: true
+                changed: true,
+                answered: Answered::default(),
             }
         );
         assert_eq!(
             set_admin(&p, "@alice:example.org", true, false).unwrap(),
             AdminChange {
                 before: true,
-                changed: false
+                changed: false,
+                answered: Answered::default(),
             }
         );
     }

@@ -6,15 +6,17 @@
 //! no longer be used is reported disabled.
 
 use crate::ansible::Result;
-use crate::api::client_session::AdminSession;
-use crate::api::synapse_admin::{admin_call, admin_error};
-use crate::backends::{TokenCapabilities, TokenService};
-use crate::client::{encode_segment, Body, Refusal, Response};
+use crate::api::admin_session::AdminSession;
+use crate::api::admin_session::{admin_call, admin_error};
+use crate::api::token_objects::{uses_json, TokenObjects};
+use crate::capabilities::{TokenCapabilities, TokenService};
+use crate::client::{Body, Refusal, Response};
 use crate::fail;
 use crate::token::Token;
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 
 /// What Synapse's token API can do.
 pub const CAPABILITIES: TokenCapabilities = TokenCapabilities {
@@ -29,12 +31,19 @@ pub const CAPABILITIES: TokenCapabilities = TokenCapabilities {
 
 const TOKENS: &str = "/_synapse/admin/v1/registration_tokens";
 
-pub struct SynapseTokens<'a> {
-    session: &'a AdminSession<'a>,
+/// Synapse's token objects.
+pub const OBJECTS: TokenObjects = TokenObjects {
+    server: "Synapse",
+    base: TOKENS,
+    zero_is_unlimited: true,
+};
+
+pub struct SynapseTokens {
+    session: Arc<AdminSession>,
 }
 
-impl<'a> SynapseTokens<'a> {
-    pub fn new(session: &'a AdminSession<'a>) -> SynapseTokens<'a> {
+impl SynapseTokens {
+    pub fn new(session: Arc<AdminSession>) -> SynapseTokens {
         SynapseTokens { session }
     }
 
@@ -54,19 +63,19 @@ impl<'a> SynapseTokens<'a> {
             idempotent,
         )?;
         // Under MAS delegation this API answers 404 M_UNRECOGNIZED: say to use backend mas.
-        match crate::api::mas::delegation_error(self.session.client(), &r) {
+        match crate::api::delegation::delegation_error(self.session.client(), &r) {
             Some(e) => Err(e),
             None => Ok(r),
         }
     }
 }
 
-impl TokenService for SynapseTokens<'_> {
+impl TokenService for SynapseTokens {
     fn capabilities(&self) -> TokenCapabilities {
         CAPABILITIES
     }
 
-    fn describe(&self) -> &'static str {
+    fn service_name(&self) -> &'static str {
         "Synapse"
     }
 
@@ -85,17 +94,17 @@ impl TokenService for SynapseTokens<'_> {
             .and_then(Value::as_array)
             .ok_or_else(|| r.unexpected(action, "a JSON object with a registration_tokens list"))?
             .iter()
-            .map(parse_token)
+            .map(|v| OBJECTS.parse(v))
             .collect()
     }
 
     fn get(&self, name: &str) -> Result<Option<Token>> {
-        let r = self.send(Method::GET, &token_path(name), Body::Empty, true)?;
+        let r = self.send(Method::GET, &OBJECTS.path(name), Body::Empty, true)?;
         if r.refusal() == Some(Refusal::NotFound) && r.is_matrix_error() {
             return Ok(None);
         }
         let action = format!("reading registration token {name}");
-        let token = expect_token(&r, &action)?;
+        let token = OBJECTS.expect(&r, &action, admin_error)?;
         if token.name != name {
             return Err(r.unexpected(&action, &format!("the token {name} (it named another)")));
         }
@@ -121,7 +130,7 @@ impl TokenService for SynapseTokens<'_> {
             Body::Json(&body),
             false,
         )?;
-        expect_token(&r, "creating a registration token")
+        OBJECTS.expect(&r, "creating a registration token", admin_error)
     }
 
     /// Synapse has no flag to clear: a new limit or expiry is what makes a token usable again.
@@ -141,11 +150,16 @@ impl TokenService for SynapseTokens<'_> {
         }
         let r = self.send(
             Method::PUT,
-            &token_path(name),
+            &OBJECTS.path(name),
             Body::Json(&Value::Object(body)),
             true,
         )?;
-        expect_named_token(&r, &format!("updating registration token {name}"), name)
+        OBJECTS.expect_named(
+            &r,
+            &format!("updating registration token {name}"),
+            name,
+            admin_error,
+        )
     }
 
     /// Makes the token expire now. Synapse refuses an expiry in the past, so it is set a second
@@ -154,8 +168,13 @@ impl TokenService for SynapseTokens<'_> {
         let name = &current.name;
         let until = Utc::now() + chrono::TimeDelta::seconds(1);
         let body = json!({"expiry_time": until.timestamp_millis()});
-        let r = self.send(Method::PUT, &token_path(name), Body::Json(&body), true)?;
-        expect_named_token(&r, &format!("disabling registration token {name}"), name)?;
+        let r = self.send(Method::PUT, &OBJECTS.path(name), Body::Json(&body), true)?;
+        OBJECTS.expect_named(
+            &r,
+            &format!("disabling registration token {name}"),
+            name,
+            admin_error,
+        )?;
         if let Ok(wait) = (until - Utc::now() + chrono::TimeDelta::milliseconds(20)).to_std() {
             std::thread::sleep(wait);
         }
@@ -166,69 +185,12 @@ impl TokenService for SynapseTokens<'_> {
     fn delete(&self, name: &str) -> Result<()> {
         let action = format!("deleting registration token {name}");
         admin_call(
-            self.session,
+            &self.session,
             Method::DELETE,
-            &token_path(name),
+            &OBJECTS.path(name),
             Body::Empty,
             &action,
         )
         .map(drop)
-    }
-}
-
-fn parse_token(v: &Value) -> Result<Token> {
-    let name = v
-        .get("token")
-        .and_then(Value::as_str)
-        .ok_or_else(|| fail!("Synapse sent a registration token without a name: {v}"))?
-        .to_string();
-    let uses_allowed = v.get("uses_allowed").and_then(Value::as_u64);
-    let pending = v.get("pending").and_then(Value::as_u64).unwrap_or(0);
-    let completed = v.get("completed").and_then(Value::as_u64).unwrap_or(0);
-    let expiry = v
-        .get("expiry_time")
-        .and_then(Value::as_i64)
-        .and_then(DateTime::<Utc>::from_timestamp_millis);
-    // Synapse's own validity rule (registration_token_is_valid): 0 and null are unlimited.
-    let valid = uses_allowed.is_none_or(|n| n == 0 || pending + completed < n)
-        && expiry.is_none_or(|t| t > Utc::now());
-    let disabled = !valid;
-    Ok(Token {
-        name,
-        max_usage: uses_allowed.unwrap_or(0),
-        used: completed,
-        expiration_date: expiry,
-        disabled,
-        valid,
-    })
-}
-
-fn token_path(name: &str) -> String {
-    format!("{TOKENS}/{}", encode_segment(name))
-}
-
-/// A token answer that must name the token acted on.
-fn expect_named_token(r: &Response, action: &str, name: &str) -> Result<Token> {
-    let token = expect_token(r, action)?;
-    if token.name != name {
-        return Err(r.unexpected(action, &format!("the token {name} (it named another)")));
-    }
-    Ok(token)
-}
-
-fn expect_token(r: &Response, action: &str) -> Result<Token> {
-    if r.is_success() {
-        r.str_field(action, "token")?;
-        parse_token(&r.body)
-    } else {
-        Err(admin_error(r, action))
-    }
-}
-
-fn uses_json(max_usage: u64) -> Value {
-    if max_usage == 0 {
-        Value::Null
-    } else {
-        Value::from(max_usage)
     }
 }

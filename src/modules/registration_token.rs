@@ -1,5 +1,5 @@
 //! Module `registration_token`: creates, converges, disables or deletes registration tokens on
-//! any token service of [`crate::backends`]. What a service cannot do is refused here, from its
+//! any token service of [`crate::servers`]. What a service cannot do is refused here, from its
 //! [`TokenCapabilities`], before anything is sent.
 
 use crate::ansible::{
@@ -10,9 +10,10 @@ use crate::args::{
     CONNECTION_OPTIONS, MAS_CLIENT_EXCLUSIVE, MAS_CLIENT_OPTIONS, MAS_SECRET_EXCLUSIVE,
     TOKEN_SERVICE_EXCLUSIVE, TOKEN_SERVICE_OPTIONS,
 };
-use crate::backends::{TokenCapabilities, TokenService, TokenSessions};
+use crate::capabilities::{TokenCapabilities, TokenService};
 use crate::choice_enum;
 use crate::fail;
+use crate::servers::{AdminAccess, Server};
 use crate::token::{self, rfc3339, Token, TOKEN_FIELDS};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -87,7 +88,7 @@ struct Args {
 
 impl Args {
     fn from_params(p: &Params) -> Result<Args> {
-        let state = args::choice::<State>(p, "state")?;
+        let state = p.choice::<State>("state")?;
         let name = p.str("token").map(str::to_string);
         if let Some(n) = &name {
             token::validate_name("token", n)?;
@@ -152,33 +153,44 @@ struct TokenChange {
 }
 
 fn run(m: &mut Module) -> Result<Outcome> {
-    let a = Args::from_params(&m.params)?;
+    let mut a = Args::from_params(&m.params)?;
     if a.state != State::Present && (a.max_usage.is_some() || a.expiry.is_some()) {
         m.warn(format!(
             "one_time, max_usage, ex_date and expires_in are ignored with state={}",
             a.state.name()
         ));
     }
-    let client = a.service.connection.client()?;
-    let sessions = TokenSessions::open(&client, a.service.admin.as_ref(), a.service.mas.as_ref())?;
-    if !sessions.can_read() {
+    let server = a
+        .service
+        .backend
+        .open(std::mem::take(&mut a.service.access))?;
+    let outcome = converge(m, &a, &server);
+    server.close_after(outcome)
+}
+
+/// The token asked for, on the opened service.
+fn converge(m: &Module, a: &Args, server: &Server) -> Result<Outcome> {
+    if server.admin == AdminAccess::NotLoggedIn {
         return Ok(Outcome::changed(false).msg(
             "not predicted: check mode does not log in as admin_username; give access_token",
         ));
     }
-    let service = sessions.service(a.service.store, a.service.admin_secret.as_deref())?;
+    let service = server.tokens().ok_or_else(|| {
+        fail!(
+            "backend {} keeps no registration tokens",
+            server.backend.name
+        )
+    })?;
     let name = a.name.as_deref().unwrap_or_default();
     let result = match a.state {
-        State::Absent => absent(m.check_mode, service.as_ref(), name),
-        State::Disabled => disable(m.check_mode, service.as_ref(), name),
-        State::Present => present(m.check_mode, service.as_ref(), &a),
+        State::Absent => absent(m.check_mode, service, name),
+        State::Disabled => disable(m.check_mode, service, name),
+        State::Present => present(m.check_mode, service, a),
     };
     let url = match &result {
         Ok(TokenChange { after: Some(t), .. }) => service.registration_url(&t.name),
         _ => None,
     };
-    drop(service);
-    sessions.close()?;
     let TokenChange {
         changed,
         before,
@@ -261,7 +273,7 @@ fn same_second(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> bool {
 }
 
 fn present(check_mode: bool, service: &dyn TokenService, a: &Args) -> Result<TokenChange> {
-    let what = service.describe();
+    let what = service.service_name();
     let caps = service.capabilities();
     let name = a.name.as_deref();
     let current = match name {
@@ -335,7 +347,7 @@ fn disable(check_mode: bool, service: &dyn TokenService, name: &str) -> Result<T
     let cur = service.get(name)?.ok_or_else(|| {
         fail!(
             "token '{name}' does not exist on {}; nothing to disable",
-            service.describe()
+            service.service_name()
         )
     })?;
     if cur.disabled {
@@ -374,7 +386,7 @@ fn absent(check_mode: bool, service: &dyn TokenService, name: &str) -> Result<To
         // Said even when the token is already gone: the service cannot delete at all.
         return Err(fail!(
             "{} cannot delete tokens; use state=disabled to make token '{name}' unusable",
-            service.describe()
+            service.service_name()
         ));
     }
     let Some(cur) = service.get(name)? else {

@@ -6,8 +6,9 @@ use crate::args::{
     CONNECTION_OPTIONS, MAS_CLIENT_EXCLUSIVE, MAS_CLIENT_OPTIONS, MAS_SECRET_EXCLUSIVE,
     TOKEN_SERVICE_EXCLUSIVE, TOKEN_SERVICE_OPTIONS,
 };
-use crate::backends::TokenSessions;
+use crate::fail;
 use crate::modules::registration_token::TOKEN_OPTION;
+use crate::servers::{AdminAccess, Server};
 use crate::token::{self, TOKEN_FIELDS};
 use serde_json::Value;
 
@@ -65,15 +66,28 @@ impl Args {
 }
 
 fn run(m: &mut Module) -> Result<Outcome> {
-    let a = Args::from_params(&m.params)?;
-    let client = a.service.connection.client()?;
-    let sessions = TokenSessions::open(&client, a.service.admin.as_ref(), a.service.mas.as_ref())?;
-    if !sessions.can_read() {
+    let mut a = Args::from_params(&m.params)?;
+    let server = a
+        .service
+        .backend
+        .open(std::mem::take(&mut a.service.access))?;
+    let outcome = list(&a, &server);
+    server.close_after(outcome)
+}
+
+/// The tokens asked for, from the opened service.
+fn list(a: &Args, server: &Server) -> Result<Outcome> {
+    if server.admin == AdminAccess::NotLoggedIn {
         return Ok(Outcome::changed(false).msg(
             "not predicted: check mode does not log in as admin_username; give access_token",
         ));
     }
-    let service = sessions.service(a.service.store, a.service.admin_secret.as_deref())?;
+    let service = server.tokens().ok_or_else(|| {
+        fail!(
+            "backend {} keeps no registration tokens",
+            server.backend.name
+        )
+    })?;
     let found = match &a.name {
         Some(n) => service.get(n).map(|t| {
             t.into_iter()
@@ -94,9 +108,7 @@ fn run(m: &mut Module) -> Result<Outcome> {
             v
         })
         .collect();
-    let what = service.describe();
-    drop(service);
-    sessions.close()?;
+    let what = service.service_name();
     found?;
     Ok(Outcome::changed(false)
         .msg(format!("{} token(s) on {what}", tokens.len()))

@@ -9,19 +9,16 @@
 use crate::ansible::{
     Diff, Kind, Module, ModuleDef, ModuleDoc, Opt, Outcome, Params, Result, Ret, Spec,
 };
-use crate::api::client_session::{AdminCredentials, AdminSession};
-use crate::api::database::{self, Database};
-use crate::api::mas::site_config;
-use crate::api::mas_session::MasSession;
 use crate::args::{
-    self, MasArgs, ADMIN_CREDENTIALS_EXCLUSIVE, ADMIN_CREDENTIALS_TOGETHER,
-    ADMIN_CREDENTIAL_OPTIONS, CONNECTION_OPTIONS, MAS_CLIENT_EXCLUSIVE, MAS_CLIENT_OPTIONS,
-    MAS_SECRET_EXCLUSIVE, MAS_URL_OPTIONS,
+    self, ADMIN_CREDENTIALS_EXCLUSIVE, ADMIN_CREDENTIALS_TOGETHER, ADMIN_CREDENTIAL_OPTIONS,
+    CONNECTION_OPTIONS, MAS_CLIENT_EXCLUSIVE, MAS_CLIENT_OPTIONS, MAS_SECRET_EXCLUSIVE,
+    MAS_URL_OPTIONS,
 };
-use crate::backends::{self, AdminChange, AdminStore, DatabaseKind, Homeserver};
-use crate::client::Connection;
+use crate::capabilities::AdminChange;
+use crate::database::{self, Database};
 use crate::fail;
 use crate::matrix::{validate_server_name, User};
+use crate::servers::{self, Access, AdminAccess, Backend, Capability, DatabaseKind, Reach, Server};
 use serde_json::json;
 
 static MODULE_OPTIONS: &[Opt] = &[
@@ -33,7 +30,7 @@ static MODULE_OPTIONS: &[Opt] = &[
         .required()
         .doc(&["Whether the account should be a server admin. Accepts Ansible's booleans (C(yes), C(no), ...)."]),
     Opt::str("backend")
-        .choices(AdminStore::NAMES)
+        .choices_from(servers::admin_flag_backends)
         .default_str("synapse")
         .doc(&[
             "Where the flag is read and written.",
@@ -81,25 +78,12 @@ pub static MODULE: ModuleDef = ModuleDef {
     run,
 };
 
-/// Where the flag lives, with what that place needs.
-enum Store {
-    Api {
-        credentials: AdminCredentials,
-        connection: Connection,
-    },
-    Database {
-        store: AdminStore,
-        database: Database,
-    },
-    /// Matrix Authentication Service's admin API.
-    Mas(MasArgs),
-}
-
 /// The typed arguments.
 struct Args {
     user: User,
     admin: bool,
-    store: Store,
+    backend: &'static Backend,
+    access: Access,
 }
 
 impl Args {
@@ -113,55 +97,71 @@ impl Args {
             p.str("username").unwrap_or_default(),
             p.str("server_name"),
         )?;
-        let backend = args::choice::<AdminStore>(p, "backend")?;
-        if backend != AdminStore::Mas {
-            args::refuse_mas_options(p, backend.name())?;
+        let backend = servers::require(
+            "backend",
+            p.str("backend").unwrap_or_default(),
+            Capability::AdminFlag,
+        )?;
+        let name = backend.name;
+        if backend.reach != Reach::Mas {
+            args::refuse_mas_options(p, name)?;
         }
-        let store = match backend {
-            AdminStore::Mas => Store::Mas(args::mas(p)?),
-            AdminStore::Synapse => Store::Api {
-                credentials: args::admin_credentials(p)?.ok_or_else(|| fail!(
-                    "backend synapse needs admin credentials: access_token, or admin_username and admin_password (or use backend synapse_sqlite with database)"
-                ))?,
-                connection: args::connection(p, "homeserver_url")?,
-            },
-            store => Store::Database {
-                store,
-                database: database_target(p, store)?,
+        let access = match backend.reach {
+            Reach::Mas => args::mas(p)?,
+            Reach::Homeserver | Reach::TokenService => {
+                let instead = servers::BACKENDS
+                    .iter()
+                    .find(|b| {
+                        b.server == backend.server
+                            && matches!(b.reach, Reach::Database(_))
+                            && b.offers(Capability::AdminFlag)
+                    })
+                    .map(|b| format!(" (or use backend {} with database)", b.name))
+                    .unwrap_or_default();
+                Access {
+                    admin: Some(args::admin_credentials(p)?.ok_or_else(|| {
+                        fail!(
+                            "backend {name} needs admin credentials: access_token, or admin_username and admin_password{instead}"
+                        )
+                    })?),
+                    connection: Some(args::connection(p, "homeserver_url")?),
+                    ..Access::default()
+                }
+            }
+            Reach::Database(kind) => Access {
+                database: Some(database_target(p, backend, kind)?),
+                ..Access::default()
             },
         };
         Ok(Args {
             user,
             admin: p.bool("admin"),
-            store,
+            backend,
+            access,
         })
     }
 }
 
 /// `database` (with its password options) as the backend reads it.
-fn database_target(p: &Params, store: AdminStore) -> Result<Database> {
-    let value = p
-        .str("database")
-        .ok_or_else(|| match store.database_kind() {
-            Some(DatabaseKind::Postgres) => fail!(
-            "backend {} needs database: a PostgreSQL URL such as postgresql://{}@127.0.0.1:5432/{}",
-            store.name(),
-            store.homeserver().to_lowercase(),
-            store.homeserver().to_lowercase()
+fn database_target(p: &Params, backend: &Backend, kind: DatabaseKind) -> Result<Database> {
+    let name = backend.name;
+    let server = backend.server.to_lowercase();
+    let value = p.str("database").ok_or_else(|| match kind {
+        DatabaseKind::Postgres => fail!(
+            "backend {name} needs database: a PostgreSQL URL such as postgresql://{server}@127.0.0.1:5432/{server}"
         ),
-            _ => fail!(
-                "backend {} needs database: the path of {}",
-                store.name(),
-                if store.homeserver() == "Synapse" {
-                    "Synapse's homeserver.db"
-                } else {
-                    "Dendrite's user API database (dendrite_userapi.db)"
-                }
-            ),
-        })?;
-    match store.database_kind() {
-        Some(DatabaseKind::Postgres) => {
-            let password = args::secret(p, "database_password", "database_password_file")?;
+        DatabaseKind::Sqlite => fail!(
+            "backend {name} needs database: the path of {}",
+            if backend.server == "Synapse" {
+                "Synapse's homeserver.db"
+            } else {
+                "Dendrite's user API database (dendrite_userapi.db)"
+            }
+        ),
+    })?;
+    match kind {
+        DatabaseKind::Postgres => {
+            let password = args::secret_option(p, "database_password", "database_password_file")?;
             let timeout = p.int("timeout").unwrap_or(30).clamp(1, 3600) as u64;
             Ok(Database::Postgres(Box::new(database::postgres_target(
                 "database",
@@ -171,11 +171,10 @@ fn database_target(p: &Params, store: AdminStore) -> Result<Database> {
                 p.str("ca_path"),
             )?)))
         }
-        _ => {
+        DatabaseKind::Sqlite => {
             if p.is_given("database_password") || p.is_given("database_password_file") {
                 return Err(fail!(
-                    "backend {} reads a SQLite file, which has no password: leave database_password and database_password_file out",
-                    store.name()
+                    "backend {name} reads a SQLite file, which has no password: leave database_password and database_password_file out"
                 ));
             }
             Ok(Database::Sqlite(database::sqlite_path("database", value)?))
@@ -184,62 +183,42 @@ fn database_target(p: &Params, store: AdminStore) -> Result<Database> {
 }
 
 fn run(m: &mut Module) -> Result<Outcome> {
-    let args = Args::from_params(&m.params)?;
-    let want = args.admin;
-    let (user_id, change, restart_required) = match &args.store {
-        Store::Database { store, database } => {
-            let user_id = args.user.id().ok_or_else(|| {
-                fail!(
-                "backend {} needs the full user ID: give server_name, or username as @{}:<server>",
-                store.name(),
-                args.user.localpart
-            )
-            })?;
-            let flag = backends::admin_flag_database(*store, database)
-                .ok_or_else(|| fail!("backend {} keeps no such database", store.name()))?;
-            let change = flag.converge(&user_id, want, m.check_mode)?;
-            let restart = flag.restart_required() && change.changed && !m.check_mode;
-            (user_id, change, Some((restart, store.homeserver())))
-        }
-        Store::Api {
-            credentials,
-            connection,
-        } => {
-            let client = connection.client()?;
-            let session = AdminSession::open(&client, credentials)?;
-            if !session.is_live() {
-                // Check mode with admin_username: no login, so the flag cannot be read.
-                let who = args.user.display();
-                m.warn(format!(
-                    "check mode cannot tell whether the admin flag of {who} would change without logging in; give access_token to predict it"
-                ));
-                return Ok(Outcome::changed(false)
-                    .msg(format!(
-                        "{who}: not predicted (check mode without access_token)"
-                    ))
-                    .with("user_id", args.user.id()));
-            }
-            let r = via_api(&session, &args.user, want, m.check_mode);
-            session.close()?;
-            let (user_id, change) = r?;
-            (user_id, change, None)
-        }
-        Store::Mas(mas) => {
-            let client = mas.connection.client()?;
-            let session = MasSession::open(&client, &mas.credentials)?;
-            let r = via_mas(&session, &args.user, want, m.check_mode);
-            session.close()?;
-            let (user_id, change) = r?;
-            (user_id, change, None)
-        }
-    };
+    let mut args = Args::from_params(&m.params)?;
+    let backend = args.backend;
+    let server = backend.open(std::mem::take(&mut args.access))?;
+    if server.admin == AdminAccess::NotLoggedIn {
+        // Check mode with admin_username: no login, so the flag cannot be read.
+        let who = args.user.display();
+        m.warn(format!(
+            "check mode cannot tell whether the admin flag of {who} would change without logging in; give access_token to predict it"
+        ));
+        return Ok(Outcome::changed(false)
+            .msg(format!(
+                "{who}: not predicted (check mode without access_token)"
+            ))
+            .with("user_id", args.user.id()));
+    }
+    let outcome = respond(m, &args, &server);
+    server.close_after(outcome)
+}
 
-    if let Some((true, homeserver)) = restart_required {
+/// The flag asked for, on the opened server, and the result.
+fn respond(m: &mut Module, args: &Args, server: &Server) -> Result<Outcome> {
+    let want = args.admin;
+    let backend = server.backend;
+    let converged = converge(server, &args.user, want, m.check_mode);
+    let restart_required = server.restart_required;
+    let (user_id, change) = converged?;
+    let restart = restart_required.map(|r| r && change.changed && !m.check_mode);
+    if restart == Some(true) {
+        let homeserver = backend.server;
         m.warn(format!(
             "the admin flag of {user_id} was written to the database; {homeserver} caches user records, so restart {homeserver} for the change to take effect"
         ));
     }
-    let AdminChange { before, changed } = change;
+    let AdminChange {
+        before, changed, ..
+    } = change;
     let verb = match (changed, m.check_mode, want) {
         (false, _, true) => "is already an admin",
         (false, _, false) => "is already not an admin",
@@ -258,44 +237,41 @@ fn run(m: &mut Module) -> Result<Outcome> {
             before_header: Some(user_id.clone()),
             after_header: Some(user_id.clone()),
         });
-    if let Some((r, _)) = restart_required {
+    if let Some(r) = restart {
         out = out.with("restart_required", r);
     }
     Ok(out)
 }
 
-/// The flag through the admin API; a localpart's server comes from the admin's own user ID.
-fn via_api(
-    session: &AdminSession<'_>,
+/// The flag of the account; a localpart's server comes from the server (the admin's own user
+/// ID, MAS's site config) where it can tell.
+fn converge(
+    server: &Server,
     user: &User,
     want: bool,
     check_mode: bool,
 ) -> Result<(String, AdminChange)> {
-    let user_id = match user.id() {
-        Some(id) => id,
-        None => format!("@{}:{}", user.localpart, session.server_name()?),
+    let name = server.backend.name;
+    let user_id = match (user.id(), &server.identity()) {
+        (Some(id), _) => id,
+        (None, Some(identity)) => match identity.server_name(None)? {
+            Some((s, _)) => format!("@{}:{s}", user.localpart),
+            None => return Err(full_id_needed(name, user)),
+        },
+        (None, None) => return Err(full_id_needed(name, user)),
     };
-    let flag = backends::admin_flag(Homeserver::Synapse, session)
-        .ok_or_else(|| fail!("the homeserver has no admin-flag API"))?;
+    let flag = server
+        .admin_flags()
+        .ok_or_else(|| fail!("backend {name} cannot set the admin flag of accounts"))?;
     let change = flag.converge(&user_id, want, check_mode)?;
     Ok((user_id, change))
 }
 
-/// The flag through MAS's admin API; a localpart's server is the one MAS serves.
-fn via_mas(
-    session: &MasSession<'_>,
-    user: &User,
-    want: bool,
-    check_mode: bool,
-) -> Result<(String, AdminChange)> {
-    let server_name = site_config(session)?.server_name;
-    let user_id = match user.id() {
-        Some(id) => id,
-        None => format!("@{}:{server_name}", user.localpart),
-    };
-    let users = backends::mas_users(session, &server_name, false);
-    let change = users.admin_flags.converge(&user_id, want, check_mode)?;
-    Ok((user_id, change))
+fn full_id_needed(backend: &str, user: &User) -> crate::ansible::Error {
+    fail!(
+        "backend {backend} needs the full user ID: give server_name, or username as @{}:<server>",
+        user.localpart
+    )
 }
 
 static DOC: ModuleDoc = ModuleDoc {

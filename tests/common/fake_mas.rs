@@ -237,21 +237,41 @@ impl FakeMas {
     /// Whether `password` logs `username` in through the compatibility API
     /// (`POST /_matrix/client/v3/login` on MAS): the way to check that set-password took effect,
     /// which the admin API cannot show.
+    /// A locked user's login (401 `M_USER_LOCKED`) counts as "cannot log in".
     pub fn can_login(&self, username: &str, password: &str) -> bool {
+        match self.compat_login(username, password) {
+            (200, _) => true,
+            (403, _) => false,
+            (401, v) if v["errcode"] == "M_USER_LOCKED" => false,
+            (s, v) => panic!("compat login of {username}: {s} {v}"),
+        }
+    }
+
+    /// A compatibility password login: (status, body). A 200's `access_token` is an `mct_`
+    /// token of a new compatibility session.
+    pub fn compat_login(&self, username: &str, password: &str) -> (u16, Value) {
         let r = reqwest::blocking::Client::new()
             .post(format!("{}/_matrix/client/v3/login", self.url))
             .json(&serde_json::json!({"type": "m.login.password",
                 "identifier": {"type": "m.id.user", "user": username}, "password": password}))
             .send()
             .unwrap();
-        match r.status().as_u16() {
-            200 => true,
-            403 => false,
-            s => panic!(
-                "compat login of {username}: {s} {}",
-                r.text().unwrap_or_default()
-            ),
-        }
+        let s = r.status().as_u16();
+        (s, r.json().unwrap_or(Value::Null))
+    }
+
+    /// Introspection of `token` the way Synapse asks (the homeserver secret as bearer token,
+    /// `X-MAS-Supports-Device-Id: 1`): the answer's body.
+    pub fn introspect(&self, token: &str) -> Value {
+        let r = reqwest::blocking::Client::new()
+            .post(format!("{}/oauth2/introspect", self.url))
+            .bearer_auth(&self.homeserver_secret)
+            .header("X-MAS-Supports-Device-Id", "1")
+            .form(&[("token", token), ("token_type_hint", "access_token")])
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "introspection");
+        r.json().unwrap()
     }
 
     pub fn stop(&self) {

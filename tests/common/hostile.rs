@@ -16,15 +16,31 @@ use std::time::{Duration, Instant};
 pub struct Req {
     pub method: String,
     pub path: String,
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl Req {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
     pub fn body_text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+    /// The whole request as text, to search for secrets.
+    pub fn all_text(&self) -> String {
+        let mut s = format!("{} {}\n", self.method, self.path);
+        for (k, v) in &self.headers {
+            s.push_str(&format!("{k}: {v}\n"));
+        }
+        s.push_str(&self.body_text());
+        s
     }
 }
 
@@ -157,7 +173,12 @@ fn serve(conn: TcpStream, requests: &Mutex<Vec<Req>>, handler: &Handler) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let req = Req { method, path, body };
+        let req = Req {
+            method,
+            path,
+            headers,
+            body,
+        };
         requests.lock().unwrap().push(req.clone());
         let ok = match handler(&req) {
             Reply::Full(status, ctype, body) => {

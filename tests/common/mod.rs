@@ -13,6 +13,7 @@
 //! | `mreg.rs` | matrix-registration 0.7 and 0.9 in front of a Synapse |
 //! | `postgres.rs` | a throwaway PostgreSQL cluster, its databases, `psql` |
 //! | `fake_mas.rs` | the FAKE Matrix Authentication Service |
+//! | `fakes.rs` | the FAKE tuwunel and continuwuity |
 //! | `hostile.rs` | small hostile HTTP(S) servers that record what they get |
 //! | `collection.rs` | the built collection, installed |
 //! | `operator.rs` | an operator's checkout and MDAD inventory, and the commands they type |
@@ -20,6 +21,7 @@
 pub mod collection;
 pub mod dendrite;
 pub mod fake_mas;
+pub mod fakes;
 pub mod hostile;
 pub mod library;
 pub mod module;

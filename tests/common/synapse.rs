@@ -167,6 +167,33 @@ impl Synapse {
         self.dir.path().join("shared-secret")
     }
 
+    /// Waits (up to 5 minutes) until Synapse has built the unique index on
+    /// `profiles(full_user_id)` (background update `profiles_full_user_id_key_idx`): until then
+    /// a fresh Synapse 1.163 answers every reactivation, `/_synapse/mas/reactivate_user` included,
+    /// with 500 (docs/lifecycle-synapse.md), and MAS passes that 500 on.
+    pub fn wait_for_profile_index(&self) {
+        let db = rusqlite::Connection::open(self.dir.path().join("homeserver.db")).unwrap();
+        db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        loop {
+            let pending: i64 = db
+                .query_row(
+                    "SELECT count(*) FROM background_updates WHERE update_name = 'profiles_full_user_id_key_idx'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            if pending == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Synapse did not run its background updates within 5 minutes"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("synapse.log")).unwrap_or_default()
     }

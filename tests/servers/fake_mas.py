@@ -39,6 +39,8 @@ import urllib.parse
 import urllib.request
 import zlib
 
+from fake_mas_compat import CompatSessions
+
 VERSION = "v1.22.0"
 ALNUM = string.ascii_letters + string.digits
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
@@ -349,6 +351,7 @@ class State:
         self.emails = {}  # id -> dict
         self.regtokens = {}  # id -> dict
         self.access = {}  # token -> dict(client, scope, created, expires, revoked)
+        self.compat = {}  # compat access token -> dict(id, user_id, device, created, finished)
         # Localparts the emulated homeserver already has (used when no real one is linked).
         self.hs_users = set(cfg.reserved)
 
@@ -358,6 +361,27 @@ class State:
             if u["username"].lower() == low:
                 return u
         return None
+
+
+def ilike_regex(search):
+    """MAS filters usernames with `username ILIKE '%<search>%'` (PostgreSQL): in the search
+    string `%` matches any run of characters, `_` any one character, and a backslash makes the
+    next character literal. A trailing backslash is an error in PostgreSQL (MAS answers 500)."""
+    out, i = [".*"], 0
+    while i < len(search):
+        c = search[i]
+        if c == "\\":
+            if i + 1 == len(search):
+                raise json_errors(500, "fake MAS: PostgreSQL refuses a LIKE pattern that ends "
+                                  "with the escape character (MAS answers 500; its spelling "
+                                  "was not recorded)")
+            out.append(re.escape(search[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
+        i += 1
+    out.append(".*")
+    return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
 
 
 def user_resource(u, fresh=()):
@@ -420,10 +444,19 @@ def regtoken_resource(t, fresh=()):
 # ---------------------------------------------------------------- handler
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(CompatSessions, http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fake-mas"
     sys_version = ""
+    # For the CompatSessions mixin (fake_mas_compat.py).
+    Reject = Reject
+    hash_password = staticmethod(lambda pw, salt: hash_password(pw, salt))
+    new_access_token = staticmethod(lambda prefix: new_access_token(prefix))
+    now_ns = staticmethod(lambda: now_ns())
+
+    @staticmethod
+    def matrix_error(status, errcode, error):
+        return Reject(status, JSON_CT, {"errcode": errcode, "error": error})
 
     # -------- plumbing
 
@@ -713,6 +746,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise self.oauth_error(400, "invalid_request")
         kind, _ = check_token_format(tok)
         hint = form.get("token_type_hint")
+        if kind == "compat" and hint in (None, "access_token"):
+            return self.send(200, JSON_CT, self.introspect_compat(tok))
         with self.st.lock:
             rec = self.st.access.get(tok)
         now = now_ns()
@@ -734,40 +769,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "jti": tok.split("_")[1][:26],
         })
 
-    # -------- compatibility layer: password login, so tests can check a password was set
-
-    def compat_login(self, method):
-        flows = [{"type": "m.login.sso",
-                  "org.matrix.msc3824.delegated_oidc_compatibility": True},
-                 {"type": "m.login.token"}]
-        if self.cfg.password_login:
-            flows.insert(0, {"type": "m.login.password"})
-        if method == "GET":
-            return self.send(200, JSON_CT, {"flows": flows})
-        body = self.json_body({"type": ("string", True, False)})
-        data = json.loads(self.body)
-        ident = data.get("identifier") if isinstance(data.get("identifier"), dict) else {}
-        password = data.get("password")
-        if (not self.cfg.password_login or body["type"] != "m.login.password"
-                or ident.get("type") != "m.id.user" or not isinstance(ident.get("user"), str)
-                or not isinstance(password, str)):
-            raise Reject(400, JSON_CT, {"errcode": "M_UNRECOGNIZED", "error": "Invalid login type"})
-        name = ident["user"]
-        suffix = ":" + self.cfg.server_name
-        if name.startswith("@") and name.endswith(suffix):
-            name = name[1:-len(suffix)]
-        with self.st.lock:
-            u = self.st.user_by_name(name)
-        if (u is None or u["locked_at"] or u["deactivated_at"] or u["password"] is None
-                or not secrets.compare_digest(hash_password(password, u["password"][0]),
-                                              u["password"][1])):
-            raise Reject(403, JSON_CT, {"errcode": "M_FORBIDDEN",
-                                        "error": "Invalid username/password"})
-        device = "".join(secrets.choice(string.ascii_uppercase) for _ in range(10))
-        self.hs_best_effort("_synapse/mas/upsert_device",
-                            {"localpart": u["username"], "device_id": device})
-        self.send(200, JSON_CT, {"access_token": new_access_token("mct"), "device_id": device,
-                                 "user_id": "@%s:%s" % (u["username"], self.cfg.server_name)})
+    # -------- compatibility layer: fake_mas_compat.CompatSessions (login, sessions)
 
     # -------- admin API: authentication, bodies, queries
 
@@ -844,6 +846,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise Reject(422, TEXT, "%smissing field `%s` at line %d column %d"
                              % (prefix, key, line, col))
         return out
+
+    def query_pairs(self):
+        """All (key, value) pairs of the query, repeated keys included, decoded."""
+        return [(urllib.parse.unquote_plus(k), urllib.parse.unquote_plus(v))
+                for k, _, v in (item.partition("=") for item in
+                                (self.query.split("&") if self.query else []) if item)]
 
     def query_params(self):
         out = []
@@ -989,15 +997,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "filter", "filter[status]: unknown variant `%s`, expected one of `active`, "
                     "`locked`, `deactivated`" % status)
             filters.append(("filter[status]", status))
+        # The fake has no users with OAuth 2.0 sessions (only client_credentials tokens), so
+        # filter[active-oauth2-client] (after MAS's 404 for an unknown client) and
+        # filter[has-active-oauth2-session]=true match nobody.
+        clients = [v for k, v in self.query_pairs() if k == "filter[active-oauth2-client]"]
+        for c in clients:
+            err = ulid_error(c)
+            if err:
+                raise self.qs_error("filter", "filter[active-oauth2-client]: %s" % err)
+            filters.append(("filter[active-oauth2-client]", c.upper()))
+        known = {k.upper() for k in self.server.clients}
+        for c in clients:
+            if c.upper() not in known:
+                raise json_errors(404, "Client ID %s not found" % c.upper())
+        has_oauth2 = self.bool_filter(q, "filter[has-active-oauth2-session]")
+        if has_oauth2 is not None:
+            filters.append(("filter[has-active-oauth2-session]",
+                            q["filter[has-active-oauth2-session]"]))
+        has_compat = self.bool_filter(q, "filter[has-active-compat-session]")
+        if has_compat is not None:
+            filters.append(("filter[has-active-compat-session]",
+                            q["filter[has-active-compat-session]"]))
+        like = None if search is None else ilike_regex(search)
         with self.st.lock:
             users = sorted(self.st.users.values(), key=lambda u: u["id"])
         sel = []
         for u in users:
             if admin is not None and u["admin"] != admin:
                 continue
-            if guest is True:
+            if guest is True or clients or has_oauth2 is True:
                 continue
-            if search is not None and search.lower() not in u["username"].lower():
+            if like is not None and not like.fullmatch(u["username"]):
+                continue
+            if has_compat is not None and self.has_active_compat_session(u["id"]) != has_compat:
                 continue
             if status == "active" and (u["locked_at"] or u["deactivated_at"]):
                 continue
@@ -1077,15 +1109,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if err and err[0] == "M_USER_IN_USE":
                 err = None  # provisioning an existing homeserver account updates it
         if err:
-            reason = {400: "Bad Request", 403: "Forbidden", 404: "Not Found"}.get(err[2], "")
-            kind = "client" if 400 <= err[2] < 500 else "server"
-            raise json_errors(
-                500, "Unexpected HTTP response while provisioning user in Synapse",
-                "%s: %s" % (err[0], err[1]),
-                "HTTP status %s error (%d %s) for url (%s)"
-                % (kind, err[2], reason, self.hs_url("_synapse/mas/provision_user")))
+            raise self.hs_error("provisioning user", "_synapse/mas/provision_user", err)
         with self.st.lock:
             self.st.hs_users.add(username)
+
+    def hs_error(self, doing, path, err):
+        """MAS's 500 for a homeserver call that answered an error: the context, the Matrix
+        error, reqwest's status line."""
+        reason = {400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+                  500: "Internal Server Error"}.get(err[2], "")
+        kind = "client" if 400 <= err[2] < 500 else "server"
+        return json_errors(
+            500, "Unexpected HTTP response while %s in Synapse" % doing,
+            "%s: %s" % (err[0], err[1]),
+            "HTTP status %s error (%d %s) for url (%s)" % (kind, err[2], reason, self.hs_url(path)))
 
     def hs_best_effort(self, path, body):
         """Homeserver syncs that a real MAS runs as background jobs: failures do not change
@@ -1171,11 +1208,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if u["deactivated_at"] is None:
                     u["deactivated_at"] = now_ns()
                     fresh = ("deactivated_at",)
+            # MAS's DeactivateUserJob, run on every call: it ends all the user's sessions,
+            # removes all the user's email addresses, then deactivates the user on the
+            # homeserver (erasing unless skip_erase).
+            self.finish_compat_sessions(u["id"])
+            with self.st.lock:
+                for eid in [e["id"] for e in self.st.emails.values() if e["user_id"] == uid]:
+                    del self.st.emails[eid]
             self.hs_best_effort("_synapse/mas/delete_user",
                                 {"localpart": u["username"],
                                  "erase": not body.get("skip_erase", False)})
             return self.single(200, user_resource(u, fresh), link)
         u = self.find_user(uid)
+        if action == "reactivate" and self.cfg.homeserver_url:
+            # MAS calls the homeserver synchronously, on every call (also for a user who was
+            # never deactivated), and reactivates its own record only if that worked.
+            path = "_synapse/mas/reactivate_user"
+            try:
+                status, resp = self.hs_call("POST", path, {"localpart": u["username"]})
+            except OSError as e:
+                raise json_errors(500, "Failed to reactivate user in Synapse", str(e))
+            if status != 200:
+                raise self.hs_error("reactivating user", path,
+                                    (resp.get("errcode", "M_UNKNOWN"), resp.get("error", ""),
+                                     status))
         fresh = ()
         with self.st.lock:
             if action == "lock":
@@ -1185,13 +1241,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             elif action == "unlock":
                 u["locked_at"] = None
             elif action == "reactivate":
-                was = u["deactivated_at"] is not None
                 u["deactivated_at"] = None
         if action in ("lock", "unlock"):
             self.hs_best_effort("_synapse/mas/provision_user",
                                 {"localpart": u["username"], "locked": action == "lock"})
-        if action == "reactivate" and was:
-            self.hs_best_effort("_synapse/mas/reactivate_user", {"localpart": u["username"]})
         self.single(200, user_resource(u, fresh), link)
 
     # -------- admin API: user emails

@@ -22,12 +22,13 @@ watch_and_stop() {
     > /dev/null 2>&1 < /dev/null &
 }
 
-# wait_for_url PID URL [HEADER]: poll URL (up to 30 s) until it answers 2xx; fail early if PID
+# wait_for_url PID URL [HEADER]: poll URL (up to 120 s: a loaded 2-core machine starts Synapse
+# slowly; a server that dies ends the wait at once) until it answers 2xx; fail early if PID
 # exits. HEADER (e.g. an Authorization line) is read by curl from stdin, never put on its
 # command line.
 wait_for_url() {
   local pid=$1 url=$2 header=${3:-}
-  for _ in $(seq 300); do
+  for _ in $(seq 1200); do
     if curl -fsS -o /dev/null -H @- "$url" 2>/dev/null <<< "$header"; then
       return 0
     fi

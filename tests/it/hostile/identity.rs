@@ -3,7 +3,7 @@
 use super::assert_clean_failure;
 use crate::common::hostile::{fake_homeserver, Hostile, Reply};
 use crate::common::{random_secret, run_module, unique_user, Synapse};
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[test]
 fn a_user_of_another_server_is_refused_before_acting() {
@@ -60,9 +60,10 @@ fn a_user_of_another_server_is_refused_before_acting() {
 }
 
 #[test]
-fn a_foreign_id_is_never_looked_up_and_a_wrong_answer_fails() {
+fn a_foreign_id_is_never_looked_up_nor_registered_when_the_servers_name_is_unknown() {
     // A server that does not tell its name: no profile look-up of the foreign ID (that would
-    // make the homeserver contact evil.example), and the registration answer must match.
+    // make the homeserver contact evil.example), and no registration either: with the server's
+    // name unknown, registering the localpart here could create an account on the wrong server.
     let hs = fake_homeserver("localhost", false, |u| format!("@{u}:localhost"));
     for _ in 0..2 {
         let r = run_module(
@@ -73,13 +74,22 @@ fn a_foreign_id_is_never_looked_up_and_a_wrong_answer_fails() {
         assert_clean_failure(
             &r,
             "s3cret-foreign2",
-            &["@eve:localhost", "@eve:evil.example"],
+            &["@eve:evil.example", "set server_name"],
         );
     }
     assert!(
         hs.requests_to("GET", "/_matrix/client/v3/profile")
             .is_empty(),
         "{:?}",
+        hs.requests()
+    );
+    assert!(
+        hs.requests_to("POST", "/_synapse/admin/v1/register")
+            .is_empty()
+            && hs
+                .requests_to("GET", "/_synapse/admin/v1/register")
+                .is_empty(),
+        "nothing is registered before the server's name is known: {:?}",
         hs.requests()
     );
 }
@@ -103,18 +113,23 @@ fn a_foreign_id_with_admin_credentials_is_refused_on_synapse() {
 }
 
 #[test]
-fn a_foreign_id_without_server_name_fails_on_synapse_also_on_a_rerun() {
-    // Synapse's client listener here serves no signing keys, so the registration answer decides.
+fn a_foreign_id_without_server_name_is_refused_on_synapse_before_anything_is_written() {
+    // Synapse's client listener here serves no signing keys, and no server_name or admin
+    // credentials are given: its name cannot be learnt, so the full ID cannot be checked and
+    // nothing is registered (the account of the localpart must not appear), also on a re-run.
     let s = Synapse::shared();
     let name = unique_user("foreign");
     let args = json!({"homeserver_url": s.url, "shared_secret": s.shared_secret,
                       "username": format!("@{name}:localhost:8448"), "password": random_secret("pw")});
-    let r = run_module("register_user", args.clone());
-    assert_clean_failure(&r, &s.shared_secret, &[&format!("@{name}:localhost'")]);
-    // The re-run must not report the foreign ID as existing.
-    let r = run_module("register_user", args).ok();
-    assert_eq!(r.json["user_id"], Value::Null, "{}", r.stdout);
-    assert!(r.stdout.contains("cannot be told"), "{}", r.stdout);
+    for _ in 0..2 {
+        let r = run_module("register_user", args.clone());
+        assert_clean_failure(
+            &r,
+            &s.shared_secret,
+            &[&format!("@{name}:localhost:8448"), "set server_name"],
+        );
+        assert!(s.user(&format!("@{name}:localhost")).is_none());
+    }
 }
 
 #[test]

@@ -555,3 +555,31 @@ fn ansible_doc_renders_every_module() {
         );
     }
 }
+
+#[test]
+fn credentials_in_the_homeserver_url_stay_out_of_verbose_output() {
+    // The module refuses a URL with credentials; the role's failure message names the URL it
+    // used, and must not show the credentials either (issue 18: -v showed them).
+    let s = Synapse::shared();
+    let a = Ansible::new(s, &secret_file_line(&s.secret_file()));
+    let url_secret = random_secret("url-password");
+    let url = s
+        .url
+        .replace("http://", &format!("http://someone:{url_secret}@"));
+    let (code, out) = a.playbook(&[
+        "-v",
+        "--tags=register-user",
+        "--extra-vars",
+        &a.extra_vars(&[
+            ("username", &unique_user("urlcred")),
+            ("password", &random_secret("pw")),
+            ("matrix_user_management_homeserver_url", &url),
+        ]),
+    ]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("credentials"), "the failure says why: {out}");
+    assert!(
+        !out.contains(&url_secret),
+        "URL password leaked at -v: {out}"
+    );
+}

@@ -1,13 +1,14 @@
-//! The Matrix client-server API that every homeserver serves: login, logout and whoami for an
-//! admin session, and the public profile look-up that tells whether an account exists.
+//! An admin's session on a homeserver's client-server API (login, whoami, logout), and the calls
+//! made with it: every admin API of Synapse, Dendrite and tuwunel acts with such a session.
 
-use crate::ansible::{register_secret, Result};
-use crate::backends::{Directory, Presence, Unknown};
-use crate::client::{encode_segment, Auth, Body, Client, Refusal};
+use crate::ansible::{register_secret, Error, Result};
+use crate::api::delegation::delegation_error;
+use crate::client::{Auth, Body, Client, Refusal, Response};
 use crate::fail;
 use crate::matrix::validate_server_name;
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How to act as an admin.
 #[derive(Debug, Clone)]
@@ -27,21 +28,21 @@ pub enum AdminCredentials {
 /// deletes one): the session is then not live, every call that needs it fails with a message
 /// that says what could not be predicted, and a warning says so.
 #[derive(Debug)]
-pub struct AdminSession<'c> {
-    client: &'c Client,
+pub struct AdminSession {
+    client: Client,
     token: String,
-    logged_in: bool,
+    logged_in: AtomicBool,
     /// Check mode with admin_username: who was not logged in.
     not_logged_in: Option<String>,
 }
 
-impl<'c> AdminSession<'c> {
-    pub fn open(client: &'c Client, creds: &AdminCredentials) -> Result<AdminSession<'c>> {
+impl AdminSession {
+    pub fn open(client: Client, creds: &AdminCredentials) -> Result<AdminSession> {
         match creds {
             AdminCredentials::Token(t) => Ok(AdminSession {
                 client,
                 token: t.clone(),
-                logged_in: false,
+                logged_in: AtomicBool::new(false),
                 not_logged_in: None,
             }),
             AdminCredentials::Login { username, .. } if crate::ansible::check_mode() => {
@@ -51,7 +52,7 @@ impl<'c> AdminSession<'c> {
                 Ok(AdminSession {
                     client,
                     token: String::new(),
-                    logged_in: false,
+                    logged_in: AtomicBool::new(false),
                     not_logged_in: Some(username.clone()),
                 })
             }
@@ -73,15 +74,15 @@ impl<'c> AdminSession<'c> {
                     None => {}
                     Some(Refusal::Forbidden) => return Err(fail!(
                         "logging in as admin_username '{username}' failed ({}): check admin_username and admin_password",
-                        r.describe()
+                        r.summary()
                     )),
                     Some(Refusal::RateLimited) => return Err(fail!(
                         "logging in as admin_username '{username}' was rate limited ({}): pass access_token instead of logging in on every task",
-                        r.describe()
+                        r.summary()
                     )),
                     Some(_) => return Err(fail!(
                         "logging in as admin_username '{username}' failed: {}",
-                        r.describe()
+                        r.summary()
                     )),
                 }
                 let action = format!("logging in as admin_username '{username}'");
@@ -91,7 +92,7 @@ impl<'c> AdminSession<'c> {
                 let session = AdminSession {
                     client,
                     token,
-                    logged_in: true,
+                    logged_in: AtomicBool::new(true),
                     not_logged_in: None,
                 };
                 // The session must be the admin's own: `user_id` names the account logged in.
@@ -111,8 +112,8 @@ impl<'c> AdminSession<'c> {
         }
     }
 
-    pub fn client(&self) -> &'c Client {
-        self.client
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// The access token; empty for a session that is not live (check mode, no login).
@@ -147,8 +148,9 @@ impl<'c> AdminSession<'c> {
             true,
         )?;
         if !r.is_success() {
-            return Err(crate::api::mas::delegation_error(self.client, &r)
-                .unwrap_or_else(|| crate::api::synapse_admin::admin_error(&r, action)));
+            return Err(
+                delegation_error(&self.client, &r).unwrap_or_else(|| admin_error(&r, action))
+            );
         }
         let user_id = r.str_field(action, "user_id")?;
         let server = user_id
@@ -161,12 +163,12 @@ impl<'c> AdminSession<'c> {
     }
 
     /// Logs out a session this task logged in, reporting failure.
-    pub fn close(mut self) -> Result<()> {
+    pub fn close(&self) -> Result<()> {
         self.logout()
     }
 
-    fn logout(&mut self) -> Result<()> {
-        if !std::mem::take(&mut self.logged_in) {
+    fn logout(&self) -> Result<()> {
+        if !self.logged_in.swap(false, Ordering::SeqCst) {
             return Ok(());
         }
         let r = self.client.send(
@@ -181,119 +183,58 @@ impl<'c> AdminSession<'c> {
         } else {
             Err(fail!(
                 "logging out the admin session failed: {}",
-                r.describe()
+                r.summary()
             ))
         }
     }
 }
 
-impl Drop for AdminSession<'_> {
+impl Drop for AdminSession {
     fn drop(&mut self) {
         let _ = self.logout();
     }
 }
 
-/// Look-ups through the client profile API: 200 means the account exists, 404 that it does not.
-/// Costs a millisecond where a registration attempt costs a bcrypt hash.
-pub struct ProfileDirectory<'a> {
-    client: &'a Client,
-    token: Option<&'a str>,
-    /// Whether the server answered `/_matrix/client/versions` as a homeserver does.
-    confirmed: std::sync::OnceLock<()>,
-}
-
-impl<'a> ProfileDirectory<'a> {
-    /// `token`: an admin's, or None (an empty token, of a session that is not live, is none).
-    pub fn new(client: &'a Client, token: Option<&'a str>) -> ProfileDirectory<'a> {
-        ProfileDirectory {
-            client,
-            token: token.filter(|t| !t.is_empty()),
-            confirmed: std::sync::OnceLock::new(),
-        }
-    }
-
-    /// Checks once that the server is a Matrix homeserver: `GET /_matrix/client/versions`, which
-    /// every homeserver serves without authentication, lists the spec versions it supports.
-    fn confirm_matrix(&self) -> Result<()> {
-        if self.confirmed.get().is_some() {
-            return Ok(());
-        }
-        let action = "checking that homeserver_url is a Matrix homeserver";
-        let r = self.client.send(
-            Method::GET,
-            "/_matrix/client/versions",
-            Auth::None,
-            Body::Empty,
-            true,
-        )?;
-        let ok = r.is_success()
-            && r.body
-                .get("versions")
-                .and_then(Value::as_array)
-                .is_some_and(|v| !v.is_empty() && v.iter().all(Value::is_string));
-        if !ok {
-            return Err(r.unexpected(action, "the list of Matrix versions a homeserver serves"));
-        }
-        let _ = self.confirmed.set(());
-        Ok(())
+/// An idempotent admin API call: the response on success, else the refusal explained.
+pub fn admin_call(
+    session: &AdminSession,
+    method: Method,
+    path: &str,
+    body: Body<'_>,
+    action: &str,
+) -> Result<Response> {
+    let r = session
+        .client()
+        .send(method, path, session.auth(action)?, body, true)
+        .map_err(|e| fail!("{action}: {e}"))?;
+    if r.is_success() {
+        // A success is a JSON object; a web page answering 200 is not.
+        r.object(action)?;
+        Ok(r)
+    } else {
+        Err(delegation_error(session.client(), &r).unwrap_or_else(|| admin_error(&r, action)))
     }
 }
 
-/// The homeserver's own name, learnt without credentials from its signing keys
-/// (`GET /_matrix/key/v2/server`, which Dendrite and a Synapse listener with the `federation`
-/// or `keys` resource serve). None when the server does not serve it. The answer is the server's
-/// own: the request never makes it contact another server.
-pub fn server_name_from_keys(client: &Client) -> Result<Option<String>> {
-    let r = client.get_unless_limited("/_matrix/key/v2/server", Auth::None)?;
-    if !r.is_success() {
-        return Ok(None);
+/// A refused admin call, explained.
+pub fn admin_error(r: &Response, action: &str) -> Error {
+    let detail = r.summary();
+    if !r.is_matrix_error() && r.status.as_u16() != 429 {
+        return r.unexpected(action, "a Matrix answer");
     }
-    Ok(r.body
-        .get("server_name")
-        .and_then(Value::as_str)
-        .filter(|s| validate_server_name("server_name", s).is_ok())
-        .map(str::to_string))
-}
-
-impl Directory for ProfileDirectory<'_> {
-    fn lookup(&self, user_id: &str) -> Result<Presence> {
-        let path = format!("/_matrix/client/v3/profile/{}", encode_segment(user_id));
-        let auth = self.token.map_or(Auth::None, Auth::Bearer);
-        // Synapse rate-limits profile look-ups (rc_profile); when it does, registering is the
-        // look-up, so the limit is not waited out.
-        let action = format!("looking up {user_id}");
-        let r = self
-            .client
-            .get_unless_limited(&path, auth)
-            .map_err(|e| fail!("{action}: {e}"))?;
-        Ok(match (r.status.as_u16(), r.refusal()) {
-            (200, _) => {
-                r.object(&action)?;
-                // "Exists" is the one answer that ends the task with nothing done: it counts only
-                // from a server that shows itself a Matrix homeserver.
-                self.confirm_matrix()?;
-                Presence::Exists { admin: None }
-            }
-            // Synapse answers M_NOT_FOUND, or M_UNKNOWN "No row found" in some versions.
-            (404, _) if r.is_matrix_error() => Presence::Absent,
-            // A 404 that is not a Matrix error is a proxy or another server, not "no account".
-            (404, _) => {
-                return Err(r.unexpected(&action, "a Matrix answer (M_NOT_FOUND for no account)"))
-            }
-            (_, Some(Refusal::RateLimited)) => Presence::Unknown(Unknown::RateLimited(format!(
-                "profile look-ups are rate limited ({})",
-                r.describe()
-            ))),
-            (_, Some(Refusal::Unauthorized | Refusal::Forbidden)) => {
-                Presence::Unknown(Unknown::Other(format!(
-                    "the server does not show profiles without authentication ({})",
-                    r.describe()
-                )))
-            }
-            _ => Presence::Unknown(Unknown::Other(format!(
-                "the profile lookup answered {}",
-                r.describe()
-            ))),
-        })
+    match r.refusal() {
+        Some(Refusal::Unauthorized) => fail!(
+            "{action}: the access token was refused ({detail}); it is unknown, expired or logged out"
+        ),
+        Some(Refusal::Forbidden)
+            if r.errcode() == Some("M_FORBIDDEN")
+                && r.error_text().unwrap_or("").contains("admin") =>
+        {
+            fail!("{action}: the admin credentials lack admin rights on the server ({detail})")
+        }
+        Some(Refusal::NotServed) if r.status.as_u16() == 405 || r.errcode() == Some("M_UNRECOGNIZED") => fail!(
+            "{action}: the server does not serve this admin API ({detail}); is homeserver_url the homeserver's client API?"
+        ),
+        _ => fail!("{action} failed: {detail}"),
     }
 }

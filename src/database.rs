@@ -13,13 +13,9 @@
 
 use crate::ansible::{register_secret, Result};
 use crate::fail;
+use crate::tls;
 use postgres::config::SslMode;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, Error as TlsError, SignatureScheme};
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Where a homeserver keeps its users.
@@ -31,7 +27,7 @@ pub enum Database {
 
 /// How a TLS certificate of the database server is checked (libpq's sslmode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verify {
+pub enum CertCheck {
     /// No TLS at all (`sslmode=disable`).
     NoTls,
     /// TLS without checking the certificate (`prefer`, `require`), as libpq does.
@@ -46,19 +42,21 @@ pub enum Verify {
 #[derive(Clone)]
 pub struct PostgresTarget {
     config: postgres::Config,
-    verify: Verify,
+    verify: CertCheck,
     root_cert: Option<String>,
     extra_ca: Option<String>,
     /// `user@host:port/dbname`, for messages (never the password).
-    pub describe: String,
+    pub display: String,
     /// The option the URL came from, for messages.
     option: String,
     timeout: Duration,
+    /// The connection (TCP, TLS, start-up and authentication) must be made within this.
+    connect_timeout: Duration,
 }
 
 impl std::fmt::Debug for PostgresTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PostgresTarget({}, {:?})", self.describe, self.verify)
+        write!(f, "PostgresTarget({}, {:?})", self.display, self.verify)
     }
 }
 
@@ -143,7 +141,7 @@ pub fn postgres_target(
         postgres::config::Host::Unix(p) => p.display().to_string(),
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
-    let describe = format!("{user}@{host}:{port}/{dbname}");
+    let display = format!("{user}@{host}:{port}/{dbname}");
     if let Some(p) = password {
         if p.is_empty() {
             return Err(fail!("database_password is empty"));
@@ -152,13 +150,13 @@ pub fn postgres_target(
         config.password(p);
     }
     let verify = match sslmode.as_deref() {
-        None | Some("prefer") => Verify::Encrypt,
-        Some("disable") => Verify::NoTls,
-        Some("allow") => Verify::Encrypt,
-        Some("require") if root_cert.is_some() => Verify::Chain,
-        Some("require") => Verify::Encrypt,
-        Some("verify-ca") => Verify::Chain,
-        Some("verify-full") => Verify::Full,
+        None | Some("prefer") => CertCheck::Encrypt,
+        Some("disable") => CertCheck::NoTls,
+        Some("allow") => CertCheck::Encrypt,
+        Some("require") if root_cert.is_some() => CertCheck::Chain,
+        Some("require") => CertCheck::Encrypt,
+        Some("verify-ca") => CertCheck::Chain,
+        Some("verify-full") => CertCheck::Full,
         Some(other) => {
             return Err(fail!(
             "{option}: sslmode={other} is not one of disable, allow, prefer, require, verify-ca, verify-full"
@@ -166,11 +164,17 @@ pub fn postgres_target(
         }
     };
     config.ssl_mode(match (verify, sslmode.as_deref()) {
-        (Verify::NoTls, _) => SslMode::Disable,
-        (Verify::Encrypt, None | Some("prefer" | "allow")) => SslMode::Prefer,
+        (CertCheck::NoTls, _) => SslMode::Disable,
+        (CertCheck::Encrypt, None | Some("prefer" | "allow")) => SslMode::Prefer,
         _ => SslMode::Require,
     });
-    config.connect_timeout(timeout);
+    // libpq's connect_timeout in the URL is honoured where it is shorter than timeout.
+    let connect_timeout = config
+        .get_connect_timeout()
+        .copied()
+        .filter(|t| *t < timeout && !t.is_zero())
+        .unwrap_or(timeout);
+    config.connect_timeout(connect_timeout);
     if config.get_application_name().is_none() {
         config.application_name("matrix-users");
     }
@@ -179,9 +183,10 @@ pub fn postgres_target(
         verify,
         root_cert,
         extra_ca: ca_path.map(str::to_string),
-        describe,
+        display,
         option: option.to_string(),
         timeout,
+        connect_timeout,
     })
 }
 
@@ -253,9 +258,9 @@ impl PostgresTarget {
     /// Connects, with TLS as sslmode says. Errors name the option and the server, never the
     /// password.
     pub fn connect(&self) -> Result<postgres::Client> {
-        let what = format!("{} ({})", self.option, self.describe);
+        let what = format!("{} ({})", self.option, self.display);
         let result = match self.verify {
-            Verify::NoTls => self.config.connect(postgres::NoTls),
+            CertCheck::NoTls => self.config.connect(postgres::NoTls),
             verify => {
                 let tls = tokio_postgres_rustls::MakeRustlsConnect::new(self.tls_config(verify)?);
                 self.config.connect(tls)
@@ -265,7 +270,7 @@ impl PostgresTarget {
             let detail = pg_error(&e);
             let hint = if detail.contains("password authentication failed") {
                 ": check database_password or database_password_file"
-            } else if e.as_db_error().is_none() && self.verify != Verify::NoTls && detail.contains("certificate") {
+            } else if e.as_db_error().is_none() && self.verify != CertCheck::NoTls && detail.contains("certificate") {
                 ": the server's TLS certificate was not accepted (sslmode, sslrootcert in the URL, or ca_path)"
             } else if self.config.get_password().is_none() && detail.contains("password missing") {
                 ": the server asks for a password; give database_password or database_password_file"
@@ -284,65 +289,80 @@ impl PostgresTarget {
         Ok(client)
     }
 
-    fn tls_config(&self, verify: Verify) -> Result<rustls::ClientConfig> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| fail!("TLS setup: {e}"))?;
-        let config = match verify {
-            Verify::NoTls | Verify::Encrypt => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-                .with_no_client_auth(),
-            Verify::Chain | Verify::Full => {
-                let roots = self.roots()?;
-                let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
-                    Arc::new(roots),
-                    provider,
-                )
-                .build()
-                .map_err(|e| fail!("{}: TLS setup: {e}", self.option))?;
-                if verify == Verify::Full {
-                    builder.with_webpki_verifier(webpki).with_no_client_auth()
-                } else {
-                    builder
-                        .dangerous()
-                        .with_custom_certificate_verifier(Arc::new(ChainOnly(webpki)))
-                        .with_no_client_auth()
-                }
-            }
+    /// Connects and runs `work` on the connection within the task's `timeout`: a server that
+    /// accepts the connection and never answers (or stops answering mid-way) ends the task at
+    /// the deadline, whatever libpq-style timeouts the URL holds.
+    pub fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut postgres::Client) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let target = self.clone();
+        let (connected, connecting) = std::sync::mpsc::channel();
+        let (done, outcome) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let r = target.connect().and_then(|mut client| {
+                let _ = connected.send(());
+                work(&mut client)
+            });
+            let _ = done.send(r);
+        });
+        // The connection within connect_timeout (libpq's, where the URL sets a shorter one),
+        // then the work within timeout.
+        let started = std::time::Instant::now();
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            connecting.recv_timeout(self.connect_timeout)
+        {
+            return Err(fail!(
+                "cannot connect to PostgreSQL {} ({}): no answer within {} s (connect_timeout); nothing was written. Check that the server behind database is PostgreSQL and answering",
+                self.display,
+                self.option,
+                self.connect_timeout.as_secs()
+            ));
+        }
+        match outcome.recv_timeout(self.timeout.saturating_sub(started.elapsed())) {
+            Ok(r) => r,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(fail!(
+                "PostgreSQL {} ({}): no answer within {} s (timeout); the task stopped waiting, so whether anything was written is not known (a transaction that did not commit changed nothing): check that the server behind database is PostgreSQL and answering, then re-run",
+                self.display,
+                self.option,
+                self.timeout.as_secs()
+            )),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(fail!(
+                "PostgreSQL {} ({}): the connection ended without an answer",
+                self.display,
+                self.option
+            )),
+        }
+    }
+
+    fn tls_config(&self, verify: CertCheck) -> Result<rustls::ClientConfig> {
+        let check = match verify {
+            CertCheck::NoTls | CertCheck::Encrypt => tls::Check::SignaturesOnly,
+            CertCheck::Chain => tls::Check::Chain,
+            CertCheck::Full => tls::Check::Full,
         };
-        Ok(config)
+        let roots = match check {
+            tls::Check::SignaturesOnly => rustls::RootCertStore::empty(),
+            _ => self.roots()?,
+        };
+        tls::client_config(&self.option, check, roots, Vec::new())
     }
 
     /// `sslrootcert` alone when given (as libpq), else the system's CAs and `ca_path`.
     fn roots(&self) -> Result<rustls::RootCertStore> {
-        let mut roots = rustls::RootCertStore::empty();
-        let pem = |path: &str, what: &str, roots: &mut rustls::RootCertStore| -> Result<()> {
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                .map_err(|e| fail!("{what}: cannot read {path}: {e}"))?
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| fail!("{what}: {path} is not a PEM certificate file: {e}"))?;
-            if certs.is_empty() {
-                return Err(fail!("{what}: {path} holds no certificate"));
+        let pem =
+            |path: &str, what: &str| -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+                let bytes = crate::ansible::read_regular_file(path, 4 << 20)
+                    .map_err(|e| fail!("{what}: cannot read {path}: {e}"))?;
+                tls::pem_certificates(&format!("{what} {path}"), &bytes)
+            };
+        let roots = match (&self.root_cert, &self.extra_ca) {
+            (Some(path), _) => {
+                tls::roots(&pem(path, &format!("{} sslrootcert", self.option))?, false)
             }
-            for c in certs {
-                roots
-                    .add(c)
-                    .map_err(|e| fail!("{what}: a certificate of {path} is not usable: {e}"))?;
-            }
-            Ok(())
+            (None, Some(path)) => tls::roots(&pem(path, "ca_path")?, true),
+            (None, None) => tls::roots(&[], true),
         };
-        if let Some(path) = &self.root_cert {
-            pem(path, &format!("{} sslrootcert", self.option), &mut roots)?;
-            return Ok(roots);
-        }
-        for c in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(c);
-        }
-        if let Some(path) = &self.extra_ca {
-            pem(path, "ca_path", &mut roots)?;
-        }
         if roots.is_empty() {
             return Err(fail!(
                 "{}: no CA certificates to check the server with: give sslrootcert in the URL or ca_path",
@@ -353,101 +373,27 @@ impl PostgresTarget {
     }
 }
 
-/// `sslmode=prefer/require`: encrypted, the certificate not checked (libpq's behaviour); the
-/// handshake signatures still are.
-#[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, TlsError> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, TlsError> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, TlsError> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// `sslmode=verify-ca`: the chain is checked, the host name is not.
-#[derive(Debug)]
-struct ChainOnly(Arc<rustls::client::WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, TlsError> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
-            Err(TlsError::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
+/// Refuses anything at `path` but an existing regular file, saying what is there: a directory,
+/// a FIFO or a device is not "missing", and is never opened (a FIFO would block).
+pub fn require_sqlite_file(path: &str, what: &str) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    // What is there, said as it is: a directory, a FIFO or a device is not "missing".
+    let kind = match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("does not exist".to_string()),
+        Err(e) => Some(format!("cannot be read ({e})")),
+        Ok(m) if m.is_file() => None,
+        Ok(m) if m.is_dir() => Some("is a directory".to_string()),
+        Ok(m) if m.file_type().is_fifo() => Some("is a FIFO, not a file".to_string()),
+        Ok(m) if m.file_type().is_char_device() || m.file_type().is_block_device() => {
+            Some("is a device, not a file".to_string())
         }
+        Ok(m) if m.file_type().is_socket() => Some("is a socket, not a file".to_string()),
+        Ok(_) => Some("is not a regular file".to_string()),
+    };
+    if let Some(kind) = kind {
+        return Err(fail!("database {path} {kind} (it must be {what})"));
     }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, TlsError> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, TlsError> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
+    Ok(())
 }
 
 /// Opens a SQLite database that must exist (never created), read-only in check mode, waiting
@@ -459,9 +405,7 @@ pub fn open_sqlite(
     what: &str,
 ) -> Result<rusqlite::Connection> {
     use rusqlite::OpenFlags;
-    if !std::path::Path::new(path).is_file() {
-        return Err(fail!("database {path} does not exist (it must be {what})"));
-    }
+    require_sqlite_file(path, what)?;
     let flags = if write {
         OpenFlags::SQLITE_OPEN_READ_WRITE
     } else {
@@ -525,25 +469,25 @@ mod tests {
     #[test]
     fn urls_and_words_are_read_as_libpq_reads_them() {
         let t = target("postgresql://synapse@127.0.0.1:5432/synapse").unwrap();
-        assert_eq!(t.describe, "synapse@127.0.0.1:5432/synapse");
-        assert_eq!(t.verify, Verify::Encrypt);
+        assert_eq!(t.display, "synapse@127.0.0.1:5432/synapse");
+        assert_eq!(t.verify, CertCheck::Encrypt);
         assert_eq!(t.config.get_ssl_mode(), SslMode::Prefer);
         let t = target("postgres://dendrite@db.example.org/dendrite?sslmode=verify-full&sslrootcert=/etc/ca.pem&connect_timeout=3").unwrap();
-        assert_eq!(t.verify, Verify::Full);
+        assert_eq!(t.verify, CertCheck::Full);
         assert_eq!(t.root_cert.as_deref(), Some("/etc/ca.pem"));
         assert_eq!(t.config.get_ssl_mode(), SslMode::Require);
-        assert_eq!(t.describe, "dendrite@db.example.org:5432/dendrite");
+        assert_eq!(t.display, "dendrite@db.example.org:5432/dendrite");
         let t = target("postgresql://u@h/d?sslmode=disable").unwrap();
-        assert_eq!(t.verify, Verify::NoTls);
+        assert_eq!(t.verify, CertCheck::NoTls);
         let t = target("postgresql://u@h/d?sslmode=require").unwrap();
-        assert_eq!(t.verify, Verify::Encrypt);
+        assert_eq!(t.verify, CertCheck::Encrypt);
         assert_eq!(t.config.get_ssl_mode(), SslMode::Require);
         let t = target("postgresql://u@h/d?sslmode=require&sslrootcert=/ca.pem").unwrap();
-        assert_eq!(t.verify, Verify::Chain);
+        assert_eq!(t.verify, CertCheck::Chain);
         let t = target("host=127.0.0.1 port=5433 user=synapse dbname=synapse sslmode=verify-ca")
             .unwrap();
-        assert_eq!(t.verify, Verify::Chain);
-        assert_eq!(t.describe, "synapse@127.0.0.1:5433/synapse");
+        assert_eq!(t.verify, CertCheck::Chain);
+        assert_eq!(t.display, "synapse@127.0.0.1:5433/synapse");
         assert_eq!(t.config.get_password(), Some(&b"pw-from-option"[..]));
     }
 

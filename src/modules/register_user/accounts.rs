@@ -1,0 +1,181 @@
+//! The accounts of one register_user task, validated before anything is sent: the one account of
+//! `username`, or each entry of `users` on its own (a bad entry fails alone).
+
+use crate::ansible::{Error, Kind, Opt, Params, Result, Spec};
+use crate::args;
+use crate::fail;
+use crate::matrix::{NameSource, User};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Options of one account, at top level or as an entry of `users`.
+pub static USER_OPTIONS: &[Opt] = &[
+    Opt::str("username").aliases(&["name", "user"]).doc(&[
+        "The account, as a localpart (C(alice)) or a full user ID (C(@alice:example.org)).",
+        "Lower case C(a-z), C(0-9) and C(. _ = - +); anything else fails before any request.",
+    ]),
+    Opt::str("password").no_log().doc(&[
+        "The password of a new account (and of an existing one with I(update_password=always)). At most 512 bytes.",
+    ]),
+    Opt::path("password_file").doc(&[
+        "A file holding the password; surrounding whitespace is removed, as C(register_new_matrix_user --password-file) does.",
+    ]),
+    Opt::bool("admin").doc(&[
+        "Whether the account is a server admin. A new account gets it. An existing account gets it too when admin credentials are given and the backend can set it (Synapse); otherwise the module warns and names the command to run. Left out, an existing account's rights are left alone.",
+        "Accepts Ansible's booleans, including the strings C(yes) and C(no) from C(--extra-vars).",
+        "With I(users), the default for entries that do not set it.",
+    ]),
+    Opt::str("user_type").doc(&[
+        "The user type of a new account. Synapse knows C(bot) and C(support), plus any in its C(user_types.extra_user_types). Dendrite has no user types.",
+    ]),
+    Opt::str("displayname")
+        .doc(&["The display name of a new account (default on the server is the localpart)."]),
+    Opt::list("email", Kind::Str).doc(&[
+        "Backend C(mas) only: one e-mail address or a list, attached to the account as verified addresses (C(POST /api/admin/v1/user-emails)), so that its first login does not stop for an e-mail confirmation.",
+        "Converges on existing accounts too: missing addresses are added, addresses the account has besides these are kept. An address another account has is an error.",
+    ]),
+];
+
+/// The spec of one `users` entry, validated entry by entry so that a bad entry fails alone.
+pub static ENTRY_SPEC: Spec = Spec {
+    groups: &[USER_OPTIONS],
+    mutually_exclusive: &[&["password", "password_file"]],
+    required_one_of: &[&["username"], &["password", "password_file"]],
+    required_together: &[],
+};
+
+pub enum Accounts {
+    One(Account),
+    /// The entries of `users`, each validated on its own: a bad entry fails alone.
+    Many(Vec<Entry>),
+}
+
+/// One entry of `users`: its name as given (for messages), and the account or why it is bad.
+pub struct Entry {
+    pub name: String,
+    pub account: std::result::Result<Account, Error>,
+}
+
+/// What an entry of `users` inherits from the top level.
+#[derive(Debug, Clone, Default)]
+pub struct Defaults {
+    pub admin: Option<bool>,
+    pub user_type: Option<String>,
+    pub displayname: Option<String>,
+    pub emails: Vec<String>,
+}
+
+/// One account to ensure, validated.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub user: User,
+    pub password: String,
+    /// None: not asked (a new account is not an admin, an existing one is left as it is).
+    pub admin: Option<bool>,
+    pub user_type: Option<String>,
+    pub displayname: Option<String>,
+    /// Addresses to attach (backend mas).
+    pub emails: Vec<String>,
+}
+
+/// `email`: one address or a list, blanks dropped.
+pub fn emails(p: &Params) -> Vec<String> {
+    p.list("email")
+        .map(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Account {
+    /// One account from validated params (top level, or an entry of `users`, whose missing
+    /// admin/user_type/displayname fall back to `defaults`).
+    pub fn from_params(
+        p: &Params,
+        server_name: Option<(&str, NameSource)>,
+        defaults: &Defaults,
+    ) -> Result<Account> {
+        let name = p.str("username").unwrap_or_default();
+        let user = User::parse_on(p.given_as("username"), name, server_name)?;
+        let password = args::secret_option(p, "password", "password_file")?
+            .ok_or_else(|| fail!("password or password_file is required to register '{name}'"))?;
+        if password.is_empty() {
+            return Err(fail!("password for '{name}' is empty"));
+        }
+        if password.len() > 512 || password.contains('\0') {
+            return Err(fail!(
+                "password for '{name}' is not accepted by Matrix servers: at most 512 bytes and no NUL character"
+            ));
+        }
+        let user_type = p
+            .str("user_type")
+            .map(str::to_string)
+            .or_else(|| defaults.user_type.clone());
+        if user_type.as_deref() == Some("") {
+            return Err(fail!("user_type is empty; leave it out for a regular user"));
+        }
+        Ok(Account {
+            user,
+            password,
+            admin: p.opt_bool("admin").or(defaults.admin),
+            user_type,
+            displayname: p
+                .str("displayname")
+                .map(str::to_string)
+                .or_else(|| defaults.displayname.clone()),
+            emails: if p.is_given("email") {
+                emails(p)
+            } else {
+                defaults.emails.clone()
+            },
+        })
+    }
+}
+
+/// Validates the entries of `users`: each one alone, and no name twice.
+pub fn bulk_accounts(
+    entries: &[Value],
+    defaults: &Defaults,
+    server_name: Option<(&str, NameSource)>,
+) -> Vec<Entry> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let name = ["username", "name", "user"]
+                .iter()
+                .find_map(|k| entry.get(*k).and_then(Value::as_str))
+                .unwrap_or("")
+                .to_string();
+            let account = (|| {
+                let obj = entry
+                    .as_object()
+                    .ok_or_else(|| fail!("users[{i}] must be a dict with username and password"))?;
+                let p = ENTRY_SPEC
+                    .validate(obj)
+                    .map_err(|e| fail!("users[{i}]: {}", e.join("; ")))?;
+                let a = Account::from_params(&p, server_name, defaults)
+                    .map_err(|e| fail!("users[{i}]: {e}"))?;
+                let key = a.user.localpart.clone();
+                if let Some(first) = seen.get(&key) {
+                    return Err(fail!(
+                        "users[{i}]: '{key}' is already listed as users[{first}]"
+                    ));
+                }
+                seen.insert(key, i);
+                Ok(a)
+            })();
+            Entry { name, account }
+        })
+        .collect()
+}
+
+pub fn full_or_local(u: &User) -> String {
+    u.id().unwrap_or_else(|| u.localpart.clone())
+}

@@ -1,0 +1,147 @@
+//! register_user with `users`: many accounts in one task, `concurrency` at a time; a bad or
+//! refused entry fails alone.
+
+use super::accounts::{full_or_local, Account, Entry};
+use super::converge::AccountResult;
+use super::converge::{ensure, Convergence};
+use crate::ansible::{Diff, Error, Module, Outcome};
+use crate::fail;
+use crate::matrix::{NameSource, User};
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Checks the entries against the server name learnt from the server (the admin's user ID, its
+/// keys, MAS's site config): localparts get it, full IDs must be on it.
+pub fn learn_server_name(entries: &mut [Entry], server: (&str, NameSource)) {
+    for (i, e) in entries.iter_mut().enumerate() {
+        if let Ok(a) = &e.account {
+            if !a.user.confirmed {
+                let user = User::parse_on("username", &full_or_local(&a.user), Some(server));
+                e.account = match user {
+                    Ok(user) => Ok(Account { user, ..a.clone() }),
+                    Err(err) => Err(fail!("users[{i}]: {err}")),
+                };
+            }
+        }
+    }
+}
+
+/// Registers many accounts with `concurrency` workers. A bad or refused entry fails alone; the
+/// task then fails with a summary, after every other entry has been handled.
+pub fn bulk(
+    m: &mut Module,
+    task: &Convergence<'_>,
+    entries: &[Entry],
+    concurrency: usize,
+    report_unchanged: bool,
+) -> Outcome {
+    let accounts: Vec<&std::result::Result<Account, Error>> =
+        entries.iter().map(|e| &e.account).collect();
+
+    type Slot = std::sync::Mutex<Option<std::result::Result<AccountResult, Error>>>;
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Slot> = (0..accounts.len()).map(|_| Slot::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..concurrency.min(accounts.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(acct) = accounts.get(i).copied() else {
+                    break;
+                };
+                let r = match acct {
+                    Ok(a) => ensure(task, a),
+                    Err(e) => Err(e.clone()),
+                };
+                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            });
+        }
+    });
+    let results = slots.into_iter().enumerate().map(|(i, slot)| {
+        slot.into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(|| Err(fail!("users[{i}] was not processed")))
+    });
+
+    let (mut created, mut existing, mut updated, mut admins) = (0, 0, 0, 0);
+    let mut failures = Vec::new();
+    let mut items = Vec::with_capacity(entries.len());
+    for (i, r) in results.enumerate() {
+        let name = &entries[i].name;
+        match r {
+            Ok(r) => {
+                for w in &r.warnings {
+                    m.warn(w.clone());
+                }
+                if r.created {
+                    created += 1;
+                } else {
+                    existing += 1;
+                }
+                if r.password_updated {
+                    updated += 1;
+                }
+                if r.admin_updated {
+                    admins += 1;
+                }
+                if r.changed() || report_unchanged {
+                    items.push(json!({
+                        "index": i, "username": r.username, "user_id": r.user_id,
+                        "changed": r.changed(), "created": r.created,
+                        "password_updated": r.password_updated, "admin_updated": r.admin_updated,
+                        "failed": false,
+                    }));
+                }
+            }
+            Err(e) => {
+                failures.push(e.0.clone());
+                items.push(json!({"index": i, "username": name, "changed": false, "created": false, "failed": true, "msg": e.0}));
+            }
+        }
+    }
+    let verb = if m.check_mode {
+        "would be created"
+    } else {
+        "created"
+    };
+    let mut also = Vec::new();
+    if updated > 0 {
+        also.push(format!("{updated} passwords set"));
+    }
+    if admins > 0 {
+        also.push(format!("{admins} admin flags changed"));
+    }
+    let summary = format!(
+        "{} users: {created} {verb}, {existing} already existed{}, {} failed",
+        entries.len(),
+        if also.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", also.join(", "))
+        },
+        failures.len()
+    );
+    let mut out = Outcome::changed(created + updated + admins > 0)
+        .msg(summary.clone())
+        .with("results", items)
+        .with("created", created)
+        .with("existing", existing)
+        .with("passwords_set", updated)
+        .with("admin_flags_changed", admins)
+        .with("failed_count", failures.len())
+        .diff(Diff {
+            before: json!({"created": 0}),
+            after: json!({"created": created, "passwords_set": updated, "admin_flags_changed": admins}),
+            before_header: None,
+            after_header: None,
+        });
+    if !failures.is_empty() {
+        let shown: Vec<&str> = failures.iter().take(5).map(String::as_str).collect();
+        let more = if failures.len() > 5 {
+            format!(" (and {} more; see results)", failures.len() - 5)
+        } else {
+            String::new()
+        };
+        out = out.failed(format!("{summary}: {}{more}", shown.join("; ")));
+    }
+    out
+}

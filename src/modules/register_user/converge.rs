@@ -1,0 +1,385 @@
+//! register_user's work on one account: look it up (one listing, an admin look-up, or a public
+//! one while it pays), create it, or converge what was asked of an existing one.
+
+use super::accounts::Account;
+use crate::ansible::{Diff, Outcome, Result};
+use crate::capabilities::{AccountListing, NewUser, Presence, Registration, Unknown};
+use crate::fail;
+use crate::servers::Server;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// Decides when public profile look-ups are worth their request. Synapse rate-limits them
+/// (rc_profile, which also delays each refusal by half a second): from the first refusal on,
+/// registering is the look-up. And when nearly all of the first look-ups find nothing (a fresh
+/// import), a look-up only adds a request per account: registering tells the same.
+#[derive(Debug, Default)]
+pub struct LookupPolicy {
+    rate_limited: AtomicBool,
+    done: AtomicUsize,
+    absent: AtomicUsize,
+}
+
+/// Look-ups go on until this many have been made, and stop if 90% or more found no account.
+const LOOKUP_SAMPLE: usize = 16;
+
+impl LookupPolicy {
+    /// Whether to look the next account up. Check mode keeps looking (unless refused): it must
+    /// not guess.
+    fn worth_it(&self, check_mode: bool) -> bool {
+        if self.rate_limited.load(Ordering::Relaxed) {
+            return false;
+        }
+        let n = self.done.load(Ordering::Relaxed);
+        let absent = self.absent.load(Ordering::Relaxed);
+        check_mode || n < LOOKUP_SAMPLE || absent * 10 < n * 9
+    }
+
+    fn record(&self, presence: &Presence) {
+        match presence {
+            Presence::Unknown(Unknown::RateLimited(_)) => {
+                self.rate_limited.store(true, Ordering::Relaxed)
+            }
+            Presence::Absent => {
+                self.absent.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        self.done.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Everything shared by the accounts of one task.
+pub struct Convergence<'a> {
+    pub server: &'a Server,
+    pub registrar: &'a dyn crate::capabilities::Registrar,
+    /// Every account and its admin flag, listed once for a long list of users.
+    pub listed: Option<HashMap<String, bool>>,
+    pub lookups: LookupPolicy,
+    /// A live admin session: the admin flag of an existing account can be read.
+    pub has_admin: bool,
+    pub always_update_password: bool,
+    pub check_mode: bool,
+}
+
+/// What happened to one account.
+#[derive(Debug, Clone, Default)]
+pub struct AccountResult {
+    pub username: String,
+    pub user_id: Option<String>,
+    pub existed: Option<bool>,
+    pub created: bool,
+    pub password_updated: bool,
+    /// The admin flag of an existing account was set to the one asked for.
+    pub admin_updated: bool,
+    /// Addresses added to an existing account.
+    pub emails_added: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+impl AccountResult {
+    pub fn changed(&self) -> bool {
+        self.created || self.password_updated || self.admin_updated || !self.emails_added.is_empty()
+    }
+}
+
+/// Lists shorter than this look each account up: a listing pays off for long lists.
+pub const LISTING_MIN_ACCOUNTS: usize = 50;
+/// Profile look-ups Synapse answers in a burst before its rate limit (rc_profile) refuses them.
+pub const PROFILE_BURST: usize = 500;
+
+/// Lists every account once, when that costs fewer requests than a look-up per account (the
+/// first page tells how many accounts the server has). Returns the accounts of the server
+/// `server_name`, or None where the backend has no listing or a look-up each is cheaper.
+pub fn list_accounts(
+    listing: &dyn AccountListing,
+    wanted: usize,
+    server_name: Option<&str>,
+) -> Result<Option<HashMap<String, bool>>> {
+    // A page holds a thousand accounts; a look-up is one request per account.
+    let worth_it = |total: u64| total.div_ceil(1000) <= (wanted as u64).div_ceil(4);
+    let suffix = server_name.map(|s| format!(":{s}"));
+    let mut found = HashMap::new();
+    let complete = listing.list_accounts(&worth_it, &mut |user_id, admin| {
+        if suffix.as_deref().is_none_or(|s| user_id.ends_with(s)) {
+            found.insert(user_id.to_string(), admin);
+        }
+    })?;
+    Ok(complete.then_some(found))
+}
+
+/// Ensures one account exists. The look-up comes first where the user ID is known.
+pub fn ensure(task: &Convergence<'_>, acct: &Account) -> Result<AccountResult> {
+    let mut r = AccountResult {
+        username: acct.user.localpart.clone(),
+        user_id: acct.user.confirmed_id(),
+        ..AccountResult::default()
+    };
+    task.registrar.check(&new_user(acct))?;
+    match lookup(task, acct)? {
+        Presence::Exists { admin, .. } => {
+            r.existed = Some(true);
+            converge_admin(task, acct, admin, &mut r)?;
+            converge_emails(task, acct, &mut r)?;
+            if task.always_update_password {
+                set_password(task, acct, &mut r)?;
+            }
+        }
+        Presence::Absent if task.check_mode => {
+            r.existed = Some(false);
+            r.created = true;
+        }
+        Presence::Unknown(why) if task.check_mode => {
+            r.warnings.push(format!(
+                "cannot tell whether '{}' exists ({}); check mode assumes it would be created",
+                acct.user.display(),
+                why.reason()
+            ));
+            r.created = true;
+        }
+        Presence::Absent | Presence::Unknown(_) => {
+            match task.registrar.register(&new_user(acct))? {
+                Registration::Created { user_id, note } => {
+                    // The account created must be the one asked for (a full ID on another
+                    // server registers its localpart here: that is a failure, not success).
+                    acct.user.check_answer("username", &user_id)?;
+                    r.existed = Some(false);
+                    r.created = true;
+                    r.user_id = Some(user_id);
+                    r.warnings.extend(note);
+                }
+                Registration::Exists => {
+                    r.existed = Some(true);
+                    if let (None, Some(claimed)) = (&r.user_id, acct.user.id()) {
+                        r.warnings.push(format!(
+                            "'{}' exists on this homeserver; whether it is {claimed} cannot be told without the server's name: set server_name",
+                            acct.user.localpart
+                        ));
+                    }
+                    converge_admin(task, acct, None, &mut r)?;
+                    converge_emails(task, acct, &mut r)?;
+                    if task.always_update_password {
+                        set_password(task, acct, &mut r)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(r)
+}
+
+fn new_user(acct: &Account) -> NewUser<'_> {
+    NewUser {
+        localpart: &acct.user.localpart,
+        password: &acct.password,
+        admin: acct.admin.unwrap_or(false),
+        user_type: acct.user_type.as_deref(),
+        displayname: acct.displayname.as_deref(),
+        emails: &acct.emails,
+    }
+}
+
+fn lookup(task: &Convergence<'_>, acct: &Account) -> Result<Presence> {
+    // Only an ID on this very server is looked up: a look-up of another server's user makes the
+    // homeserver contact that server.
+    let Some(user_id) = acct.user.confirmed_id() else {
+        return Ok(Presence::Unknown(Unknown::NoServerName));
+    };
+    if let Some(listed) = &task.listed {
+        return Ok(match listed.get(&user_id) {
+            Some(admin) => Presence::Exists {
+                named: Some(user_id.clone()),
+                admin: Some(*admin),
+            },
+            None => Presence::Absent,
+        });
+    }
+    if let Some(directory) = &task.server.directory() {
+        return directory.lookup(&user_id);
+    }
+    let Some(public) = task
+        .server
+        .public_directory()
+        .filter(|_| task.lookups.worth_it(task.check_mode))
+    else {
+        return Ok(Presence::Unknown(Unknown::Skipped));
+    };
+    let presence = public.lookup(&user_id)?;
+    task.lookups.record(&presence);
+    Ok(presence)
+}
+
+/// Gives an existing account the admin flag asked for, where the backend can set it with the
+/// admin credentials given; otherwise warns with what to run instead. `current` is the flag
+/// when the look-up showed it.
+fn converge_admin(
+    task: &Convergence<'_>,
+    acct: &Account,
+    current: Option<bool>,
+    r: &mut AccountResult,
+) -> Result<()> {
+    let Some(want) = acct.admin else {
+        return Ok(());
+    };
+    if current == Some(want) {
+        return Ok(());
+    }
+    let who = acct.user.display();
+    let yes_no = if want { "yes" } else { "no" };
+    let instead = format!(
+        "run the update-user-admin tag (--tags=update-user-admin --extra-vars='username={} admin={yes_no}') or the user_admin module",
+        acct.user.localpart
+    );
+    match (&task.server.admin_flags(), acct.user.id()) {
+        (Some(flags), Some(user_id)) => {
+            let change = flags.converge(&user_id, want, task.check_mode)?;
+            r.admin_updated = change.changed;
+        }
+        _ if !task.has_admin => r.warnings.push(format!(
+            "{who} already exists; whether it has admin={yes_no} cannot be checked without admin credentials (access_token, or admin_username and admin_password): give them to converge it, or {instead}"
+        )),
+        _ => r.warnings.push(format!(
+            "{who} already exists and {} has no API to set admin rights; {instead}",
+            task.server.backend.name
+        )),
+    }
+    Ok(())
+}
+
+/// Adds the addresses asked for that an existing account lacks (backend mas).
+fn converge_emails(task: &Convergence<'_>, acct: &Account, r: &mut AccountResult) -> Result<()> {
+    if acct.emails.is_empty() {
+        return Ok(());
+    }
+    let (Some(emails), Some(user_id)) = (&task.server.emails(), acct.user.id()) else {
+        return Err(fail!(
+            "email is for backend mas only, not {}",
+            task.server.backend.name
+        ));
+    };
+    r.emails_added = emails.add_missing(&user_id, &acct.emails, task.check_mode)?;
+    Ok(())
+}
+
+fn set_password(task: &Convergence<'_>, acct: &Account, r: &mut AccountResult) -> Result<()> {
+    let (Some(passwords), Some(user_id)) = (&task.server.passwords(), acct.user.id()) else {
+        return Err(fail!(
+            "update_password=always: cannot reset the password of '{}' without admin credentials and its server name",
+            acct.user.display()
+        ));
+    };
+    // Servers cannot compare a password without a login; setting it is the only sure way.
+    r.password_updated = true;
+    if task.check_mode {
+        return Ok(());
+    }
+    passwords.set_password(&user_id, &acct.password).map(drop)
+}
+
+fn state_json(r: &AccountResult, after: bool) -> Value {
+    let exists = if after {
+        Some(r.existed.unwrap_or(false) || r.created)
+    } else {
+        r.existed
+    };
+    let mut v = json!({ "user": r.user_id.clone().unwrap_or_else(|| r.username.clone()), "exists": exists });
+    if after && r.password_updated {
+        v["password"] = Value::from("(set)");
+    }
+    if r.admin_updated {
+        v["admin_changed"] = Value::from(after);
+    }
+    if !r.emails_added.is_empty() && after {
+        v["emails_added"] = Value::from(r.emails_added.clone());
+    }
+    v
+}
+
+pub fn single_outcome(r: &AccountResult, check_mode: bool) -> Outcome {
+    let who = r.user_id.clone().unwrap_or_else(|| r.username.clone());
+    let mut msg = match (r.created, r.password_updated, check_mode) {
+        (true, _, false) => format!("created {who}"),
+        (true, _, true) => format!("{who} would be created"),
+        (false, true, false) => format!("{who} exists; password set"),
+        (false, true, true) => format!("{who} exists; its password would be set"),
+        (false, false, _) => format!("{who} already exists"),
+    };
+    if r.admin_updated {
+        msg.push_str(if check_mode {
+            "; its admin rights would be changed"
+        } else {
+            "; admin rights changed"
+        });
+    }
+    if !r.emails_added.is_empty() {
+        msg.push_str(&format!(
+            "; e-mail addresses {} {}",
+            if check_mode {
+                "would be added:"
+            } else {
+                "added:"
+            },
+            r.emails_added.join(", ")
+        ));
+    }
+    Outcome::changed(r.changed())
+        .msg(msg)
+        .with("created", r.created)
+        .with("user_id", r.user_id.clone())
+        .with("password_updated", r.password_updated)
+        .with("admin_updated", r.admin_updated)
+        .with("emails_added", r.emails_added.clone())
+        .diff(Diff {
+            before: state_json(r, false),
+            after: state_json(r, true),
+            before_header: Some(who.clone()),
+            after_header: Some(who),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_stop_at_the_first_rate_limit() {
+        let p = LookupPolicy::default();
+        assert!(p.worth_it(false));
+        p.record(&Presence::Exists {
+            admin: None,
+            named: None,
+        });
+        p.record(&Presence::Unknown(Unknown::RateLimited("429".into())));
+        assert!(!p.worth_it(false));
+        assert!(!p.worth_it(true), "a refusal is final, also in check mode");
+    }
+
+    #[test]
+    fn lookups_stop_when_a_fresh_import_finds_nobody() {
+        let p = LookupPolicy::default();
+        for _ in 0..LOOKUP_SAMPLE - 1 {
+            p.record(&Presence::Absent);
+        }
+        assert!(p.worth_it(false), "the sample is not complete yet");
+        p.record(&Presence::Absent);
+        assert!(!p.worth_it(false));
+        assert!(p.worth_it(true), "check mode must not guess");
+    }
+
+    #[test]
+    fn lookups_go_on_when_accounts_exist() {
+        let p = LookupPolicy::default();
+        for i in 0..100 {
+            p.record(if i % 5 == 0 {
+                &Presence::Exists {
+                    admin: None,
+                    named: None,
+                }
+            } else {
+                &Presence::Absent
+            });
+        }
+        assert!(p.worth_it(false), "80% absent: look-ups still pay off");
+    }
+}

@@ -1,0 +1,355 @@
+//! Module `register_user`: ensures accounts exist, one or many in one task.
+//!
+//! Synapse bcrypt-hashes the password before it checks whether a name is taken, so an existing
+//! account is looked up first whenever its full ID is known: the no-change path costs one small
+//! GET instead of a hash. Registration uses the shared secret with `inhibit_login`, so a new
+//! account is left without a device or access token.
+
+use crate::ansible::{Kind, Module, ModuleDef, Opt, Outcome, Params, Result, Spec};
+use crate::args::{
+    self, ADMIN_CREDENTIALS_EXCLUSIVE, ADMIN_CREDENTIALS_TOGETHER, ADMIN_CREDENTIAL_OPTIONS,
+    CONNECTION_OPTIONS, MAS_CLIENT_EXCLUSIVE, MAS_CLIENT_OPTIONS, MAS_SECRET_EXCLUSIVE,
+    MAS_URL_OPTIONS,
+};
+use crate::choice_enum;
+use crate::fail;
+use crate::matrix::{validate_server_name, NameSource, User};
+use crate::servers::{self, Access, AdminAccess, Backend, Capability, Reach, Server};
+use accounts::{bulk_accounts, emails, full_or_local, Account, Accounts, Defaults, USER_OPTIONS};
+use converge::{list_accounts, Convergence, LookupPolicy, LISTING_MIN_ACCOUNTS, PROFILE_BURST};
+
+mod accounts;
+mod bulk;
+mod converge;
+mod docs;
+
+choice_enum! {
+    enum UpdatePassword {
+        Always = "always",
+        OnCreate = "on_create",
+    }
+}
+
+static MODULE_OPTIONS: &[Opt] = &[
+    Opt::str("backend")
+        .choices_from(servers::account_backends)
+        .default_str("synapse")
+        .doc(&[
+            "The homeserver implementation. C(synapse) and C(dendrite) serve shared-secret registration; they differ in their admin APIs (used for look-ups and I(update_password=always)).",
+            "C(synapse) - look-ups through the admin API when admin credentials are given, passwords set with C(PUT /_synapse/admin/v2/users/<user_id>).",
+            "C(dendrite) - look-ups through the public profile API, passwords set with C(POST /_dendrite/admin/resetPassword/<user_id>) (an admin account's token). Dendrite has no user types (I(user_type) is refused), takes passwords of 8 characters or more, and ignores C(inhibit_login) - the module logs out the session Dendrite opens for each new account (its device C(shared_secret_registration)), and warns if it cannot. Admin rights of existing accounts - module C(user_admin), backends C(dendrite_sqlite) and C(dendrite_postgres).",
+            "C(mas) is for a homeserver that delegates authentication to Matrix Authentication Service (MAS; C(matrix_authentication_service_enabled) in matrix-docker-ansible-deploy): accounts are created through MAS's admin API at I(api_url), with I(client_id) + I(client_secret) (or I(access_token), a MAS admin token); no shared secret. MAS has no user types (I(user_type) is refused), and sets a display name at creation only.",
+        ]),
+    Opt::str("shared_secret")
+        .no_log()
+        .doc(&["The homeserver's C(registration_shared_secret)."]),
+    Opt::path("shared_secret_file").doc(&["A file holding only the shared secret, as Synapse's C(registration_shared_secret_path); surrounding whitespace is removed."]),
+    Opt::bool("skip_password_check").default_bool(false).doc(&["Backend C(mas) only: set passwords without MAS's complexity check (C(passwords.minimum_complexity)), as C(mas-cli manage set-password --ignore-password-complexity) does. By default MAS refuses weak passwords and the module fails for that account."]),
+    Opt::str("server_name").doc(&["The homeserver's server name (C(matrix_domain)); with it, accounts are looked up before any registration attempt and check mode can tell whether an account exists."]),
+    Opt::str("update_password")
+        .choices(UpdatePassword::NAMES)
+        .default_str("on_create")
+        .doc(&[
+            "C(on_create) sets the password only for a new account.",
+            "C(always) also sets it on an existing account, through the admin API, and reports C(changed) every time (a server cannot compare a password without a login). Needs I(access_token) or I(admin_username) + I(admin_password) (with backend C(mas), its credentials).",
+        ]),
+    Opt::list("users", Kind::Dict)
+        .suboptions(USER_OPTIONS)
+        .doc(&["Many accounts in one task. A bad or refused entry fails that entry only; the task then fails with a summary after every other entry is done, and a re-run converges."]),
+    Opt::int("concurrency")
+        .default_int(4)
+        .doc(&["How many accounts of I(users) are handled at once (1 to 64)."]),
+    Opt::bool("report_unchanged").default_bool(false).doc(&[
+        "With I(users), also list the accounts that needed no change in C(results). By default C(results) holds only what changed or failed, and the counts say the rest, so that a re-run of thousands of existing accounts prints a few lines.",
+    ]),
+];
+
+pub static SPEC: Spec = Spec {
+    groups: &[
+        USER_OPTIONS,
+        MODULE_OPTIONS,
+        ADMIN_CREDENTIAL_OPTIONS,
+        MAS_URL_OPTIONS,
+        MAS_CLIENT_OPTIONS,
+        CONNECTION_OPTIONS,
+    ],
+    mutually_exclusive: &[
+        &["username", "users"],
+        &["password", "password_file"],
+        &["shared_secret", "shared_secret_file"],
+        ADMIN_CREDENTIALS_EXCLUSIVE,
+        &["users", "password"],
+        &["users", "password_file"],
+        MAS_SECRET_EXCLUSIVE,
+        MAS_CLIENT_EXCLUSIVE,
+        &["shared_secret", "client_id"],
+        &["shared_secret_file", "client_id"],
+    ],
+    // shared_secret or shared_secret_file: required unless backend mas (checked in Args).
+    required_one_of: &[&["username", "users"]],
+    required_together: &[ADMIN_CREDENTIALS_TOGETHER],
+};
+
+pub static MODULE: ModuleDef = ModuleDef {
+    name: "register_user",
+    spec: &SPEC,
+    doc: &docs::DOC,
+    run,
+};
+
+const MAX_CONCURRENCY: i64 = 64;
+
+/// The typed arguments.
+struct Args {
+    accounts: Accounts,
+    backend: &'static Backend,
+    /// What reaches the server, handed to the backend when it opens.
+    access: Access,
+    server_name: Option<String>,
+    update_password: UpdatePassword,
+    concurrency: usize,
+    /// Bulk results list unchanged accounts too.
+    report_unchanged: bool,
+}
+
+impl Args {
+    fn from_params(p: &Params) -> Result<Args> {
+        let backend = servers::require(
+            "backend",
+            p.str("backend").unwrap_or_default(),
+            Capability::Register,
+        )?;
+        if let Some(s) = p.str("server_name") {
+            validate_server_name("server_name", s)?;
+        }
+        let update_password = p.choice::<UpdatePassword>("update_password")?;
+        let entries = p.list("users").map(Vec::as_slice).unwrap_or_default();
+        let entries_set = |key: &str| {
+            entries
+                .iter()
+                .any(|e| e.get(key).is_some_and(|v| !v.is_null()))
+        };
+        let mas = if backend.reach == Reach::Mas {
+            if p.is_given("user_type") || entries_set("user_type") {
+                return Err(fail!(
+                    "MAS has no user types: leave user_type out for backend mas"
+                ));
+            }
+            if p.is_given("shared_secret") || p.is_given("shared_secret_file") {
+                return Err(fail!(
+                    "backend mas creates accounts through MAS's admin API, not with the homeserver's shared secret: leave shared_secret out and give client_id and client_secret (or access_token)"
+                ));
+            }
+            Some(args::mas(p)?)
+        } else {
+            args::refuse_mas_options(p, backend.name)?;
+            for o in ["email", "api_url"] {
+                if p.is_given(o) || entries_set(o) {
+                    return Err(fail!("{o} is for backend mas only, not {}", backend.name));
+                }
+            }
+            if p.bool("skip_password_check") {
+                return Err(fail!(
+                    "skip_password_check is for backend mas only, not {}",
+                    backend.name
+                ));
+            }
+            None
+        };
+        let admin = match mas {
+            Some(_) => None,
+            None => args::admin_credentials(p)?,
+        };
+        if update_password == UpdatePassword::Always && admin.is_none() && mas.is_none() {
+            return Err(fail!(
+                "update_password=always resets the password of existing accounts, which needs admin credentials: give access_token, or admin_username and admin_password"
+            ));
+        }
+        let concurrency = p.int("concurrency").unwrap_or(4);
+        if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
+            return Err(fail!(
+                "concurrency must be between 1 and {MAX_CONCURRENCY}, got {concurrency}"
+            ));
+        }
+        let defaults = Defaults {
+            admin: p.opt_bool("admin"),
+            user_type: p.str("user_type").map(str::to_string),
+            displayname: p.str("displayname").map(str::to_string),
+            emails: emails(p),
+        };
+        // The single account is validated before any secret file is read or request is sent.
+        let accounts = match p.str("username") {
+            Some(_) => Accounts::One(Account::from_params(
+                p,
+                p.str("server_name").map(|s| (s, NameSource::Option)),
+                &Defaults::default(),
+            )?),
+            None => Accounts::Many(bulk_accounts(
+                entries,
+                &defaults,
+                p.str("server_name").map(|s| (s, NameSource::Option)),
+            )),
+        };
+        let shared_secret = match mas {
+            Some(_) => None,
+            None => {
+                let s = args::secret_option(p, "shared_secret", "shared_secret_file")?.ok_or_else(
+                    || fail!("one of the following is required: shared_secret, shared_secret_file"),
+                )?;
+                if s.is_empty() {
+                    return Err(fail!("shared_secret is empty"));
+                }
+                Some(s)
+            }
+        };
+        let access = match mas {
+            Some(mas) => Access {
+                skip_password_check: p.bool("skip_password_check"),
+                ..mas
+            },
+            None => Access {
+                connection: Some(args::connection(p, "homeserver_url")?),
+                shared_secret,
+                admin,
+                ..Access::default()
+            },
+        };
+        Ok(Args {
+            accounts,
+            backend,
+            access,
+            server_name: p.str("server_name").map(str::to_string),
+            update_password,
+            concurrency: concurrency as usize,
+            report_unchanged: p.bool("report_unchanged"),
+        })
+    }
+}
+
+fn run(m: &mut Module) -> Result<Outcome> {
+    let mut a = Args::from_params(&m.params)?;
+    let server = a.backend.open(std::mem::take(&mut a.access))?;
+    let outcome = register(m, &mut a, &server);
+    // A login is logged out and a MAS token revoked, whatever happened.
+    server.close_after(outcome)
+}
+
+/// Full user IDs whose server cannot be checked: the one account fails, entries of `users`
+/// fail alone.
+fn refuse_unconfirmed_full_ids(accounts: &mut Accounts) -> Result<()> {
+    let why = |id: &str| {
+        fail!(
+            "username {id} names a server, and this server's name is not known (server_name is not set, no admin credentials were given, and the server does not serve /_matrix/key/v2/server): set server_name, so that the account is checked to be on this server before anything is written"
+        )
+    };
+    match accounts {
+        Accounts::One(a) => match a.user.id().filter(|_| a.user.server_name.is_some()) {
+            Some(id) => Err(why(&id)),
+            None => Ok(()),
+        },
+        Accounts::Many(entries) => {
+            for (i, e) in entries.iter_mut().enumerate() {
+                let full = e
+                    .account
+                    .as_ref()
+                    .ok()
+                    .and_then(|a| a.user.server_name.as_ref().and_then(|_| a.user.id()));
+                if let Some(id) = full {
+                    e.account = Err(fail!("users[{i}]: {}", why(&id)));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Ensures the accounts on the opened server: its name first (before anything is written), then
+/// one listing for a long list where the server has one, then each account.
+fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
+    if let Accounts::Many(entries) = &a.accounts {
+        if entries.iter().all(|e| e.account.is_err()) {
+            // Every entry is bad: nothing to ask the server.
+            let task = Convergence {
+                server,
+                registrar: server.registrar().ok_or_else(|| {
+                    fail!(
+                        "backend {} has no shared-secret registration",
+                        server.backend.name
+                    )
+                })?,
+                listed: None,
+                lookups: LookupPolicy::default(),
+                has_admin: false,
+                always_update_password: false,
+                check_mode: m.check_mode,
+            };
+            return Ok(bulk::bulk(m, &task, entries, 1, a.report_unchanged));
+        }
+    }
+    let name = server.backend.name;
+    let registrar = server
+        .registrar()
+        .ok_or_else(|| fail!("backend {name} has no shared-secret registration"))?;
+    let server_name = match &server.identity() {
+        Some(identity) => identity.server_name(a.server_name.as_deref())?,
+        None => a.server_name.clone().map(|s| (s, NameSource::Option)),
+    };
+    registrar.preflight()?;
+    let known = server_name.as_ref().map(|(s, src)| (s.as_str(), *src));
+    if known.is_none() {
+        // A full user ID names a server; with this server's name unknown, registering its
+        // localpart here could create an account on the wrong server. Refused before any write.
+        refuse_unconfirmed_full_ids(&mut a.accounts)?;
+    }
+    let listed = match (&a.accounts, &server.listing()) {
+        (Accounts::Many(entries), Some(listing)) if entries.len() >= LISTING_MIN_ACCOUNTS => {
+            list_accounts(*listing, entries.len(), known.map(|(n, _)| n))?
+        }
+        _ => None,
+    };
+    if let Accounts::Many(entries) = &a.accounts {
+        if entries.len() > PROFILE_BURST
+            && !server.has_admin()
+            && server.backend.limits_public_lookups
+        {
+            m.warn(format!(
+                "{} accounts without admin credentials: {} answers about {PROFILE_BURST} profile look-ups in a burst, and every existing account after that costs a registration attempt, which {} answers only after a full password hash. Give access_token (an admin's) to find existing accounts with one listing instead",
+                entries.len(),
+                server.backend.server,
+                server.backend.server,
+            ));
+        }
+    }
+    let task = Convergence {
+        server,
+        registrar,
+        listed,
+        lookups: LookupPolicy::default(),
+        has_admin: server.admin == AdminAccess::Live,
+        always_update_password: a.update_password == UpdatePassword::Always,
+        check_mode: m.check_mode,
+    };
+    Ok(match &mut a.accounts {
+        Accounts::One(account) => {
+            let account = Account {
+                user: User::parse_on(
+                    m.params.given_as("username"),
+                    &full_or_local(&account.user),
+                    known,
+                )?,
+                ..account.clone()
+            };
+            let r = converge::ensure(&task, &account)?;
+            for w in &r.warnings {
+                m.warn(w.clone());
+            }
+            converge::single_outcome(&r, m.check_mode)
+        }
+        Accounts::Many(entries) => {
+            if let Some(known) = known {
+                bulk::learn_server_name(entries, known);
+            }
+            bulk::bulk(m, &task, entries, a.concurrency, a.report_unchanged)
+        }
+    })
+}

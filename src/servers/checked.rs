@@ -1,0 +1,263 @@
+//! The guarantees every backend gets without writing them: each capability a backend provides is
+//! wrapped here before a module can call it, so an answer that names another subject than the
+//! one asked for (another user, token or address), or that contradicts the write just made, is a
+//! failure that says what answered, whichever API file produced it. The API files report what
+//! the server's answers named ([`Answered`], `Presence::Exists::named`, the token returned); the
+//! comparison with what was asked is made once, here.
+
+use crate::ansible::Result;
+use crate::capabilities::{
+    AccountListing, AdminChange, AdminFlag, Answered, Directory, EmailAddresses, Identity, NewUser,
+    PasswordReset, Presence, Registrar, Registration, TokenCapabilities, TokenService,
+};
+use crate::fail;
+use crate::matrix::NameSource;
+use crate::token::Token;
+use chrono::{DateTime, Utc};
+
+/// A capability as a backend provides it, and the server's name for messages.
+pub struct Checked<T: ?Sized> {
+    server: &'static str,
+    inner: Box<T>,
+}
+
+impl<T: ?Sized> Checked<T> {
+    pub fn new(server: &'static str, inner: Box<T>) -> Checked<T> {
+        Checked { server, inner }
+    }
+}
+
+/// The localpart of a full user ID (`@local:server`), if it is one.
+fn localpart(user_id: &str) -> Option<&str> {
+    user_id
+        .strip_prefix('@')
+        .and_then(|u| u.split_once(':'))
+        .map(|(l, _)| l)
+}
+
+fn another_subject(server: &str, action: &str, asked: &str, named: &str) -> crate::ansible::Error {
+    fail!(
+        "{action}: {server} answered about {named}, not {asked}; the answer was not used and nothing more was done for it. Check that the URL option points at the server itself (not a proxy or another server)"
+    )
+}
+
+impl Registrar for Checked<dyn Registrar> {
+    fn preflight(&self) -> Result<()> {
+        self.inner.preflight()
+    }
+    fn check(&self, user: &NewUser<'_>) -> Result<()> {
+        self.inner.check(user)
+    }
+    fn register(&self, user: &NewUser<'_>) -> Result<Registration> {
+        let r = self.inner.register(user)?;
+        if let Registration::Created { user_id, .. } = &r {
+            if localpart(user_id) != Some(user.localpart) {
+                return Err(fail!(
+                    "registering '{}': {} answered that it created '{user_id}', which is not that account: the answer was not counted as done and nothing more was done. Check that homeserver_url (or api_url) points at the server itself, then look the account up",
+                    user.localpart,
+                    self.server
+                ));
+            }
+        }
+        Ok(r)
+    }
+}
+
+impl Directory for Checked<dyn Directory> {
+    fn lookup(&self, user_id: &str) -> Result<Presence> {
+        let p = self.inner.lookup(user_id)?;
+        if let Presence::Exists {
+            named: Some(named), ..
+        } = &p
+        {
+            if named != user_id {
+                return Err(another_subject(
+                    self.server,
+                    &format!("looking up {user_id}"),
+                    user_id,
+                    named,
+                ));
+            }
+        }
+        Ok(p)
+    }
+}
+
+impl AccountListing for Checked<dyn AccountListing> {
+    fn list_accounts(
+        &self,
+        worth_it: &dyn Fn(u64) -> bool,
+        each: &mut dyn FnMut(&str, bool),
+    ) -> Result<bool> {
+        let mut bad = None;
+        let complete = self.inner.list_accounts(worth_it, &mut |user_id, admin| {
+            if localpart(user_id).is_none_or(str::is_empty) {
+                bad.get_or_insert_with(|| user_id.to_string());
+            } else {
+                each(user_id, admin);
+            }
+        })?;
+        match bad {
+            Some(b) => Err(fail!(
+                "listing the accounts: {} listed '{b}', which is not a user ID; the listing was not used",
+                self.server
+            )),
+            None => Ok(complete),
+        }
+    }
+}
+
+/// The subject a write's answer named, where it named one, must be the one written to.
+fn check_answered(server: &str, action: &str, asked: &str, a: &Answered) -> Result<()> {
+    match &a.subject {
+        Some(named) if named != asked => Err(another_subject(server, action, asked, named)),
+        _ => Ok(()),
+    }
+}
+
+impl PasswordReset for Checked<dyn PasswordReset> {
+    fn set_password(&self, user_id: &str, password: &str) -> Result<Answered> {
+        let a = self.inner.set_password(user_id, password)?;
+        check_answered(
+            self.server,
+            &format!("setting the password of {user_id}"),
+            user_id,
+            &a,
+        )?;
+        Ok(a)
+    }
+}
+
+impl AdminFlag for Checked<dyn AdminFlag> {
+    fn converge(&self, user_id: &str, admin: bool, check_mode: bool) -> Result<AdminChange> {
+        let c = self.inner.converge(user_id, admin, check_mode)?;
+        let action = format!("setting the admin flag of {user_id}");
+        check_answered(self.server, &action, user_id, &c.answered)?;
+        if let Some(stated) = c.answered.admin.filter(|s| *s != admin) {
+            return Err(fail!(
+                "{action} to {admin}: {} answered that the flag is {stated}; it was not counted as done",
+                self.server
+            ));
+        }
+        Ok(c)
+    }
+    fn restart_required(&self) -> bool {
+        self.inner.restart_required()
+    }
+}
+
+impl EmailAddresses for Checked<dyn EmailAddresses> {
+    fn add_missing(
+        &self,
+        user_id: &str,
+        emails: &[String],
+        check_mode: bool,
+    ) -> Result<Vec<String>> {
+        let added = self.inner.add_missing(user_id, emails, check_mode)?;
+        if let Some(other) = added
+            .iter()
+            .find(|a| !emails.iter().any(|e| e.eq_ignore_ascii_case(a)))
+        {
+            return Err(fail!(
+                "adding e-mail addresses to {user_id}: {} answered with the address {other}, which was not asked for; it was not counted as added",
+                self.server
+            ));
+        }
+        Ok(added)
+    }
+}
+
+impl Identity for Checked<dyn Identity> {
+    fn server_name(&self, given: Option<&str>) -> Result<Option<(String, NameSource)>> {
+        self.inner.server_name(given)
+    }
+}
+
+impl Checked<dyn TokenService> {
+    fn same_token(&self, action: &str, asked: &str, t: Token) -> Result<Token> {
+        if t.name != asked {
+            return Err(fail!(
+                "{action}: {} answered about token {}, not {asked}; the answer was not used",
+                self.server,
+                t.name
+            ));
+        }
+        Ok(t)
+    }
+}
+
+impl TokenService for Checked<dyn TokenService> {
+    fn capabilities(&self) -> TokenCapabilities {
+        self.inner.capabilities()
+    }
+    fn service_name(&self) -> &'static str {
+        self.inner.service_name()
+    }
+    fn list(&self, valid: Option<bool>) -> Result<Vec<Token>> {
+        let tokens = self.inner.list(valid)?;
+        if let (Some(v), Some(t)) = (valid, tokens.iter().find(|t| Some(t.valid) != valid)) {
+            return Err(fail!(
+                "listing the tokens with valid={v}: {} answered token {} with valid={}; the listing was not used",
+                self.server,
+                t.name,
+                t.valid
+            ));
+        }
+        Ok(tokens)
+    }
+    fn get(&self, name: &str) -> Result<Option<Token>> {
+        self.inner
+            .get(name)?
+            .map(|t| self.same_token(&format!("reading token {name}"), name, t))
+            .transpose()
+    }
+    fn create(
+        &self,
+        name: Option<&str>,
+        max_usage: u64,
+        expiry: Option<DateTime<Utc>>,
+    ) -> Result<Token> {
+        let t = self.inner.create(name, max_usage, expiry)?;
+        match name {
+            Some(n) => self.same_token(&format!("creating token {n}"), n, t),
+            None => Ok(t),
+        }
+    }
+    fn update(
+        &self,
+        current: &Token,
+        max_usage: Option<u64>,
+        expiry: Option<DateTime<Utc>>,
+    ) -> Result<Token> {
+        let name = &current.name;
+        let t = self.inner.update(current, max_usage, expiry)?;
+        self.same_token(&format!("updating token {name}"), name, t)
+    }
+    fn disable(&self, current: &Token) -> Result<Token> {
+        let name = &current.name;
+        let action = format!("disabling token {name}");
+        let t = self.same_token(&action, name, self.inner.disable(current)?)?;
+        if t.valid || !t.disabled {
+            return Err(fail!(
+                "{action}: {} answered the token as {}{}; it was not counted as disabled",
+                self.server,
+                if t.disabled {
+                    "disabled"
+                } else {
+                    "not disabled"
+                },
+                if t.valid { " and still valid" } else { "" }
+            ));
+        }
+        Ok(t)
+    }
+    fn delete(&self, name: &str) -> Result<()> {
+        self.inner.delete(name)
+    }
+    fn reenables_only_when_asked(&self) -> bool {
+        self.inner.reenables_only_when_asked()
+    }
+    fn registration_url(&self, name: &str) -> Option<String> {
+        self.inner.registration_url(name)
+    }
+}

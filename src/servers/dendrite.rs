@@ -1,0 +1,77 @@
+//! Dendrite: shared-secret registration (its own rules), public look-ups, its admin API for
+//! passwords and registration tokens, and its account table for the admin flag (Dendrite has no
+//! API for it).
+
+use super::backend::{Access, Backend, Capability, DatabaseKind, Reach, Server};
+use super::homeserver::Homeserver;
+use crate::ansible::Result;
+use crate::api::dendrite_accounts::DendriteAccounts;
+use crate::api::dendrite_admin::DendriteAdmin;
+use crate::api::dendrite_tokens::DendriteTokens;
+use crate::api::shared_secret::{self, SharedSecretRegistration};
+use crate::database::Database;
+use crate::fail;
+
+/// Dendrite's client and admin APIs.
+pub static API: Backend = Backend {
+    name: "dendrite",
+    server: "Dendrite",
+    reach: Reach::Homeserver,
+    offers: &[Capability::Register, Capability::Tokens],
+    limits_public_lookups: false,
+    open: open_api,
+};
+
+/// Dendrite's `userapi_accounts` in its SQLite user API database.
+pub static SQLITE: Backend = Backend {
+    name: "dendrite_sqlite",
+    server: "Dendrite",
+    reach: Reach::Database(DatabaseKind::Sqlite),
+    offers: &[Capability::AdminFlag],
+    limits_public_lookups: false,
+    open: open_database,
+};
+
+/// Dendrite's `userapi_accounts` in PostgreSQL.
+pub static POSTGRES: Backend = Backend {
+    name: "dendrite_postgres",
+    server: "Dendrite",
+    reach: Reach::Database(DatabaseKind::Postgres),
+    offers: &[Capability::AdminFlag],
+    limits_public_lookups: false,
+    open: open_database,
+};
+
+fn open_api(access: Access) -> Result<Server> {
+    let mut server = Server::new(&API);
+    let hs = Homeserver::open(&mut server, &access)?;
+    if let Some(secret) = access.shared_secret {
+        server.set_registrar(SharedSecretRegistration::new(
+            hs.client.clone(),
+            secret,
+            shared_secret::DENDRITE,
+        ));
+    }
+    if let Some(admin) = &hs.admin {
+        server.set_passwords(DendriteAdmin::new(admin.clone()));
+        server.set_tokens(DendriteTokens::new(admin.clone()));
+    }
+    Ok(server)
+}
+
+/// Dendrite reads the account type on every request: a change counts at once.
+fn open_database(access: Access) -> Result<Server> {
+    let (backend, accounts) = match access.database {
+        Some(Database::Sqlite(path)) => (&SQLITE, DendriteAccounts::Sqlite(path)),
+        Some(Database::Postgres(target)) => (&POSTGRES, DendriteAccounts::Postgres(target)),
+        None => {
+            return Err(fail!(
+                "backend dendrite_sqlite or dendrite_postgres needs database"
+            ))
+        }
+    };
+    let mut server = Server::new(backend);
+    server.restart_required = Some(false);
+    server.set_admin_flags(accounts);
+    Ok(server)
+}

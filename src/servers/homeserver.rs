@@ -1,0 +1,73 @@
+//! What every homeserver with a client-server API shares when it is opened: its client, the
+//! admin session (logged in once, logged out at the end), public profile look-ups, and its name
+//! (given, or from the admin's user ID, or from its signing keys).
+
+use super::backend::{Access, AdminAccess, Server};
+use crate::ansible::Result;
+use crate::api::admin_session::AdminSession;
+use crate::api::profiles::{server_name_from_keys, ProfileDirectory};
+use crate::capabilities::Identity;
+use crate::client::Client;
+use crate::matrix::NameSource;
+use std::sync::Arc;
+
+/// An opened homeserver, for a backend's `open` to bind its own APIs to.
+pub struct Homeserver {
+    pub client: Client,
+    /// The admin session, where credentials were given (live or not).
+    pub admin: Option<Arc<AdminSession>>,
+}
+
+impl Homeserver {
+    /// Opens the client and the admin session, and fills in what every homeserver serves: public
+    /// look-ups and its name.
+    pub fn open(server: &mut Server, access: &Access) -> Result<Homeserver> {
+        let client = access.connection(server.backend.name)?.client()?;
+        let admin = access
+            .admin
+            .as_ref()
+            .map(|c| AdminSession::open(client.clone(), c))
+            .transpose()?
+            .map(Arc::new);
+        server.admin = match &admin {
+            None => AdminAccess::None,
+            Some(s) if s.is_live() => AdminAccess::Live,
+            Some(_) => AdminAccess::NotLoggedIn,
+        };
+        server.set_public_directory(ProfileDirectory::new(
+            client.clone(),
+            admin.as_deref().map(AdminSession::token),
+        ));
+        server.set_identity(HomeserverIdentity {
+            client: client.clone(),
+            admin: admin.clone().filter(|s| s.is_live()),
+        });
+        server.sessions.admin = admin.clone();
+        Ok(Homeserver { client, admin })
+    }
+
+    /// The admin session where it can act (check mode never logs in).
+    pub fn live_admin(&self) -> Option<Arc<AdminSession>> {
+        self.admin.clone().filter(|s| s.is_live())
+    }
+}
+
+/// A homeserver's name: the `server_name` option, else the admin's user ID (`whoami`), else the
+/// server's signing keys where it serves them (one small GET: with the name known, an answer
+/// about an account on another server is caught before anything more is done).
+struct HomeserverIdentity {
+    client: Client,
+    admin: Option<Arc<AdminSession>>,
+}
+
+impl Identity for HomeserverIdentity {
+    fn server_name(&self, given: Option<&str>) -> Result<Option<(String, NameSource)>> {
+        Ok(match (given, &self.admin) {
+            (Some(s), _) => Some((s.to_string(), NameSource::Option)),
+            (None, Some(s)) => Some((s.server_name()?, NameSource::Whoami)),
+            (None, None) => {
+                server_name_from_keys(&self.client)?.map(|s| (s, NameSource::ServerKeys))
+            }
+        })
+    }
+}

@@ -1,0 +1,87 @@
+//! The backend chosen once: every value an operator can give `backend` is a [`Backend`] in
+//! [`BACKENDS`], which says what it can do ([`Capability`]) before any request and opens, once
+//! per task, a [`Server`]: the bundle of capabilities the modules call. Modules never compare
+//! backends; they ask the server for a capability, and a capability a backend lacks is refused
+//! with the backends that have it ([`require`]).
+//!
+//! Adding a server: a file here that declares its `Backend` and binds the API files it serves
+//! (under `src/api/`, reusing the shared ones), and one line in [`BACKENDS`].
+
+pub mod backend;
+mod checked;
+pub mod dendrite;
+mod homeserver;
+pub mod mas;
+pub mod matrix_registration;
+pub mod synapse;
+
+pub use backend::{Access, AdminAccess, Backend, Capability, DatabaseKind, Reach, Server};
+
+use crate::ansible::Result;
+use crate::fail;
+use std::sync::OnceLock;
+
+/// Every backend, in the order their names are listed in the modules' docs.
+pub static BACKENDS: &[&Backend] = &[
+    &matrix_registration::BACKEND,
+    &synapse::API,
+    &synapse::SQLITE,
+    &synapse::POSTGRES,
+    &dendrite::API,
+    &dendrite::SQLITE,
+    &dendrite::POSTGRES,
+    &mas::BACKEND,
+];
+
+/// The backend named `name`.
+pub fn named(name: &str) -> Option<&'static Backend> {
+    BACKENDS.iter().copied().find(|b| b.name == name)
+}
+
+/// The names of the backends that can do `c`, in [`BACKENDS`] order: a module's `backend`
+/// choices.
+pub fn names_offering(c: Capability) -> &'static [&'static str] {
+    static REGISTER: OnceLock<Vec<&'static str>> = OnceLock::new();
+    static ADMIN_FLAG: OnceLock<Vec<&'static str>> = OnceLock::new();
+    static TOKENS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    let cell = match c {
+        Capability::Register => &REGISTER,
+        Capability::AdminFlag => &ADMIN_FLAG,
+        Capability::Tokens => &TOKENS,
+    };
+    cell.get_or_init(|| {
+        BACKENDS
+            .iter()
+            .filter(|b| b.offers(c))
+            .map(|b| b.name)
+            .collect()
+    })
+}
+
+/// The `backend` choices of register_user.
+pub fn account_backends() -> &'static [&'static str] {
+    names_offering(Capability::Register)
+}
+
+/// The `backend` choices of user_admin.
+pub fn admin_flag_backends() -> &'static [&'static str] {
+    names_offering(Capability::AdminFlag)
+}
+
+/// The `backend` choices of the token modules.
+pub fn token_backends() -> &'static [&'static str] {
+    names_offering(Capability::Tokens)
+}
+
+/// The backend of option `option` that can do `c`: any other is refused before any request,
+/// naming those that can.
+pub fn require(option: &str, name: &str, c: Capability) -> Result<&'static Backend> {
+    match named(name) {
+        Some(b) if b.offers(c) => Ok(b),
+        _ => Err(fail!(
+            "{option} {name} cannot {}; the backends that can: {}",
+            c.what(),
+            names_offering(c).join(", ")
+        )),
+    }
+}
