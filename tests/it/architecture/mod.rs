@@ -20,6 +20,9 @@
 //!   the invoking file. The body of a `macro_rules!` is no edge of the file that defines it
 //!   (unless that file invokes it too).
 //! - Comments, doc comments and literals are not code.
+//!
+//! `ARCHITECTURE_GRAPH=1 cargo test --test it architecture:: -- --include-ignored --nocapture`
+//! prints every edge with the line that makes it.
 
 mod graph;
 mod source;
@@ -60,6 +63,12 @@ fn src_modules_have_no_import_cycles() {
         "the check found the files' uses: {} edges",
         g.edges.len()
     );
+    if std::env::var_os("ARCHITECTURE_GRAPH").is_some() {
+        // The whole graph, one edge a line with the place that makes it.
+        for ((from, to), why) in &g.edges {
+            eprintln!("{} -> {}    {why}", g.files[*from], g.files[*to]);
+        }
+    }
     let cycles = graph::cycles(&g);
     assert!(cycles.is_empty(), "{}", graph::report(&g, &cycles));
 }
