@@ -659,7 +659,9 @@ fn credentials_in_the_homeserver_url_stay_out_of_verbose_output() {
     let s = Synapse::shared();
     let a = Ansible::new(s, &secret_file_line(&s.secret_file()));
     let url_secret = random_secret("url-password");
-    let url = s.url.replace("http://", &format!("http://someone:{url_secret}@"));
+    let url = s
+        .url
+        .replace("http://", &format!("http://someone:{url_secret}@"));
     let (code, out) = a.playbook(&[
         "-v",
         "--tags=register-user",
@@ -672,5 +674,8 @@ fn credentials_in_the_homeserver_url_stay_out_of_verbose_output() {
     ]);
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("credentials"), "the failure says why: {out}");
-    assert!(!out.contains(&url_secret), "URL password leaked at -v: {out}");
+    assert!(
+        !out.contains(&url_secret),
+        "URL password leaked at -v: {out}"
+    );
 }

@@ -8,26 +8,15 @@
 use crate::ansible::Result;
 use crate::api::admin_session::AdminSession;
 use crate::api::admin_session::{admin_call, admin_error};
-use crate::api::token_objects::{uses_json, TokenObjects};
+use crate::api::token_objects::{TokenObjects, CAPABILITIES};
 use crate::capabilities::{TokenCapabilities, TokenService};
 use crate::client::{Body, Refusal, Response};
 use crate::fail;
 use crate::token::Token;
 use chrono::{DateTime, Utc};
 use reqwest::Method;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::sync::Arc;
-
-/// What Synapse's token API can do.
-pub const CAPABILITIES: TokenCapabilities = TokenCapabilities {
-    caller_names_tokens: true,
-    can_delete: true,
-    has_disabled_flag: false,
-    can_reenable: true,
-    can_change_expiry: true,
-    can_change_max_usage: true,
-    max_usage_limit: None,
-};
 
 const TOKENS: &str = "/_synapse/admin/v1/registration_tokens";
 
@@ -80,10 +69,7 @@ impl TokenService for SynapseTokens {
     }
 
     fn list(&self, valid: Option<bool>) -> Result<Vec<Token>> {
-        let path = match valid {
-            Some(v) => format!("{TOKENS}?valid={v}"),
-            None => TOKENS.to_string(),
-        };
+        let path = OBJECTS.list_path(valid);
         let r = self.send(Method::GET, &path, Body::Empty, true)?;
         let action = "listing registration tokens";
         if !r.is_success() {
@@ -117,19 +103,8 @@ impl TokenService for SynapseTokens {
         max_usage: u64,
         expiry: Option<DateTime<Utc>>,
     ) -> Result<Token> {
-        let mut body = json!({
-            "uses_allowed": uses_json(max_usage),
-            "expiry_time": expiry.map(|t| t.timestamp_millis()),
-        });
-        if let Some(n) = name {
-            body["token"] = Value::from(n);
-        }
-        let r = self.send(
-            Method::POST,
-            &format!("{TOKENS}/new"),
-            Body::Json(&body),
-            false,
-        )?;
+        let (path, body) = OBJECTS.create(name, max_usage, expiry);
+        let r = self.send(Method::POST, &path, Body::Json(&body), false)?;
         OBJECTS.expect(&r, "creating a registration token", admin_error)
     }
 
@@ -141,13 +116,7 @@ impl TokenService for SynapseTokens {
         expiry: Option<DateTime<Utc>>,
     ) -> Result<Token> {
         let name = &current.name;
-        let mut body = Map::new();
-        if let Some(n) = max_usage {
-            body.insert("uses_allowed".into(), uses_json(n));
-        }
-        if let Some(t) = expiry {
-            body.insert("expiry_time".into(), Value::from(t.timestamp_millis()));
-        }
+        let body = TokenObjects::update_body(max_usage, expiry);
         let r = self.send(
             Method::PUT,
             &OBJECTS.path(name),

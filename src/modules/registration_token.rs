@@ -475,7 +475,7 @@ static DOC: ModuleDoc = ModuleDoc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{matrix_registration, synapse_tokens};
+    use crate::api::{matrix_registration, token_objects};
 
     fn token(disabled: bool, max_usage: u64) -> Token {
         Token {
@@ -506,7 +506,7 @@ mod tests {
         let (legacy, v09, synapse) = (
             matrix_registration::LEGACY,
             matrix_registration::V09,
-            synapse_tokens::CAPABILITIES,
+            token_objects::CAPABILITIES,
         );
         // Creating.
         assert!(refused(legacy, None, None, Some(5), false)
