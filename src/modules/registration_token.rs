@@ -344,12 +344,21 @@ fn present(check_mode: bool, service: &dyn TokenService, a: &Args) -> Result<Tok
 }
 
 fn disable(check_mode: bool, service: &dyn TokenService, name: &str) -> Result<TokenChange> {
-    let cur = service.get(name)?.ok_or_else(|| {
-        fail!(
-            "token '{name}' does not exist on {}; nothing to disable",
-            service.service_name()
-        )
-    })?;
+    let what = service.service_name();
+    let Some(cur) = service.get(name)? else {
+        if service.unusable_tokens_vanish() {
+            // tuwunel deletes expired and used-up tokens: one disabled earlier may be gone.
+            return Ok(TokenChange {
+                changed: false,
+                before: None,
+                after: None,
+                msg: format!("token {name} does not exist on {what}, which deletes tokens that can no longer be used: it cannot be used"),
+            });
+        }
+        return Err(fail!(
+            "token '{name}' does not exist on {what}; nothing to disable"
+        ));
+    };
     if cur.disabled {
         let msg = format!("token {name} is already disabled");
         return Ok(TokenChange {
