@@ -434,11 +434,14 @@ fn fake_tuwunel_config_token_cannot_be_changed_and_the_module_says_why() {
     assert_eq!(t["expiry_time"], Value::Null);
 }
 
-/// A proxy in front of the FAKE tuwunel that passes everything through, except what `twist`
-/// changes: (request, the FAKE's answer) -> the answer sent on.
+type Req = common::hostile::Req;
+
+/// A proxy in front of the FAKE tuwunel that passes everything through, after `before` (which
+/// may act on the FAKE first) and changing what `twist` changes in the FAKE's answer.
 fn proxy(
     s: &FakeServer,
-    twist: impl Fn(&common::hostile::Req, u16, Value) -> (u16, Value) + Send + Sync + 'static,
+    before: impl Fn(&Req, &reqwest::blocking::Client) + Send + Sync + 'static,
+    twist: impl Fn(&Req, u16, Value) -> (u16, Value) + Send + Sync + 'static,
 ) -> Hostile {
     let base = s.url.clone();
     let http = reqwest::blocking::Client::builder()
@@ -446,6 +449,7 @@ fn proxy(
         .build()
         .unwrap();
     Hostile::start(move |req| {
+        before(req, &http);
         let m = reqwest::Method::from_bytes(req.method.as_bytes()).unwrap();
         let mut rb = http.request(m, format!("{base}{}", req.path));
         for (k, v) in &req.headers {
@@ -464,12 +468,16 @@ fn proxy(
 #[test]
 fn fake_tuwunel_registration_answer_naming_another_user_fails() {
     let (s, _) = fake_tuwunel(&[], &[]);
-    let p = proxy(&s, |req, status, mut body| {
-        if req.method == "POST" && req.path.starts_with("/_synapse/admin/v1/register") {
-            body["user_id"] = json!("@mallory:localhost");
-        }
-        (status, body)
-    });
+    let p = proxy(
+        &s,
+        |_, _| {},
+        |req, status, mut body| {
+            if req.method == "POST" && req.path.starts_with("/_synapse/admin/v1/register") {
+                body["user_id"] = json!("@mallory:localhost");
+            }
+            (status, body)
+        },
+    );
     let name = unique_user("tw-twist");
     let r = run_module(
         "register_user",
@@ -482,43 +490,31 @@ fn fake_tuwunel_registration_answer_naming_another_user_fails() {
     assert_ne!(r.json["created"], true);
 }
 
-#[test]
-fn fake_tuwunel_a_nonce_lost_before_its_registration_is_fetched_again_once() {
-    // With one nonce outstanding at most, a nonce fetched by someone else between the module's
-    // GET and POST drops the module's: tuwunel answers 400 M_INVALID_PARAM, and the module
-    // fetches a fresh one and tries once more.
-    let (s, _) = fake_tuwunel(&[], &[("FAKE_TUWUNEL_NONCE_CAP", "1")]);
-    let steal = |every: bool| {
-        let url = s.url.clone();
-        let seen = std::sync::atomic::AtomicUsize::new(0);
-        move |req: &common::hostile::Req| {
-            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            if req.method == "POST" && (every || n == 1) {
-                let r = reqwest::blocking::get(format!("{url}/_synapse/admin/v1/register"));
-                assert_eq!(r.unwrap().status().as_u16(), 200);
+/// A proxy in front of a FAKE tuwunel started with `FAKE_TUWUNEL_NONCE_CAP=1`: before passing
+/// on the first registration POST (or every one, with `every`), it fetches a nonce of its own,
+/// which drops the one the module is about to use.
+fn nonce_thief(s: &FakeServer, every: bool) -> Hostile {
+    let url = format!("{}/_synapse/admin/v1/register", s.url);
+    let posts = std::sync::atomic::AtomicUsize::new(0);
+    let before = move |req: &Req, http: &reqwest::blocking::Client| {
+        if req.method == "POST" && req.path.starts_with("/_synapse/admin/v1/register") {
+            let n = posts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if every || n == 0 {
+                assert_eq!(http.get(&url).send().unwrap().status().as_u16(), 200);
             }
         }
     };
+    proxy(s, before, |_, status, body| (status, body))
+}
+
+#[test]
+fn fake_tuwunel_a_nonce_lost_before_its_registration_is_fetched_again_once() {
+    // A nonce fetched by someone else between the module's GET and POST drops the module's
+    // (at most one outstanding here): tuwunel answers 400 M_INVALID_PARAM, and the module
+    // fetches a fresh one and tries once more - only once.
+    let (s, _) = fake_tuwunel(&[], &[("FAKE_TUWUNEL_NONCE_CAP", "1")]);
     for every in [false, true] {
-        let before_steal = steal(every);
-        let base = s.url.clone();
-        let http = reqwest::blocking::Client::new();
-        let q = Hostile::start(move |req| {
-            if req.path.starts_with("/_synapse/admin/v1/register") {
-                before_steal(req);
-            }
-            let m = reqwest::Method::from_bytes(req.method.as_bytes()).unwrap();
-            let mut rb = http.request(m, format!("{base}{}", req.path));
-            if let Some(ct) = req.header("content-type") {
-                rb = rb.header("content-type", ct);
-            }
-            let r = rb.body(req.body.clone()).send().unwrap();
-            let status = r.status().as_u16();
-            Reply::json(
-                status,
-                serde_json::from_str(&r.text().unwrap()).unwrap_or(Value::Null),
-            )
-        });
+        let q = nonce_thief(&s, every);
         let name = unique_user("tw-nonce");
         let pw = random_secret("pw");
         let r = run_module(
@@ -539,4 +535,54 @@ fn fake_tuwunel_a_nonce_lost_before_its_registration_is_fetched_again_once() {
             assert_eq!(s.login(&name, &pw).status, 200);
         }
     }
+}
+
+#[test]
+fn fake_tuwunel_behind_backend_synapse_is_named_only_after_a_refusal() {
+    let (s, admin_pw) = fake_tuwunel(
+        &[json!({"username": "dave", "password": random_secret("pw")})],
+        &[("FAKE_TUWUNEL_NONCE_CAP", "1")],
+    );
+    let probes = |s: &FakeServer| logged(s, "GET", "/_tuwunel/server_version");
+    // A registration that succeeds asks nothing more (the same code path as on Synapse).
+    let name = unique_user("tw-as-synapse");
+    run_module(
+        "register_user",
+        reg_args(
+            &s,
+            json!({"backend": "synapse", "username": name, "password": random_secret("pw")}),
+        ),
+    )
+    .ok();
+    assert_eq!(probes(&s), 0);
+    // Synapse's admin-flag endpoint answers 405 on tuwunel: then, and only then, it is asked.
+    run_module(
+        "user_admin",
+        admin_args(
+            &s,
+            &admin_pw,
+            json!({"backend": "synapse", "username": "@dave:localhost", "admin": true}),
+        ),
+    )
+    .fails_with("use backend tuwunel");
+    assert_eq!(probes(&s), 1);
+    let log = s.log();
+    let put = log
+        .find(" PUT /_synapse/admin/v1/users/")
+        .expect("the PUT was sent");
+    assert!(log.find(" GET /_tuwunel/server_version").unwrap() > put);
+    let token = admin_token(&s, &admin_pw);
+    assert_eq!(record(&s, &token, "dave").unwrap()["admin"], false);
+    // tuwunel's refusal of a nonce, not retried under Synapse's rules: named too.
+    let q = nonce_thief(&s, true);
+    run_module(
+        "register_user",
+        reg_args(
+            &s,
+            json!({"backend": "synapse", "homeserver_url": q.url,
+                   "username": unique_user("tw-as-synapse"), "password": random_secret("pw")}),
+        ),
+    )
+    .fails_with("use backend tuwunel");
+    assert_eq!(probes(&s), 2);
 }

@@ -204,6 +204,13 @@ fn register(
             (_, Some(code), Some(text)) if attempt == 0 && stale_nonce(rules, code, text) => {
                 continue
             }
+            // tuwunel's refusal of a nonce: behind backend synapse, say to use backend tuwunel
+            // (asked only after this refusal, never on a registration that succeeds).
+            (400, Some("M_INVALID_PARAM"), _) if rules == SYNAPSE => {
+                let action = format!("registering '{}'", user.localpart);
+                return Err(crate::api::tuwunel::instead_of_synapse(client, &action, &r)
+                    .unwrap_or_else(|| registration_error(&r, rules, user.localpart)));
+            }
             _ => return Err(registration_error(&r, rules, user.localpart)),
         }
     }
@@ -287,5 +294,30 @@ fn registration_error(
             "the server refused the user name '{localpart}' ({detail})"
         ),
         _ => fail!("registration of '{localpart}' failed: {detail}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_tuwunels_rules_read_its_nonce_refusal_as_stale() {
+        let text = "M_INVALID_PARAM: Unrecognised or expired nonce";
+        assert!(stale_nonce(TUWUNEL, "M_INVALID_PARAM", text));
+        assert!(stale_nonce(
+            TUWUNEL,
+            "M_INVALID_PARAM",
+            "Unrecognised or expired nonce"
+        ));
+        assert!(!stale_nonce(SYNAPSE, "M_INVALID_PARAM", text));
+        assert!(!stale_nonce(DENDRITE, "M_INVALID_PARAM", text));
+        // Another M_INVALID_PARAM (an empty password, a remote user) is not retried.
+        assert!(!stale_nonce(
+            TUWUNEL,
+            "M_INVALID_PARAM",
+            "M_INVALID_PARAM: Password must not be empty"
+        ));
+        assert!(!stale_nonce(TUWUNEL, "M_UNKNOWN", text));
     }
 }

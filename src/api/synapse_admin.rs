@@ -185,6 +185,16 @@ impl AdminFlag for SynapseAdmin {
                 answered: Answered::default(),
             });
         }
+        // tuwunel routes only GET here (405 to the PUT): say so, asked only after the refusal.
+        if r.status.as_u16() == 405 {
+            if let Some(e) = crate::api::tuwunel::instead_of_synapse(
+                self.client(),
+                &format!("changing the admin flag of {user_id}"),
+                &r,
+            ) {
+                return Err(e);
+            }
+        }
         Err(self.admin_flag_error(&r, user_id))
     }
 }
