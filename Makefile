@@ -27,7 +27,7 @@ X86_BINS := $(addprefix target/$(TARGET)/release/,$(MODULES))
 ARM_BINS := $(addprefix target/$(AARCH64)/release/,$(MODULES))
 RUST_SOURCES := Cargo.toml Cargo.lock $(shell find src -name '*.rs')
 COLLECTION_SOURCES := collection/galaxy.yml collection/meta/runtime.yml docs/collection.md scripts/build-collection.sh \
-	$(wildcard plugins/action/*.py) $(addprefix library/,$(addsuffix .yml,$(MODULES))) \
+	$(wildcard plugins/*/*.py) $(addprefix library/,$(addsuffix .yml,$(MODULES))) \
 	playbooks/setup.yml $(shell find roles -type f)
 
 .PHONY: build build-aarch64 toolchain venvs lint lint-ansible unit integration molecule collection \

@@ -1,0 +1,722 @@
+//! The collection's binary cache on the target (issue 22), over SSH on a host without Python.
+//!
+//! The host is tests/servers/ssh-host.sh's: a network namespace with Debian's sshd chrooted into
+//! a Debian minbase without python3, its own /root, its own Synapse on the namespace's
+//! 127.0.0.1. The collection comes from MATRIX_USERS_COLLECTIONS_PATH (`make test-collection`) or
+//! target/collection/matrix-users-<version>.tar.gz (`make collection`).
+//!
+//! Uploads are counted from ansible-playbook's own -vvv log (`PUT <binary> TO <path>`, one line per
+//! file the connection copies), commands from its `SSH: EXEC` lines; what the cache holds is read
+//! from the target's file system; accounts from Synapse's database.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("MATRIX_TEST_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/matrix-users")
+        })
+}
+
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{prefix}{:x}{:x}{}",
+        t % 0xffff_ffff,
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The directory that holds ansible_collections/matrix/users.
+fn collections_path() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(p) = std::env::var_os("MATRIX_USERS_COLLECTIONS_PATH") {
+            return PathBuf::from(p);
+        }
+        let tarball = repo().join(format!(
+            "target/collection/matrix-users-{}.tar.gz",
+            env!("CARGO_PKG_VERSION")
+        ));
+        assert!(
+            tarball.exists(),
+            "{} is missing: run `make collection`",
+            tarball.display()
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("collection-")
+            .tempdir()
+            .unwrap()
+            .keep();
+        let out = Command::new(cache_dir().join("venv-ansible/bin/ansible-galaxy"))
+            .args(["collection", "install", "-p"])
+            .arg(&dir)
+            .arg(&tarball)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        dir
+    })
+    .clone()
+}
+
+fn modules_dir() -> PathBuf {
+    collections_path().join("ansible_collections/matrix/users/plugins/modules")
+}
+
+fn sha256_hex(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The file name the cache gives the x86_64 register_user binary of the installed collection.
+fn cached_name() -> String {
+    let digest = sha256_hex(&modules_dir().join("__register_user_linux_x86_64"));
+    format!("register_user_linux_x86_64-{digest}")
+}
+
+/// The SSH host with its Synapse, one per test binary, torn down when the test process exits.
+struct Target {
+    dir: PathBuf,
+    netns: String,
+    /// The target's /srv/<id>, seen from this machine.
+    root: PathBuf,
+    /// The same directory as the target sees it.
+    remote: String,
+    ansible_vars: String,
+}
+
+impl Target {
+    fn shared() -> &'static Target {
+        static T: OnceLock<Target> = OnceLock::new();
+        T.get_or_init(|| {
+            let venvs = Command::new(repo().join("tests/servers/venvs.sh"))
+                .args(["ansible", "synapse"])
+                .status()
+                .unwrap();
+            assert!(venvs.success());
+            let dir = tempfile::Builder::new()
+                .prefix("ssh-host-")
+                .tempdir()
+                .unwrap()
+                .keep();
+            let out = Command::new(repo().join("tests/servers/ssh-host.sh"))
+                .arg("start")
+                .arg(&dir)
+                .env("WATCH_PID", std::process::id().to_string())
+                .env("SSH_HOST_CLEANUP", "1")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "ssh-host.sh: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let read = |f: &str| {
+                std::fs::read_to_string(dir.join(f))
+                    .unwrap()
+                    .trim()
+                    .to_string()
+            };
+            let t = Target {
+                netns: read("netns"),
+                root: PathBuf::from(read("root")),
+                remote: read("remote_dir"),
+                ansible_vars: read("ansible_vars"),
+                dir,
+            };
+            let out = Command::new("ip")
+                .args(["netns", "exec", &t.netns])
+                .arg(repo().join("tests/servers/synapse.sh"))
+                .arg("start")
+                .arg(t.root.join("synapse"))
+                .arg("8008")
+                .env("WATCH_PID", std::process::id().to_string())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "synapse.sh: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            t
+        })
+    }
+
+    /// Whether Synapse holds the account.
+    fn has_user(&self, name: &str) -> bool {
+        let db = rusqlite::Connection::open_with_flags(
+            self.root.join("synapse/homeserver.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        db.query_row(
+            "SELECT 1 FROM users WHERE name = ?1",
+            [format!("@{name}:localhost")],
+            |_| Ok(()),
+        )
+        .is_ok()
+    }
+
+    /// A command on the target as root, over SSH.
+    fn ssh(&self, command: &str) -> String {
+        let address = std::fs::read_to_string(self.dir.join("address")).unwrap();
+        let out = Command::new("ssh")
+            .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
+            .arg("-o")
+            .arg(format!(
+                "UserKnownHostsFile={}",
+                self.dir.join("known_hosts").display()
+            ))
+            .arg("-i")
+            .arg(self.dir.join("id_ed25519"))
+            .arg(format!("root@{}", address.trim()))
+            .arg(command)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{command}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// A directory of this test's own on the target: (path on the target, path here).
+    fn scratch(&self, name: &str) -> (String, PathBuf) {
+        let n = unique(name);
+        (format!("{}/{n}", self.remote), self.root.join(n))
+    }
+
+    /// A playbook directory outside the repository, with `vars` lines in its inventory.
+    fn play(&self, vars: &[String]) -> Play {
+        let work = tempfile::Builder::new()
+            .prefix("operator-")
+            .tempdir()
+            .unwrap();
+        let mut inv = format!(
+            "[matrix_servers]\nmatrix.example.test {}\n\n[matrix_servers:vars]\n\
+             secret_file={}/synapse/shared-secret\n",
+            self.ansible_vars, self.remote
+        );
+        for v in vars {
+            inv.push_str(v);
+            inv.push('\n');
+        }
+        std::fs::write(work.path().join("hosts"), inv).unwrap();
+        Play { work }
+    }
+}
+
+struct Play {
+    work: tempfile::TempDir,
+}
+
+/// A play of `n` register_user tasks, users `<prefix>-0` .. `<prefix>-<n-1>`.
+fn tasks_play(n: usize) -> String {
+    let mut s = String::from(
+        "---\n- name: Module tasks\n  hosts: matrix_servers\n  gather_facts: false\n  tasks:\n",
+    );
+    for i in 0..n {
+        s.push_str(&format!(
+            "    - name: User {i}\n      matrix.users.register_user:\n        username: \"{{{{ prefix }}}}-{i}\"\n        \
+             password: \"{{{{ password }}}}\"\n        server_name: localhost\n        \
+             shared_secret_file: \"{{{{ secret_file }}}}\"\n      no_log: true\n"
+        ));
+    }
+    s
+}
+
+impl Play {
+    fn path(&self) -> &Path {
+        self.work.path()
+    }
+
+    /// Runs `n` register_user tasks at -vvv; extra vars from a file (no password in argv).
+    fn run_tasks(&self, n: usize, prefix: &str, password: &str) -> (i32, String) {
+        let book = self.path().join(format!("tasks{n}.yml"));
+        std::fs::write(&book, tasks_play(n)).unwrap();
+        let ev = self.path().join(format!("{}.json", unique("vars")));
+        let vars = serde_json::json!({"prefix": prefix, "password": password});
+        std::fs::write(&ev, vars.to_string()).unwrap();
+        self.run(&[
+            book.to_str().unwrap(),
+            "-vvv",
+            "--extra-vars",
+            &format!("@{}", ev.display()),
+        ])
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String) {
+        self.run_env(args, &[])
+    }
+
+    /// ansible-playbook in the playbook directory (its ansible.cfg, if any, applies).
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+        let bin = cache_dir().join("venv-ansible/bin");
+        let out = Command::new(bin.join("ansible-playbook"))
+            .current_dir(self.path())
+            .args(["-i", "hosts"])
+            .args(args)
+            .env_remove("ANSIBLE_CONFIG")
+            .env_remove("ANSIBLE_LIBRARY")
+            .env_remove("MATRIX_USERS_BINARY_CACHE")
+            .env_remove("MATRIX_USERS_BINARY_CACHE_DIR")
+            .envs(env.iter().copied())
+            .env(
+                "PATH",
+                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+            )
+            .env("ANSIBLE_COLLECTIONS_PATH", collections_path())
+            .env("ANSIBLE_COLLECTIONS_SCAN_SYS_PATH", "false")
+            .env("ANSIBLE_SSH_CONTROL_PATH_DIR", self.path().join("cp"))
+            .env("ANSIBLE_LOCAL_TEMP", self.path().join("tmp"))
+            .env("ANSIBLE_NOCOLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    }
+}
+
+/// Files the connection copied that were the register_user binary (ansible-playbook -vvv).
+fn binary_uploads(out: &str) -> usize {
+    out.lines()
+        .filter(|l| l.contains(" PUT ") && l.contains("/__register_user_linux_x86_64 TO "))
+        .count()
+}
+
+fn recap_ok(out: &str) -> bool {
+    out.lines().any(|l| {
+        l.starts_with("matrix.example.test")
+            && l.contains("failed=0")
+            && l.contains("unreachable=0")
+    })
+}
+
+/// The names in a directory on this machine (the target's file system), sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+#[test]
+fn the_binary_is_copied_once_then_each_task_is_one_command() {
+    // The default place: matrix.users in root's Ansible temp area, ~/.ansible/tmp (this host's
+    // own /root). No other test of this file uses it.
+    let t = Target::shared();
+    let cache = t.root.join("home/.ansible/tmp/matrix.users");
+    let p = t.play(&[]);
+    let (prefix, pw) = (unique("once"), unique("pw-"));
+    let (code, out) = p.run_tasks(3, &prefix, &pw);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        binary_uploads(&out),
+        1,
+        "the first task copies the binary, the others find it: {out}"
+    );
+    assert_eq!(
+        out.matches("uname -sm").count(),
+        1,
+        "the platform is asked once: {out}"
+    );
+    for i in 0..3 {
+        assert!(
+            t.has_user(&format!("{prefix}-{i}")),
+            "task {i} registered its account"
+        );
+    }
+    assert_eq!(
+        names(&cache),
+        vec![cached_name()],
+        "one binary, named by its SHA-256"
+    );
+    let file = cache.join(cached_name());
+    assert_eq!(
+        sha256_hex(&file),
+        sha256_hex(&modules_dir().join("__register_user_linux_x86_64"))
+    );
+    let dir_mode = std::fs::metadata(&cache).unwrap().mode() & 0o777;
+    assert_eq!(
+        dir_mode, 0o700,
+        "only its owner can enter or write the cache"
+    );
+    let before = std::fs::metadata(&file).unwrap();
+
+    // A new play: nothing copied, one command per task, the file untouched.
+    let (code, out) = p.run_tasks(3, &unique("again"), &pw);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(binary_uploads(&out), 0, "{out}");
+    assert_eq!(
+        out.matches(" PUT ").count(),
+        0,
+        "not even an arguments file: {out}"
+    );
+    let execs = out.lines().filter(|l| l.contains("SSH: EXEC ssh ")).count();
+    assert_eq!(execs, 3, "one command per warm task: {out}");
+    let after = std::fs::metadata(&file).unwrap();
+    assert_eq!(
+        (before.ino(), before.mtime_nsec()),
+        (after.ino(), after.mtime_nsec())
+    );
+    assert_eq!(
+        names(&t.root.join("home/.ansible/tmp")),
+        vec!["matrix.users"],
+        "no temporary directory is left"
+    );
+}
+
+#[test]
+fn secrets_travel_on_standard_input_never_in_a_command_or_a_file() {
+    let t = Target::shared();
+    let (dir, here) = t.scratch("stdin-cache");
+    let p = t.play(&[format!("matrix_users_binary_cache_dir={dir}")]);
+    let (prefix, pw) = (unique("stdin"), unique("secret-on-stdin-"));
+    for _ in 0..2 {
+        // cold, then warm
+        let (code, out) = p.run_tasks(1, &prefix, &pw);
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            !out.contains(&pw),
+            "the password is in no command ansible-playbook ran (-vvv shows each): {out}"
+        );
+    }
+    assert!(t.has_user(&format!("{prefix}-0")));
+    let grep = Command::new("grep")
+        .args(["-rlF", "--", &pw])
+        .arg(&t.root)
+        .arg(t.root.parent().unwrap().parent().unwrap().join("tmp"))
+        .output()
+        .unwrap();
+    assert!(
+        grep.stdout.is_empty(),
+        "a file on the target holds the password: {grep:?}"
+    );
+    assert_eq!(names(&here), vec![cached_name()]);
+}
+
+#[test]
+fn a_tampered_or_truncated_cached_binary_is_replaced_and_never_run() {
+    let t = Target::shared();
+    let (dir, here) = t.scratch("tamper-cache");
+    let p = t.play(&[format!("matrix_users_binary_cache_dir={dir}")]);
+    let pw = unique("pw-");
+    let (code, out) = p.run_tasks(1, &unique("warm"), &pw);
+    assert_eq!(code, 0, "{out}");
+    let file = here.join(cached_name());
+    let marker = t.root.join(unique("tampered-ran"));
+
+    // A program of someone else's under the binary's name: it would leave a file if it ran.
+    let script = format!(
+        "#!/bin/sh\ntouch '{}/{}'\necho '{{\"changed\": false}}'\n",
+        t.remote,
+        marker.file_name().unwrap().to_str().unwrap()
+    );
+    std::fs::write(&file, script).unwrap();
+    let prefix = unique("tampered");
+    let (code, out) = p.run_tasks(1, &prefix, &pw);
+    assert_eq!(code, 0, "{out}");
+    assert!(!marker.exists(), "the tampered file ran");
+    assert!(
+        out.contains("does not have its SHA-256"),
+        "-v says why it copies again: {out}"
+    );
+    assert_eq!(binary_uploads(&out), 1, "{out}");
+    assert!(t.has_user(&format!("{prefix}-0")), "the real binary ran");
+    assert_eq!(
+        sha256_hex(&file),
+        sha256_hex(&modules_dir().join("__register_user_linux_x86_64"))
+    );
+
+    // Truncated, as by a full disk or an interrupted copy.
+    let len = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let prefix = unique("truncated");
+    let (code, out) = p.run_tasks(1, &prefix, &pw);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(binary_uploads(&out), 1, "{out}");
+    assert!(t.has_user(&format!("{prefix}-0")));
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), len);
+    assert_eq!(
+        names(&here),
+        vec![cached_name()],
+        "no temporary upload is left"
+    );
+}
+
+#[test]
+fn the_cache_can_be_switched_off_by_variable_and_by_ansible_cfg() {
+    let t = Target::shared();
+    let (dir, here) = t.scratch("off-cache");
+    let p = t.play(&[
+        format!("matrix_users_binary_cache_dir={dir}"),
+        "matrix_users_binary_cache=false".into(),
+    ]);
+    let (code, out) = p.run_tasks(2, &unique("off"), &unique("pw-"));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        binary_uploads(&out),
+        2,
+        "every task copies its binary: {out}"
+    );
+    assert!(
+        out.contains("the binary cache is not used: switched off (var: matrix_users_binary_cache)"),
+        "{out}"
+    );
+    assert!(!here.exists(), "no cache directory is made");
+
+    // ansible.cfg in the playbook's directory, [matrix_users] binary_cache = false; ansible-config knows it.
+    let p = t.play(&[format!("matrix_users_binary_cache_dir={dir}")]);
+    std::fs::write(
+        p.path().join("ansible.cfg"),
+        "[matrix_users]\nbinary_cache = false\n",
+    )
+    .unwrap();
+    let (code, out) = p.run_tasks(2, &unique("cfg"), &unique("pw-"));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(binary_uploads(&out), 2, "{out}");
+    assert!(
+        out.contains("switched off (") && out.contains("ansible.cfg)"),
+        "{out}"
+    );
+    assert!(!here.exists());
+    let config = Command::new(cache_dir().join("venv-ansible/bin/ansible-config"))
+        .current_dir(p.path())
+        .args([
+            "dump",
+            "--only-changed",
+            "-t",
+            "vars",
+            "matrix.users.binary_cache",
+        ])
+        .env_remove("ANSIBLE_CONFIG")
+        .env("ANSIBLE_COLLECTIONS_PATH", collections_path())
+        .env("ANSIBLE_NOCOLOR", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&config.stdout);
+    assert!(
+        config.status.success() && text.contains("enabled") && text.contains("False"),
+        "{config:?}"
+    );
+
+    // The environment too.
+    let p = t.play(&[format!("matrix_users_binary_cache_dir={dir}")]);
+    std::fs::write(p.path().join("one.yml"), tasks_play(1)).unwrap();
+    let (code, out) = p.run_env(
+        &[
+            "one.yml",
+            "-v",
+            "-e",
+            &format!("prefix={} password={}", unique("env"), unique("pw-")),
+        ],
+        &[("MATRIX_USERS_BINARY_CACHE", "no")],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("switched off (env: MATRIX_USERS_BINARY_CACHE)"),
+        "{out}"
+    );
+    assert!(!here.exists());
+}
+
+#[test]
+fn a_noexec_cache_directory_falls_back_to_copying() {
+    let t = Target::shared();
+    let (dir, _) = t.scratch("noexec");
+    t.ssh(&format!(
+        "mkdir -p {dir} && mount -t tmpfs -o noexec,mode=0700 tmpfs {dir}"
+    ));
+    let p = t.play(&[format!("matrix_users_binary_cache_dir={dir}/cache")]);
+    let prefix = unique("noexec");
+    for round in 0..2 {
+        let (code, out) = p.run_tasks(1, &format!("{prefix}{round}"), &unique("pw-"));
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("could not be started") && out.contains("Permission denied"),
+            "-v says why: {out}"
+        );
+        assert!(t.has_user(&format!("{prefix}{round}-0")), "{out}");
+    }
+    t.ssh(&format!("umount {dir}"));
+}
+
+#[test]
+fn without_sha256sum_on_the_target_the_cache_is_not_used() {
+    // The play's shell sees a PATH with every program of the target but sha256sum.
+    let t = Target::shared();
+    let (dir, _) = t.scratch("nosha");
+    t.ssh(&format!(
+        "mkdir -p {dir}/bin && for f in /usr/bin/* /usr/sbin/*; do [ \"${{f##*/}}\" = sha256sum ] || ln -sf \"$f\" {dir}/bin/; done && \
+         printf '#!/bin/sh\\nPATH={dir}/bin\\nexport PATH\\nexec /bin/sh \"$@\"\\n' > {dir}/sh && chmod 0755 {dir}/sh"
+    ));
+    let (cache, here) = t.scratch("nosha-cache");
+    let p = t.play(&[
+        format!("ansible_shell_executable={dir}/sh"),
+        format!("matrix_users_binary_cache_dir={cache}"),
+    ]);
+    let prefix = unique("nosha");
+    let (code, out) = p.run_tasks(2, &prefix, &unique("pw-"));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("the target has no sha256sum"), "{out}");
+    assert_eq!(binary_uploads(&out), 2, "{out}");
+    assert!(t.has_user(&format!("{prefix}-1")));
+    assert!(!here.exists());
+}
+
+#[test]
+fn an_unsafe_cache_directory_is_not_used() {
+    let t = Target::shared();
+    let (dir, here) = t.scratch("shared-cache");
+    std::fs::create_dir(&here).unwrap();
+    std::fs::set_permissions(&here, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let p = t.play(&[format!("matrix_users_binary_cache_dir={dir}")]);
+    let (code, out) = p.run_tasks(1, &unique("unsafe"), &unique("pw-"));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("only its owner may write it"), "{out}");
+    assert_eq!(binary_uploads(&out), 1, "{out}");
+    assert!(
+        names(&here).is_empty(),
+        "nothing is put into a directory others can write"
+    );
+}
+
+#[test]
+fn concurrent_cold_plays_end_with_one_cached_binary() {
+    let t = Target::shared();
+    let (dir, here) = t.scratch("race-cache");
+    let plays: Vec<(Play, String)> = (0..3)
+        .map(|i| {
+            (
+                t.play(&[format!("matrix_users_binary_cache_dir={dir}")]),
+                unique(&format!("race{i}")),
+            )
+        })
+        .collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = plays
+            .iter()
+            .map(|(p, prefix)| s.spawn(move || p.run_tasks(2, prefix, "race-password-1")))
+            .collect();
+        for h in handles {
+            let (code, out) = h.join().unwrap();
+            assert_eq!(code, 0, "{out}");
+            assert!(recap_ok(&out), "{out}");
+        }
+    });
+    for (_, prefix) in &plays {
+        assert!(t.has_user(&format!("{prefix}-0")) && t.has_user(&format!("{prefix}-1")));
+    }
+    assert_eq!(
+        names(&here),
+        vec![cached_name()],
+        "one binary, no temporary upload left"
+    );
+}
+
+#[test]
+fn the_binary_cache_module_prunes_old_versions_and_clears() {
+    let t = Target::shared();
+    let (dir, here) = t.scratch("prune-cache");
+    let p = t.play(&[format!("matrix_users_binary_cache_dir={dir}")]);
+    let (code, out) = p.run_tasks(1, &unique("prune"), &unique("pw-"));
+    assert_eq!(code, 0, "{out}");
+    let old = format!("register_user_linux_x86_64-{}", "0".repeat(64));
+    std::fs::write(here.join(&old), "an older version").unwrap();
+    let book = "---\n- name: Cache\n  hosts: matrix_servers\n  gather_facts: false\n  tasks:\n    \
+                - name: Cache\n      matrix.users.binary_cache:\n        state: \"{{ state }}\"\n";
+    std::fs::write(p.path().join("cache.yml"), book).unwrap();
+
+    let (code, out) = p.run(&["cache.yml", "-e", "state=pruned", "--check"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("changed=1"), "{out}");
+    assert!(here.join(&old).exists(), "check mode removes nothing");
+    let (code, out) = p.run(&["cache.yml", "-e", "state=pruned"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        names(&here),
+        vec![cached_name()],
+        "only the current binary is kept: {out}"
+    );
+    let (code, out) = p.run(&["cache.yml", "-e", "state=pruned"]);
+    assert!(code == 0 && out.contains("changed=0"), "{out}");
+    let (code, out) = p.run(&["cache.yml", "-e", "state=absent"]);
+    assert!(code == 0 && out.contains("changed=1"), "{out}");
+    assert!(!here.exists(), "{out}");
+    let (code, out) = p.run(&["cache.yml", "-e", "state=gone"]);
+    assert_ne!(code, 0);
+    assert!(out.contains("state must be one of absent, pruned"), "{out}");
+}
+
+#[test]
+fn a_module_reads_its_arguments_from_standard_input_with_dash() {
+    // The contract the cache relies on: `<module> -` (no file, nothing in argv).
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("register_user");
+    let run = |input: &str| {
+        let mut child = Command::new(&bin)
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let v = run(r#"{"username": "stdin-user", "homeserver_url": "http://127.0.0.1:9"}"#);
+    assert_eq!(v["failed"], true, "{v}");
+    assert!(
+        v["msg"]
+            .as_str()
+            .unwrap()
+            .contains("password or password_file is required to register 'stdin-user'"),
+        "{v}"
+    );
+    let v = run("not json");
+    assert!(
+        v["msg"].as_str().unwrap().contains("is not valid JSON"),
+        "{v}"
+    );
+}
