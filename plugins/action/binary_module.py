@@ -32,7 +32,6 @@ import time
 from ansible import constants as C
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
-from ansible.plugins.loader import vars_loader
 from ansible.utils.display import Display
 from ansible.vars.clean import remove_internal_keys
 from ansible_collections.matrix.users.plugins.plugin_utils import binary_cache as cache
@@ -53,7 +52,6 @@ MACHINES = {
 }
 FACT = 'matrix_users_platform'
 PLATFORMS = ('linux_x86_64', 'linux_aarch64')
-SETTINGS = 'matrix.users.binary_cache'
 
 
 def platform_from(system, machine):
@@ -129,16 +127,11 @@ class ActionModule(ActionBase):
     # --- the binary cache (plugin_utils/binary_cache.py) ---------------------------------------
 
     def _cache_settings(self, task_vars):
-        """((enabled, where that came from), dir) from the vars plugin matrix.users.binary_cache's
-        options: inventory variables, the environment, ansible.cfg, as for any plugin option."""
-        plugin = vars_loader.get(SETTINGS)
-        if plugin is None:
-            raise AnsibleError('matrix.users: the settings plugin %s is missing from this installation' % SETTINGS)
-        names = ('matrix_users_binary_cache', 'matrix_users_binary_cache_dir')
+        """((enabled, where that came from), dir): inventory variables, the environment,
+        ansible.cfg, as declared by the vars plugin matrix.users.binary_cache."""
         host_vars = self._host_vars(task_vars)
-        variables = dict((n, self._templar.template(host_vars[n])) for n in names if n in host_vars)
-        enabled = plugin.get_option_and_origin('enabled', hostvars=variables)
-        return enabled, plugin.get_option('dir', hostvars=variables) or ''
+        variables = dict((n, self._templar.template(host_vars[n])) for n in cache.VARIABLES if n in host_vars)
+        return cache.setting('enabled', variables), cache.setting('dir', variables)[0] or ''
 
     def _cache_off_reason(self, task_vars):
         """Why the cache cannot serve this task, before anything runs; None if it can."""

@@ -28,6 +28,8 @@ import re
 import secrets
 import shlex
 
+from ansible import constants as C
+
 MARK = 'matrix.users-cache:'
 # Default cache directory, inside Ansible's remote temporary directory.
 SUBDIR = 'matrix.users'
@@ -35,6 +37,34 @@ NAME_RE = re.compile(r'^[A-Za-z0-9_.-]+$')
 USER_RE = re.compile(r'^[A-Za-z0-9._][A-Za-z0-9._-]*$')
 
 _HASHES = {}
+
+# The settings, as the vars plugin matrix.users.binary_cache declares them for ansible-config
+# (plugins/vars/binary_cache.py, whose documentation must say the same). Kept here as data:
+# loading that plugin in every task's worker would parse its documentation each time.
+SETTINGS = 'matrix.users.binary_cache'
+OPTIONS = {
+    'enabled': {
+        'type': 'boolean', 'default': True,
+        'ini': [{'section': 'matrix_users', 'key': 'binary_cache'}],
+        'env': [{'name': 'MATRIX_USERS_BINARY_CACHE'}],
+        'vars': [{'name': 'matrix_users_binary_cache'}],
+    },
+    'dir': {
+        'type': 'string', 'default': '',
+        'ini': [{'section': 'matrix_users', 'key': 'binary_cache_dir'}],
+        'env': [{'name': 'MATRIX_USERS_BINARY_CACHE_DIR'}],
+        'vars': [{'name': 'matrix_users_binary_cache_dir'}],
+    },
+}
+VARIABLES = tuple(v['name'] for o in OPTIONS.values() for v in o['vars'])
+
+
+def setting(option, variables):
+    """(value, where it came from) of a setting: inventory variables, the environment, then
+    ansible.cfg, through Ansible's own configuration manager."""
+    if not C.config.has_configuration_definition('vars', SETTINGS):
+        C.config.initialize_plugin_configuration_definitions('vars', SETTINGS, OPTIONS)
+    return C.config.get_config_value_and_origin(option, plugin_type='vars', plugin_name=SETTINGS, variables=variables)
 
 
 def sha256_of(path):

@@ -140,8 +140,8 @@ VARS
   mkdir -m 0700 "$root/home"
   local binds="mount --bind '$root/home' '$rootfs/root' && " b
   for b in ${SSH_HOST_BIND:-}; do
-    mkdir -p "$rootfs$b"
-    binds+="mount --bind '$b' '$rootfs$b' && mount -o remount,bind,ro '$rootfs$b' && "
+    # The mount point is made after /root is mounted (a bind under /root lands in this host's home).
+    binds+="mkdir -p '$rootfs$b' && mount --bind '$b' '$rootfs$b' && mount -o remount,bind,ro '$rootfs$b' && "
   done
   # shellcheck disable=SC2016 # $1 and $2 belong to the inner shell
   setsid nohup ip netns exec "$ns" sh -c \
