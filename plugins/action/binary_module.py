@@ -228,7 +228,8 @@ class ActionModule(ActionBase):
                 tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
                 copy_from = self._connection._shell.join_path(tmpdir, temp)
                 self._put(local, copy_from, into_cache=True)
-                self._fixup_perms2([copy_from], self._get_remote_user(), execute=False)
+                # As Ansible does for a module's files: the directory too, for the become user to enter.
+                self._fixup_perms2([tmpdir, copy_from], self._get_remote_user(), execute=False)
             else:
                 self._put(local, '%s/%s' % (directory, temp), into_cache=True)
         except AnsibleError as e:
