@@ -256,8 +256,9 @@ class ActionModule(ActionBase):
             if 'Permission denied' in why:
                 why += '; is its file system mounted noexec?'
             return None, platform, 'the cached binary could not be started (rc %s: %s)' % (res.get('rc'), why)
-        display.vvv('Using module file %s (cached on the target as %s)' % (binaries[platform][2], binaries[platform][1]),
-                    host=host)
+        if platform in binaries:
+            display.vvv('Using module file %s (cached on the target as %s)' % (binaries[platform][2], binaries[platform][1]),
+                        host=host)
         if len(inspect.signature(self._parse_returned_data).parameters) > 1:
             data = self._parse_returned_data(res, 'legacy')
         else:  # pragma: no cover - ansible-core before 2.19
