@@ -263,6 +263,46 @@ fn a_noexec_cache_directory_falls_back_to_copying() {
 }
 
 #[test]
+fn a_read_only_or_full_file_system_falls_back_to_copying() {
+    let t = Target::shared();
+    let (ro, _) = t.scratch("readonly");
+    t.ssh(&format!(
+        "mkdir -p {ro} && mount -t tmpfs -o ro,mode=0700 tmpfs {ro}"
+    ));
+    let p = t.play(&[format!("matrix_users_binary_cache_dir={ro}/cache")]);
+    let prefix = unique("readonly");
+    let (code, out) = p.run_tasks(1, &prefix, &unique("pw-"));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("cannot create") && out.contains("Read-only file system"),
+        "{out}"
+    );
+    assert!(t.has_user(&format!("{prefix}-0")));
+    t.ssh(&format!("umount {ro}"));
+
+    // 1 MiB: the binary does not fit. Nothing half-written stays behind, nothing of it runs.
+    let (full, _) = t.scratch("full");
+    t.ssh(&format!(
+        "mkdir -p {full} && mount -t tmpfs -o size=1m,mode=0700 tmpfs {full}"
+    ));
+    let p = t.play(&[format!("matrix_users_binary_cache_dir={full}/cache")]);
+    let prefix = unique("full");
+    let (code, out) = p.run_tasks(1, &prefix, &unique("pw-"));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("uploading the binary into") || out.contains("incomplete: disk full?"),
+        "-v says why: {out}"
+    );
+    assert!(t.has_user(&format!("{prefix}-0")));
+    assert_eq!(
+        t.ssh(&format!("ls -A {full}/cache")),
+        "",
+        "the partial upload was removed"
+    );
+    t.ssh(&format!("umount {full}"));
+}
+
+#[test]
 fn without_sha256sum_on_the_target_the_cache_is_not_used() {
     // The play's shell sees a PATH with every program of the target but sha256sum.
     let t = Target::shared();
