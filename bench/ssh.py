@@ -310,8 +310,8 @@ def main():
         f"{ms(rtt)}); on the target, the SHA-256 check of the cached binary takes {ms(sha)} and the module's own run "
         f"(its look-up of the existing account at Synapse) {ms(module)}; the rest of the {ms(warm_task)} is Ansible on the "
         "controller: the worker process, templating, the action plugin, the callback. A cold task adds the upload of the "
-        "binary (sftp, one more round trip) and the install command; copy per task pays, besides the upload, a temporary "
-        "directory, the arguments file (a second upload), chmod and the removal: five round trips.", "",
+        "binary (sftp, one more round trip) and the install command; copy per task pays six: a temporary "
+        "directory, the binary, the arguments file (a second upload), chmod, the run and the removal.", "",
     ]
     path = os.path.join(REPO, "docs", "benchmarks.md")
     text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
