@@ -167,16 +167,7 @@ impl AdminFlag for SynapseAdmin {
         }
         let path = format!("/_synapse/admin/v1/users/{}/admin", encode_segment(user_id));
         let action = format!("changing the admin flag of {user_id}");
-        let r = self
-            .client()
-            .send(
-                Method::PUT,
-                &path,
-                self.session.auth(&action)?,
-                Body::Json(&json!({"admin": want})),
-                true,
-            )
-            .map_err(|e| fail!("{action}: {e}"))?;
+        let r = self.put_admin(&path, &action, want, true)?;
         if r.is_success() {
             r.object(&action)?;
             return Ok(AdminChange {
@@ -200,6 +191,25 @@ impl AdminFlag for SynapseAdmin {
 }
 
 impl SynapseAdmin {
+    /// `PUT {"admin": want}` to `path`, any answer returned for the caller to read.
+    fn put_admin(
+        &self,
+        path: &str,
+        action: &str,
+        want: bool,
+        idempotent: bool,
+    ) -> Result<crate::client::Response> {
+        self.client()
+            .send(
+                Method::PUT,
+                path,
+                self.session.auth(action)?,
+                Body::Json(&json!({ "admin": want })),
+                idempotent,
+            )
+            .map_err(|e| fail!("{action}: {e}"))
+    }
+
     fn admin_flag_error(
         &self,
         r: &crate::client::Response,
@@ -223,16 +233,7 @@ impl SynapseAdmin {
     fn set_admin_in_record(&self, user_id: &str, want: bool) -> Result<AdminChange> {
         let path = format!("/_synapse/admin/v2/users/{}", encode_segment(user_id));
         let action = format!("changing the admin flag of {user_id}");
-        let r = self
-            .client()
-            .send(
-                Method::PUT,
-                &path,
-                self.session.auth(&action)?,
-                Body::Json(&json!({"admin": want})),
-                false,
-            )
-            .map_err(|e| fail!("{action}: {e}"))?;
+        let r = self.put_admin(&path, &action, want, false)?;
         if !r.is_success() {
             return Err(self.admin_flag_error(&r, user_id));
         }
