@@ -8,6 +8,7 @@
 # make collection-install [COLLECTIONS_PATH=dir]   ansible-galaxy collection install of that tarball
 # make sanity        ansible-test sanity on the built collection
 # make bench         benchmarks against real Synapse servers, side by side with today's way (docs/benchmarks.md)
+# make bench-ssh     over SSH: the collection (binary cache cold, warm, off) against Ansible's floor and today's way
 # make bench-scale   a 10,000-user list on Synapse's defaults: import, re-runs with and without credentials
 SHELL := /bin/bash
 TARGET := x86_64-unknown-linux-musl
@@ -27,11 +28,11 @@ X86_BINS := $(addprefix target/$(TARGET)/release/,$(MODULES))
 ARM_BINS := $(addprefix target/$(AARCH64)/release/,$(MODULES))
 RUST_SOURCES := Cargo.toml Cargo.lock $(shell find src -name '*.rs')
 COLLECTION_SOURCES := collection/galaxy.yml collection/meta/runtime.yml docs/collection.md scripts/build-collection.sh \
-	$(wildcard plugins/action/*.py) $(addprefix library/,$(addsuffix .yml,$(MODULES))) \
+	$(wildcard plugins/*/*.py) $(addprefix library/,$(addsuffix .yml,$(MODULES))) \
 	playbooks/setup.yml $(shell find roles -type f)
 
 .PHONY: build build-aarch64 toolchain venvs lint lint-ansible unit integration molecule collection \
-	collection-install test-collection sanity test demo bench bench-scale clean
+	collection-install test-collection sanity test demo bench bench-ssh bench-scale clean
 
 ## Installs what a static build needs: the musl targets and Debian's musl-tools.
 toolchain:
@@ -74,7 +75,7 @@ test-collection: $(COLLECTION) | venvs
 	@tests/servers/toolchains.sh qemu ssh
 	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	  $(VENV_BIN)/ansible-galaxy collection install -p "$$tmp" $(COLLECTION) > /dev/null && \
-	  MATRIX_USERS_COLLECTIONS_PATH="$$tmp" cargo test --locked --test it -- collection:: aarch64::
+	  MATRIX_USERS_COLLECTIONS_PATH="$$tmp" cargo test --locked --test it -- collection:: aarch64:: ssh_cache::
 
 ## ansible-test sanity on the collection as built (tests/sanity/ignore-2.19.txt explains each ignore).
 sanity: $(COLLECTION)
@@ -117,6 +118,12 @@ demo: build
 
 bench: build $(COLLECTION) venvs
 	$(CACHE)/venv-ansible/bin/python bench/run.py
+	$(CACHE)/venv-ansible/bin/python bench/ssh.py
+
+## Over SSH on the test host: Ansible's floor (raw), register_new_matrix_user through raw, the
+## collection with its binary cache cold, warm and off, one task and ten; the register-user tag.
+bench-ssh: $(COLLECTION) venvs
+	@tests/servers/toolchains.sh ssh
 	$(CACHE)/venv-ansible/bin/python bench/ssh.py
 
 ## 10,000 users on Synapse's defaults: first import, re-runs with and without credentials.

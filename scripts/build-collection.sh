@@ -7,7 +7,10 @@
 #   galaxy.yml            ./collection/galaxy.yml plus `version:` from Cargo.toml (the one place it is kept)
 #   README.md             docs/collection.md
 #   meta/runtime.yml      ./collection/meta/runtime.yml plus the routing of every MODULE to the action plugin
-#   plugins/action/       ./plugins/action/
+#   plugins/action/       ./plugins/action/ (the dispatcher binary_module, and binary_cache)
+#   plugins/plugin_utils/ ./plugins/plugin_utils/ (the binary cache on the target)
+#   plugins/vars/         ./plugins/vars/ (binary_cache: declares the cache's settings for ansible-config)
+#   plugins/modules/      ./plugins/modules/*.py (documentation of the action-only module binary_cache)
 #   plugins/modules/      per MODULE: MODULE (the name's entry point, text), MODULE.yml (the
 #                         sidecar docs, library/MODULE.yml adapted by scripts/collection-docs.py:
 #                         FQCNs, no no_log keys), __MODULE_linux_<arch> (the static
@@ -35,11 +38,15 @@ fi
 
 stage="$out/ansible_collections/matrix/users"
 rm -rf "$out/ansible_collections"
-mkdir -p "$stage/meta" "$stage/plugins/modules" "$stage/plugins/action" "$stage/roles" "$stage/playbooks" "$stage/tests/sanity"
+mkdir -p "$stage/meta" "$stage/plugins/modules" "$stage/plugins/action" "$stage/plugins/plugin_utils" "$stage/plugins/vars" \
+  "$stage/roles" "$stage/playbooks" "$stage/tests/sanity"
 
 { cat collection/galaxy.yml; echo "version: $version"; } > "$stage/galaxy.yml"
 cp docs/collection.md "$stage/README.md"
 cp plugins/action/*.py "$stage/plugins/action/"
+cp plugins/plugin_utils/*.py "$stage/plugins/plugin_utils/"
+cp plugins/vars/*.py "$stage/plugins/vars/"
+cp plugins/modules/*.py "$stage/plugins/modules/"
 cp -a roles/. "$stage/roles/"
 cp playbooks/setup.yml "$stage/playbooks/setup.yml"
 # In the checkout the role names the modules by their short names (library/); in the collection
@@ -111,6 +118,8 @@ ignores="$stage/tests/sanity/ignore-2.19.txt"
     done
   done
   echo "plugins/action/binary_module.py action-plugin-docs # the dispatcher for every module (meta/runtime.yml action_plugin), not a module of its own"
+  echo "plugins/modules/binary_cache.py validate-modules:missing-gplv3-license # the collection is Apache-2.0 (galaxy.yml), not GPLv3"
+  echo "plugins/vars/binary_cache.py validate-modules:missing-gplv3-license # the collection is Apache-2.0 (galaxy.yml), not GPLv3"
 } > "$ignores"
 
 rm -f "$out"/matrix-users-*.tar.gz

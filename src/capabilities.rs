@@ -202,6 +202,11 @@ pub trait TokenService: Sync {
     fn reenables_only_when_asked(&self) -> bool {
         false
     }
+    /// Whether the service deletes tokens that can no longer be used (tuwunel): a token that is
+    /// not there is then as disabled as one can be.
+    fn unusable_tokens_vanish(&self) -> bool {
+        false
+    }
     /// Where a person registers with this token, for services with a registration page.
     fn registration_url(&self, _name: &str) -> Option<String> {
         None

@@ -51,7 +51,23 @@ pub fn read_regular_file(path: &str, limit: u64) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Reads and parses the args file named by argv[1].
+/// Standard input, at most `limit` bytes (more is an error, not a truncation).
+fn read_stdin(limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(limit + 1)
+        .read_to_end(&mut buf)?;
+    if buf.len() as u64 > limit {
+        let msg = format!("standard input holds more than the {limit} bytes allowed");
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, msg));
+    }
+    Ok(buf)
+}
+
+/// Reads and parses the args file named by argv[1]; `-` reads the arguments from standard input
+/// (the collection's action plugin sends them there: they never touch the target's disk).
 pub fn read_args(arg: Option<&str>) -> Result<Map<String, Value>> {
     let path = arg.ok_or_else(|| {
         Error::new(
@@ -59,8 +75,12 @@ pub fn read_args(arg: Option<&str>) -> Result<Map<String, Value>> {
              where the file holds a JSON object of options",
         )
     })?;
-    let bytes = read_regular_file(path, MAX_ARGS_FILE)
-        .map_err(|e| fail!("cannot read the arguments file {}: {e}", escape_text(path)))?;
+    let bytes = if path == "-" {
+        read_stdin(MAX_ARGS_FILE)
+    } else {
+        read_regular_file(path, MAX_ARGS_FILE)
+    }
+    .map_err(|e| fail!("cannot read the arguments file {}: {e}", escape_text(path)))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| fail!("the arguments file {} is not UTF-8", escape_text(path)))?;
     match serde_json::from_str::<Value>(&text) {

@@ -2,7 +2,7 @@
 //! with an admin's access token (an account of `account_type` 3).
 //!
 //! The API copies Synapse's fields (`token`, `uses_allowed`, `pending`, `completed`,
-//! `expiry_time` in ms), with differences measured on Dendrite 0.13.8 (tests/dendrite_server.rs):
+//! `expiry_time` in ms), with differences measured on Dendrite 0.13.8 (tests/it/dendrite_server/):
 //! - creating needs `client_api.registration_requires_token: true` (403 otherwise);
 //! - an empty list is `{"registration_tokens": null}`;
 //! - `uses_allowed: 0` means no use at all (Synapse reads it as unlimited): unlimited is `null`;
@@ -17,26 +17,15 @@
 use crate::ansible::Result;
 use crate::api::admin_session::admin_error;
 use crate::api::admin_session::AdminSession;
-use crate::api::token_objects::{uses_json, TokenObjects};
+use crate::api::token_objects::{TokenObjects, CAPABILITIES};
 use crate::capabilities::{TokenCapabilities, TokenService};
 use crate::client::{Auth, Body, Refusal, Response};
 use crate::fail;
 use crate::token::{rfc3339, Token};
 use chrono::{DateTime, Utc};
 use reqwest::Method;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::sync::Arc;
-
-/// What Dendrite's token API can do.
-pub const CAPABILITIES: TokenCapabilities = TokenCapabilities {
-    caller_names_tokens: true,
-    can_delete: true,
-    has_disabled_flag: false,
-    can_reenable: true,
-    can_change_expiry: true,
-    can_change_max_usage: true,
-    max_usage_limit: None,
-};
 
 const TOKENS: &str = "/_dendrite/admin/registrationTokens";
 
@@ -114,10 +103,7 @@ impl TokenService for DendriteTokens {
     }
 
     fn list(&self, valid: Option<bool>) -> Result<Vec<Token>> {
-        let path = match valid {
-            Some(v) => format!("{TOKENS}?valid={v}"),
-            None => TOKENS.to_string(),
-        };
+        let path = OBJECTS.list_path(valid);
         let r = self.send(Method::GET, &path, Body::Empty, true)?;
         if !r.is_success() {
             return Err(token_error(&r, "listing registration tokens"));
@@ -152,19 +138,8 @@ impl TokenService for DendriteTokens {
         max_usage: u64,
         expiry: Option<DateTime<Utc>>,
     ) -> Result<Token> {
-        let mut body = json!({
-            "uses_allowed": uses_json(max_usage),
-            "expiry_time": expiry.map(|t| t.timestamp_millis()),
-        });
-        if let Some(n) = name {
-            body["token"] = Value::from(n);
-        }
-        let r = self.send(
-            Method::POST,
-            &format!("{TOKENS}/new"),
-            Body::Json(&body),
-            false,
-        )?;
+        let (path, body) = OBJECTS.create(name, max_usage, expiry);
+        let r = self.send(Method::POST, &path, Body::Json(&body), false)?;
         if r.status.as_u16() == 409 {
             return Err(fail!(
                 "registration token {} already exists on Dendrite ({})",
@@ -181,13 +156,7 @@ impl TokenService for DendriteTokens {
         max_usage: Option<u64>,
         expiry: Option<DateTime<Utc>>,
     ) -> Result<Token> {
-        let mut body = Map::new();
-        if let Some(n) = max_usage {
-            body.insert("uses_allowed".into(), uses_json(n));
-        }
-        if let Some(t) = expiry {
-            body.insert("expiry_time".into(), Value::from(t.timestamp_millis()));
-        }
+        let body = TokenObjects::update_body(max_usage, expiry);
         let name = &current.name;
         self.put(name, body, &format!("updating registration token {name}"))
     }
@@ -240,6 +209,7 @@ fn token_error(r: &Response, action: &str) -> crate::ansible::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn dendrite_tokens_normalise_with_dendrites_own_rule() {

@@ -4,7 +4,7 @@
 //! Files shared by several APIs, imported by them and never importing an API themselves:
 //! [`admin_session`] (an admin's session and the calls made with it), [`profiles`] (public
 //! look-ups), [`delegation`] (a homeserver that delegates to MAS), [`token_objects`] (Synapse's
-//! token objects, which Dendrite copied).
+//! token objects, which Dendrite and tuwunel copied).
 
 pub mod admin_session;
 pub mod delegation;
@@ -23,3 +23,4 @@ pub mod synapse_admin;
 pub mod synapse_postgres;
 pub mod synapse_sqlite;
 pub mod synapse_tokens;
+pub mod tuwunel;

@@ -1,5 +1,5 @@
-//! Shared-secret registration (`/_synapse/admin/v1/register`), served by Synapse and Dendrite
-//! alike, even with public registration closed.
+//! Shared-secret registration (`/_synapse/admin/v1/register`), served by Synapse, Dendrite and
+//! tuwunel (since 1.7.0) alike, even with public registration closed.
 //!
 //! Where they differ ([`RegistrationRules`], measured on Synapse 1.163.2 and Dendrite 0.13.8):
 //! Dendrite has no user types (a MAC over one is refused as "bad mac"), wants passwords of at
@@ -8,6 +8,13 @@
 //! without spending it, and ignores `inhibit_login`: every registration leaves a logged-in
 //! device `shared_secret_registration` behind, whose access token comes back in the answer.
 //! Any returned token is logged out at once, which deletes that device.
+//!
+//! tuwunel 1.9.0 (docs/tuwunel.md section 5): nonces of 32 characters, single use (spent by the
+//! first POST whatever its outcome) and valid 60 s, at most 2048 outstanding; an unknown or
+//! expired nonce is 400 `M_INVALID_PARAM` "Unrecognised or expired nonce"; a bad MAC 403
+//! "HMAC check failed"; `user_type` is only part of the MAC and then dropped (never stored), so
+//! it is refused here instead of silently lost. Each nonce is fetched right before its POST (a
+//! bulk run never holds nonces ahead), and a refused nonce is fetched again once.
 
 use crate::ansible::{register_secret, Result};
 use crate::capabilities::{NewUser, Registrar, Registration};
@@ -28,12 +35,22 @@ pub struct RegistrationRules {
     pub user_types: bool,
     /// The shortest password the server takes, in bytes.
     pub min_password_bytes: usize,
+    /// The errcode and error text (after any "M_X: " prefix) of the server's refusal of an
+    /// unknown or expired nonce, where it is a Matrix error of its own: worth one more try with a
+    /// fresh nonce. (Synapse's "unrecognised nonce" and Dendrite's non-Matrix 500 are known to
+    /// every server's rules.)
+    pub stale_nonce: Option<(&'static str, &'static str)>,
+    /// What to set when the server says shared-secret registration is not enabled.
+    pub enable_hint: &'static str,
 }
 
 pub const SYNAPSE: RegistrationRules = RegistrationRules {
     server: "Synapse",
     user_types: true,
     min_password_bytes: 1,
+    stale_nonce: None,
+    enable_hint:
+        "set registration_shared_secret (or registration_shared_secret_path) in homeserver.yaml",
 };
 
 /// Dendrite: no user types, passwords of 8 bytes or more (`M_WEAK_PASSWORD` otherwise).
@@ -41,6 +58,18 @@ pub const DENDRITE: RegistrationRules = RegistrationRules {
     server: "Dendrite",
     user_types: false,
     min_password_bytes: 8,
+    stale_nonce: None,
+    enable_hint: "set client_api.registration_shared_secret in dendrite.yaml",
+};
+
+/// tuwunel: no user types (a `user_type` is MAC'd and then dropped), an unknown or expired nonce
+/// is 400 `M_INVALID_PARAM` (src/api/client/admin/register.rs:29-31 at v1.9.0).
+pub const TUWUNEL: RegistrationRules = RegistrationRules {
+    server: "tuwunel",
+    user_types: false,
+    min_password_bytes: 1,
+    stale_nonce: Some(("M_INVALID_PARAM", "Unrecognised or expired nonce")),
+    enable_hint: "set registration_shared_secret or registration_shared_secret_file in tuwunel's configuration, or the environment variable TUWUNEL_REGISTRATION_SHARED_SECRET (with matrix-docker-ansible-deploy: in matrix_tuwunel_environment_variables_extension)",
 };
 
 /// Registration with the homeserver's registration shared secret.
@@ -71,7 +100,7 @@ impl Registrar for SharedSecretRegistration {
 
     fn register(&self, user: &NewUser<'_>) -> Result<Registration> {
         check(self.rules, user)?;
-        register(&self.client, &self.shared_secret, user)
+        register(&self.client, &self.shared_secret, self.rules, user)
     }
 }
 
@@ -80,7 +109,7 @@ fn check(rules: RegistrationRules, user: &NewUser<'_>) -> Result<()> {
     let server = rules.server;
     if let (Some(t), false) = (user.user_type, rules.user_types) {
         return Err(fail!(
-            "{server} has no user types: leave user_type ('{t}') out for '{}'",
+            "{server} has no user types (it would not keep one): leave user_type ('{t}') out for '{}'",
             user.localpart
         ));
     }
@@ -96,11 +125,16 @@ fn check(rules: RegistrationRules, user: &NewUser<'_>) -> Result<()> {
 
 /// GET a nonce, POST the MAC'd request at once. `inhibit_login` keeps Synapse from creating a
 /// device and an access token for the new account.
-fn register(client: &Client, shared_secret: &str, user: &NewUser<'_>) -> Result<Registration> {
+fn register(
+    client: &Client,
+    shared_secret: &str,
+    rules: RegistrationRules,
+    user: &NewUser<'_>,
+) -> Result<Registration> {
     // A nonce is single-use and lives 60 s in the memory of one process; "unrecognised nonce"
     // (a restart, or a load balancer between two processes) is worth one more try.
     for attempt in 0..2 {
-        let nonce = get_nonce(client, user.localpart)?;
+        let nonce = get_nonce(client, rules, user.localpart)?;
         let mac = registration_mac(
             shared_secret,
             &nonce,
@@ -167,10 +201,29 @@ fn register(client: &Client, shared_secret: &str, user: &NewUser<'_>) -> Result<
                 ))
             }
             (400, _, Some("unrecognised nonce")) if attempt == 0 => continue,
-            _ => return Err(registration_error(&r, user.localpart)),
+            (_, Some(code), Some(text)) if attempt == 0 && stale_nonce(rules, code, text) => {
+                continue
+            }
+            // tuwunel's refusal of a nonce: behind backend synapse, say to use backend tuwunel
+            // (asked only after this refusal, never on a registration that succeeds).
+            (400, Some("M_INVALID_PARAM"), _) if rules == SYNAPSE => {
+                let action = format!("registering '{}'", user.localpart);
+                return Err(crate::api::tuwunel::instead_of_synapse(client, &action, &r)
+                    .unwrap_or_else(|| registration_error(&r, rules, user.localpart)));
+            }
+            _ => return Err(registration_error(&r, rules, user.localpart)),
         }
     }
     Err(fail!("the server kept refusing fresh registration nonces"))
+}
+
+/// Whether a Matrix error is this server's refusal of an unknown or expired nonce (its text with
+/// or without tuwunel's "M_X: " prefix).
+fn stale_nonce(rules: RegistrationRules, code: &str, text: &str) -> bool {
+    rules.stale_nonce.is_some_and(|(c, t)| {
+        c == code
+            && (text == t || text.strip_prefix(code).and_then(|x| x.strip_prefix(": ")) == Some(t))
+    })
 }
 
 /// A server that ignored `inhibit_login` (Dendrite) answered with an access token of a new
@@ -196,7 +249,7 @@ fn log_out(client: &Client, user_id: &str, token: &str) -> Option<String> {
     })
 }
 
-fn get_nonce(client: &Client, localpart: &str) -> Result<String> {
+fn get_nonce(client: &Client, rules: RegistrationRules, localpart: &str) -> Result<String> {
     let r = client
         .send(Method::GET, REGISTER, Auth::None, Body::Empty, true)
         .map_err(|e| {
@@ -207,7 +260,7 @@ fn get_nonce(client: &Client, localpart: &str) -> Result<String> {
         if let Some(e) = crate::api::delegation::delegation_error(client, &r) {
             return Err(e);
         }
-        return Err(registration_error(&r, localpart));
+        return Err(registration_error(&r, rules, localpart));
     }
     let action = format!("registering '{localpart}' (getting a registration nonce)");
     let nonce = r.str_field(&action, "nonce")?;
@@ -218,14 +271,19 @@ fn get_nonce(client: &Client, localpart: &str) -> Result<String> {
 }
 
 /// Turns a refused registration into a message that says what to fix.
-fn registration_error(r: &Response, localpart: &str) -> crate::ansible::Error {
+fn registration_error(
+    r: &Response,
+    rules: RegistrationRules,
+    localpart: &str,
+) -> crate::ansible::Error {
     let detail = r.summary();
     match (r.status.as_u16(), r.errcode(), r.error_text().unwrap_or("")) {
         (403, _, e) if e.contains("HMAC") || e == "bad mac" => fail!(
             "registering '{localpart}': the server rejected the shared secret ({detail}): shared_secret must be the homeserver's registration_shared_secret"
         ),
         (400, _, e) if e.contains("not enabled") => fail!(
-            "registering '{localpart}': shared-secret registration is not enabled on the server ({detail}): set registration_shared_secret (or registration_shared_secret_path) in homeserver.yaml"
+            "registering '{localpart}': shared-secret registration is not enabled on the server ({detail}): {}",
+            rules.enable_hint
         ),
         (404, _, _) | (405, _, _) => fail!(
             "registering '{localpart}': the server does not serve {REGISTER} ({}): point homeserver_url at the main Synapse or Dendrite process (a homeserver that delegates authentication to Matrix Authentication Service has no shared-secret registration)",
@@ -236,5 +294,30 @@ fn registration_error(r: &Response, localpart: &str) -> crate::ansible::Error {
             "the server refused the user name '{localpart}' ({detail})"
         ),
         _ => fail!("registration of '{localpart}' failed: {detail}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_tuwunels_rules_read_its_nonce_refusal_as_stale() {
+        let text = "M_INVALID_PARAM: Unrecognised or expired nonce";
+        assert!(stale_nonce(TUWUNEL, "M_INVALID_PARAM", text));
+        assert!(stale_nonce(
+            TUWUNEL,
+            "M_INVALID_PARAM",
+            "Unrecognised or expired nonce"
+        ));
+        assert!(!stale_nonce(SYNAPSE, "M_INVALID_PARAM", text));
+        assert!(!stale_nonce(DENDRITE, "M_INVALID_PARAM", text));
+        // Another M_INVALID_PARAM (an empty password, a remote user) is not retried.
+        assert!(!stale_nonce(
+            TUWUNEL,
+            "M_INVALID_PARAM",
+            "M_INVALID_PARAM: Password must not be empty"
+        ));
+        assert!(!stale_nonce(TUWUNEL, "M_UNKNOWN", text));
     }
 }

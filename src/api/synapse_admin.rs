@@ -1,5 +1,6 @@
 //! Synapse's admin API for user accounts (`/_synapse/admin/v2/users`, `/v1/users/<id>/admin`):
-//! exact look-ups, password resets and the admin flag, acting with an admin's session.
+//! exact look-ups, password resets and the admin flag, acting with an admin's session. tuwunel
+//! serves the same API with the differences its [`AdminDialect`] names (docs/tuwunel.md 4).
 
 use crate::ansible::Result;
 use crate::api::admin_session::{admin_call, admin_error, AdminSession};
@@ -14,13 +15,51 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+/// Where a server's copy of this API differs from Synapse's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminDialect {
+    /// For messages.
+    pub server: &'static str,
+    /// The admin flag is written with `PUT /v2/users/<id>` `{"admin": ..}`, whose answer (the
+    /// user's record) states the flag, instead of `PUT /v1/users/<id>/admin`.
+    pub admin_flag_in_user_record: bool,
+    /// Added to the listing's query: tuwunel leaves locked accounts out unless `locked=true`.
+    pub listing_query: &'static str,
+    /// Setting a password re-activates a deactivated account (tuwunel): refused for those.
+    pub password_reactivates: bool,
+}
+
+pub const SYNAPSE: AdminDialect = AdminDialect {
+    server: "Synapse",
+    admin_flag_in_user_record: false,
+    listing_query: "",
+    password_reactivates: false,
+};
+
+/// tuwunel 1.9.0: `PUT /v1/users/<id>/admin` answers 405 (only GET is routed,
+/// src/api/router.rs:139); the flag is admin-room membership, set through the v2 record
+/// (users/create_or_modify.rs, service/admin/grant.rs); the listing excludes locked accounts by
+/// default (list_users.rs:184-187); a password re-activates (service/users/mod.rs:381-424).
+pub const TUWUNEL: AdminDialect = AdminDialect {
+    server: "tuwunel",
+    admin_flag_in_user_record: true,
+    listing_query: "&locked=true",
+    password_reactivates: true,
+};
+
 pub struct SynapseAdmin {
     session: Arc<AdminSession>,
+    dialect: AdminDialect,
 }
 
 impl SynapseAdmin {
     pub fn new(session: Arc<AdminSession>) -> SynapseAdmin {
-        SynapseAdmin { session }
+        SynapseAdmin::speaking(session, SYNAPSE)
+    }
+
+    /// The API as a server that copied it serves it.
+    pub fn speaking(session: Arc<AdminSession>, dialect: AdminDialect) -> SynapseAdmin {
+        SynapseAdmin { session, dialect }
     }
 
     fn client(&self) -> &Client {
@@ -75,6 +114,18 @@ impl Directory for SynapseAdmin {
 impl PasswordReset for SynapseAdmin {
     /// Sets a password, keeping the account's sessions.
     fn set_password(&self, user_id: &str, password: &str) -> Result<Answered> {
+        if self.dialect.password_reactivates {
+            let deactivated = self
+                .user(user_id)?
+                .and_then(|u| u.get("deactivated").and_then(Value::as_bool))
+                .unwrap_or(false);
+            if deactivated {
+                return Err(fail!(
+                    "{user_id} is deactivated, and setting its password on {} would re-activate it: the password was not set",
+                    self.dialect.server
+                ));
+            }
+        }
         let path = format!("/_synapse/admin/v2/users/{}", encode_segment(user_id));
         let body = json!({"password": password, "logout_devices": false});
         let action = format!("setting the password of {user_id}");
@@ -111,18 +162,12 @@ impl AdminFlag for SynapseAdmin {
                 answered: Answered::default(),
             });
         }
+        if self.dialect.admin_flag_in_user_record {
+            return self.set_admin_in_record(user_id, want);
+        }
         let path = format!("/_synapse/admin/v1/users/{}/admin", encode_segment(user_id));
         let action = format!("changing the admin flag of {user_id}");
-        let r = self
-            .client()
-            .send(
-                Method::PUT,
-                &path,
-                self.session.auth(&action)?,
-                Body::Json(&json!({"admin": want})),
-                true,
-            )
-            .map_err(|e| fail!("{action}: {e}"))?;
+        let r = self.put_admin(&path, &action, want, true)?;
         if r.is_success() {
             r.object(&action)?;
             return Ok(AdminChange {
@@ -131,16 +176,89 @@ impl AdminFlag for SynapseAdmin {
                 answered: Answered::default(),
             });
         }
+        // tuwunel routes only GET here (405 to the PUT): say so, asked only after the refusal.
+        if r.status.as_u16() == 405 {
+            if let Some(e) = crate::api::tuwunel::instead_of_synapse(
+                self.client(),
+                &format!("changing the admin flag of {user_id}"),
+                &r,
+            ) {
+                return Err(e);
+            }
+        }
+        Err(self.admin_flag_error(&r, user_id))
+    }
+}
+
+impl SynapseAdmin {
+    /// `PUT {"admin": want}` to `path`, any answer returned for the caller to read.
+    fn put_admin(
+        &self,
+        path: &str,
+        action: &str,
+        want: bool,
+        idempotent: bool,
+    ) -> Result<crate::client::Response> {
+        self.client()
+            .send(
+                Method::PUT,
+                path,
+                self.session.auth(action)?,
+                Body::Json(&json!({ "admin": want })),
+                idempotent,
+            )
+            .map_err(|e| fail!("{action}: {e}"))
+    }
+
+    fn admin_flag_error(
+        &self,
+        r: &crate::client::Response,
+        user_id: &str,
+    ) -> crate::ansible::Error {
         if r.status.as_u16() == 400 && r.error_text().unwrap_or("").contains("demote yourself") {
-            return Err(fail!(
-                "Synapse does not let an admin demote itself ({}): use the credentials of another admin to demote {user_id}",
+            return fail!(
+                "{} does not let an admin demote itself ({}): use the credentials of another admin to demote {user_id}",
+                self.dialect.server,
                 r.summary()
+            );
+        }
+        admin_error(r, &format!("changing the admin flag of {user_id}"))
+    }
+
+    /// tuwunel: `PUT /v2/users/<id>` `{"admin": ..}` joins or leaves the admin room and answers
+    /// with the record, whose `name` and `admin` the shared layer checks. Sent once (never
+    /// retried): tuwunel answers a revoke it cannot do with a 500 (service/admin/grant.rs:294-300),
+    /// so the flag was read first and `false` goes only to a current admin. The account exists
+    /// (just read): this PUT would otherwise create one.
+    fn set_admin_in_record(&self, user_id: &str, want: bool) -> Result<AdminChange> {
+        let path = format!("/_synapse/admin/v2/users/{}", encode_segment(user_id));
+        let action = format!("changing the admin flag of {user_id}");
+        let r = self.put_admin(&path, &action, want, false)?;
+        if !r.is_success() {
+            return Err(self.admin_flag_error(&r, user_id));
+        }
+        r.object(&action)?;
+        let named = r.str_field(&action, "name")?.to_string();
+        let stated = r
+            .body
+            .get("admin")
+            .and_then(Value::as_bool)
+            .ok_or_else(|| r.unexpected(&action, "the user's record with its admin flag"))?;
+        if want && !stated && named == user_id {
+            return Err(fail!(
+                "{action}: {} answered that {user_id} is still not an admin: admin rights on {} are membership of the admin room, and without one granting does nothing. Let the server create it (admin room creation is on by default; matrix-docker-ansible-deploy: matrix_tuwunel_config_create_admin_room) or, in an admin room, run: !admin users make-user-admin {user_id}",
+                self.dialect.server,
+                self.dialect.server
             ));
         }
-        Err(admin_error(
-            &r,
-            &format!("changing the admin flag of {user_id}"),
-        ))
+        Ok(AdminChange {
+            before: !want,
+            changed: true,
+            answered: Answered {
+                subject: Some(named),
+                admin: Some(stated),
+            },
+        })
     }
 }
 
@@ -157,7 +275,8 @@ impl AccountListing for SynapseAdmin {
         let mut pages = Pages::new("listing the accounts");
         loop {
             let mut path = format!(
-                "/_synapse/admin/v2/users?guests=false&deactivated=true&limit={LISTING_PAGE}"
+                "/_synapse/admin/v2/users?guests=false&deactivated=true&limit={LISTING_PAGE}{}",
+                self.dialect.listing_query
             );
             if let Some(f) = &from {
                 path.push_str("&from=");
@@ -174,7 +293,12 @@ impl AccountListing for SynapseAdmin {
                 .body
                 .get("users")
                 .and_then(Value::as_array)
-                .ok_or_else(|| fail!("listing the accounts: Synapse's answer has no users list"))?;
+                .ok_or_else(|| {
+                    fail!(
+                        "listing the accounts: {}'s answer has no users list",
+                        self.dialect.server
+                    )
+                })?;
             for u in users {
                 if let Some(name) = u.get("name").and_then(Value::as_str) {
                     each(

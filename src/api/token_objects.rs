@@ -3,11 +3,25 @@
 //! and the `uses_allowed` they are sent, for every API that speaks them.
 
 use crate::ansible::{Error, Result};
+use crate::capabilities::TokenCapabilities;
 use crate::client::{encode_segment, Response};
 use crate::fail;
 use crate::token::Token;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{json, Map, Value};
+
+/// What the token APIs in Synapse's style can do: the caller names tokens, limits and expiry can
+/// change, there is no disabled flag (a token is disabled by making it expire now), and tokens
+/// can be deleted.
+pub const CAPABILITIES: TokenCapabilities = TokenCapabilities {
+    caller_names_tokens: true,
+    can_delete: true,
+    has_disabled_flag: false,
+    can_reenable: true,
+    can_change_expiry: true,
+    can_change_max_usage: true,
+    max_usage_limit: None,
+};
 
 /// One server's dialect of the token objects.
 #[derive(Debug, Clone, Copy)]
@@ -22,6 +36,46 @@ pub struct TokenObjects {
 }
 
 impl TokenObjects {
+    /// The listing's path, with the server-side `valid` filter where asked.
+    pub fn list_path(&self, valid: Option<bool>) -> String {
+        match valid {
+            Some(v) => format!("{}?valid={v}", self.base),
+            None => self.base.to_string(),
+        }
+    }
+
+    /// The creation's path and body (`token` only where the caller names it).
+    pub fn create(
+        &self,
+        name: Option<&str>,
+        max_usage: u64,
+        expiry: Option<DateTime<Utc>>,
+    ) -> (String, Value) {
+        let mut body = json!({
+            "uses_allowed": uses_json(max_usage),
+            "expiry_time": expiry.map(|t| t.timestamp_millis()),
+        });
+        if let Some(n) = name {
+            body["token"] = Value::from(n);
+        }
+        (format!("{}/new", self.base), body)
+    }
+
+    /// An update's body: only what is given.
+    pub fn update_body(
+        max_usage: Option<u64>,
+        expiry: Option<DateTime<Utc>>,
+    ) -> Map<String, Value> {
+        let mut body = Map::new();
+        if let Some(n) = max_usage {
+            body.insert("uses_allowed".into(), uses_json(n));
+        }
+        if let Some(t) = expiry {
+            body.insert("expiry_time".into(), Value::from(t.timestamp_millis()));
+        }
+        body
+    }
+
     /// The path of one token, its name encoded as one segment.
     pub fn path(&self, name: &str) -> String {
         format!("{}/{}", self.base, encode_segment(name))

@@ -344,12 +344,21 @@ fn present(check_mode: bool, service: &dyn TokenService, a: &Args) -> Result<Tok
 }
 
 fn disable(check_mode: bool, service: &dyn TokenService, name: &str) -> Result<TokenChange> {
-    let cur = service.get(name)?.ok_or_else(|| {
-        fail!(
-            "token '{name}' does not exist on {}; nothing to disable",
-            service.service_name()
-        )
-    })?;
+    let what = service.service_name();
+    let Some(cur) = service.get(name)? else {
+        if service.unusable_tokens_vanish() {
+            // tuwunel deletes expired and used-up tokens: one disabled earlier may be gone.
+            return Ok(TokenChange {
+                changed: false,
+                before: None,
+                after: None,
+                msg: format!("token {name} does not exist on {what}, which deletes tokens that can no longer be used: it cannot be used"),
+            });
+        }
+        return Err(fail!(
+            "token '{name}' does not exist on {what}; nothing to disable"
+        ));
+    };
     if cur.disabled {
         let msg = format!("token {name} is already disabled");
         return Ok(TokenChange {
@@ -475,7 +484,7 @@ static DOC: ModuleDoc = ModuleDoc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{matrix_registration, synapse_tokens};
+    use crate::api::{matrix_registration, token_objects};
 
     fn token(disabled: bool, max_usage: u64) -> Token {
         Token {
@@ -506,7 +515,7 @@ mod tests {
         let (legacy, v09, synapse) = (
             matrix_registration::LEGACY,
             matrix_registration::V09,
-            synapse_tokens::CAPABILITIES,
+            token_objects::CAPABILITIES,
         );
         // Creating.
         assert!(refused(legacy, None, None, Some(5), false)

@@ -257,6 +257,9 @@ impl TokenService for Checked<dyn TokenService> {
     fn reenables_only_when_asked(&self) -> bool {
         self.inner.reenables_only_when_asked()
     }
+    fn unusable_tokens_vanish(&self) -> bool {
+        self.inner.unusable_tokens_vanish()
+    }
     fn registration_url(&self, name: &str) -> Option<String> {
         self.inner.registration_url(name)
     }

@@ -14,6 +14,7 @@ mod homeserver;
 pub mod mas;
 pub mod matrix_registration;
 pub mod synapse;
+pub mod tuwunel;
 
 pub use backend::{Access, AdminAccess, Backend, Capability, DatabaseKind, Reach, Server};
 
@@ -31,6 +32,7 @@ pub static BACKENDS: &[&Backend] = &[
     &dendrite::SQLITE,
     &dendrite::POSTGRES,
     &mas::BACKEND,
+    &tuwunel::API,
 ];
 
 /// The backend named `name`.

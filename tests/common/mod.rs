@@ -28,6 +28,7 @@ pub mod module;
 pub mod mreg;
 pub mod operator;
 pub mod postgres;
+pub mod ssh_host;
 pub mod synapse;
 pub mod util;
 

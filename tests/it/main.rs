@@ -32,5 +32,7 @@ mod reliability;
 mod scale;
 mod server_fakes;
 mod sidecar_docs;
+mod ssh_cache;
 mod synapse_lifecycle_facts;
+mod tuwunel_backend;
 mod user_admin;

@@ -12,6 +12,7 @@
 #       namespace's name, for `ip netns exec`), root (the host's path of the target's directory
 #       /srv/<id>, for files the target must see: secrets, databases), remote_dir (/srv/<id>),
 #       and ansible_vars (inventory host variables for this host). Prints the address.
+#       The target's /root is this host's own: $(cat DIR/root)/home, seen from this machine.
 #       If WATCH_PID is set, the host is torn down as soon as that process exits, and with
 #       SSH_HOST_CLEANUP=1 DIR is removed then too (its throwaway key with it).
 #       SSH_HOST_BIND="DIR..." binds those directories of this machine, read-only and at the same
@@ -133,10 +134,14 @@ VARS
 
   # `ip netns exec` runs the command in a mount namespace of its own: /proc and /dev mounted
   # here are gone when sshd exits. A plain background command: $! is sshd itself.
-  local binds="" b
+  # Each host has a home of its own for root (/srv/<id>/home mounted on /root), so what Ansible
+  # keeps there (~/.ansible/tmp, the collection's binary cache) is neither shared between hosts
+  # running at the same time nor left in the cached root file system.
+  mkdir -m 0700 "$root/home"
+  local binds="mount --bind '$root/home' '$rootfs/root' && " b
   for b in ${SSH_HOST_BIND:-}; do
-    mkdir -p "$rootfs$b"
-    binds+="mount --bind '$b' '$rootfs$b' && mount -o remount,bind,ro '$rootfs$b' && "
+    # The mount point is made after /root is mounted (a bind under /root lands in this host's home).
+    binds+="mkdir -p '$rootfs$b' && mount --bind '$b' '$rootfs$b' && mount -o remount,bind,ro '$rootfs$b' && "
   done
   # shellcheck disable=SC2016 # $1 and $2 belong to the inner shell
   setsid nohup ip netns exec "$ns" sh -c \

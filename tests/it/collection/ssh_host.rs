@@ -3,90 +3,32 @@
 //! namespace's 127.0.0.1; and the operator's playbook directory outside this repository.
 
 use crate::common::collection::collections_path;
+use crate::common::ssh_host::SshHost;
 use crate::common::{cache_dir, repo, unique_user};
 use serde_json::json;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::OnceLock;
 
-/// The SSH host with its Synapse, one per test run; torn down by its watchdogs when the test
-/// process exits.
+/// The SSH host with its Synapse, one per test run for the collection tests (the binary cache
+/// tests have their own); torn down by its watchdogs when the test process exits.
 pub struct Target {
-    dir: PathBuf,
-    netns: String,
-    /// The target's /srv/<id>, seen from this machine.
-    root: PathBuf,
-    /// The same directory as the target sees it.
-    remote: String,
-    ansible_vars: String,
+    host: SshHost,
+}
+
+impl std::ops::Deref for Target {
+    type Target = SshHost;
+    fn deref(&self) -> &SshHost {
+        &self.host
+    }
 }
 
 impl Target {
     pub fn shared() -> &'static Target {
         static T: OnceLock<Target> = OnceLock::new();
-        T.get_or_init(Target::start)
-    }
-
-    fn start() -> Target {
-        let venvs = Command::new(repo().join("tests/servers/venvs.sh"))
-            .args(["ansible", "synapse"])
-            .status()
-            .unwrap();
-        assert!(venvs.success());
-        let dir = tempfile::Builder::new()
-            .prefix("ssh-host-")
-            .tempdir()
-            .unwrap()
-            .keep();
-        let out = Command::new(repo().join("tests/servers/ssh-host.sh"))
-            .arg("start")
-            .arg(&dir)
-            .env("WATCH_PID", std::process::id().to_string())
-            .env("SSH_HOST_CLEANUP", "1")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ssh-host.sh start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let read = |f: &str| {
-            std::fs::read_to_string(dir.join(f))
-                .unwrap()
-                .trim()
-                .to_string()
-        };
-        let t = Target {
-            netns: read("netns"),
-            root: PathBuf::from(read("root")),
-            remote: read("remote_dir"),
-            ansible_vars: read("ansible_vars"),
-            dir,
-        };
-        let out = Command::new("ip")
-            .args(["netns", "exec", &t.netns])
-            .arg(repo().join("tests/servers/synapse.sh"))
-            .arg("start")
-            .arg(t.root.join("synapse"))
-            .arg("8008")
-            .env("WATCH_PID", std::process::id().to_string())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "synapse.sh start in the namespace: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        t
-    }
-
-    fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open_with_flags(
-            self.root.join("synapse/homeserver.db"),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .unwrap()
+        T.get_or_init(|| Target {
+            host: SshHost::start(),
+        })
     }
 
     /// Synapse's users.admin for an account, or None if it does not exist.
@@ -118,56 +60,8 @@ impl Target {
             .collect()
     }
 
-    /// Whether a password login works, tried from inside the namespace (the only place Synapse
-    /// can be reached from); the password goes to curl on stdin.
-    pub fn can_login(&self, user: &str, password: &str) -> bool {
-        let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.netns,
-                "curl",
-                "-sS",
-                "-o",
-                "/dev/null",
-            ])
-            .args(["-w", "%{http_code}", "-H", "Content-Type: application/json"])
-            .args([
-                "--data-binary",
-                "@-",
-                "http://127.0.0.1:8008/_matrix/client/v3/login",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let body = json!({"type": "m.login.password",
-            "identifier": {"type": "m.id.user", "user": user}, "password": password});
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(body.to_string().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim() == "200"
-    }
-
     pub fn ssh(&self, command: &str) -> std::process::Output {
-        let address = std::fs::read_to_string(self.dir.join("address")).unwrap();
-        Command::new("ssh")
-            .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
-            .arg("-o")
-            .arg(format!(
-                "UserKnownHostsFile={}",
-                self.dir.join("known_hosts").display()
-            ))
-            .arg("-i")
-            .arg(self.dir.join("id_ed25519"))
-            .arg(format!("root@{}", address.trim()))
-            .arg(command)
-            .output()
-            .unwrap()
+        self.ssh_output(command)
     }
 
     /// A playbook directory outside this repository: an inventory for the target in the shape
