@@ -75,7 +75,7 @@ test-collection: $(COLLECTION) | venvs
 	@tests/servers/toolchains.sh qemu ssh
 	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	  $(VENV_BIN)/ansible-galaxy collection install -p "$$tmp" $(COLLECTION) > /dev/null && \
-	  MATRIX_USERS_COLLECTIONS_PATH="$$tmp" cargo test --locked --test collection --test aarch64
+	  MATRIX_USERS_COLLECTIONS_PATH="$$tmp" cargo test --locked --test it -- collection:: aarch64:: ssh_cache::
 
 ## ansible-test sanity on the collection as built (tests/sanity/ignore-2.19.txt explains each ignore).
 sanity: $(COLLECTION)
@@ -91,7 +91,9 @@ lint-ansible: build venvs
 	# --offline: nothing to install for linting the checkout.
 	PATH="$(VENV_BIN):$$PATH" ansible-lint --offline --profile production playbooks/ roles/ setup.yml
 
-## Unit tests and integration tests; the integration tests start real servers themselves.
+## Unit tests and integration tests; the integration tests start real servers themselves. They are
+## one binary, tests/it/ (one module per area: `cargo test --test it AREA::` runs one area), over
+## the harness in tests/common/.
 unit:
 	cargo test --locked --lib --bins
 

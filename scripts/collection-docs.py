@@ -4,7 +4,7 @@
     collection-docs.py SRC DEST MODULE...
 
 The docs in library/ serve `ansible-doc -M library` in the checkout, where the modules have short
-names, and carry each option's `no_log`, which tests/sidecar_docs.rs compares with the module's
+names, and carry each option's `no_log`, which tests/it/sidecar_docs.rs compares with the module's
 option spec. In the collection (called by scripts/build-collection.sh), line by line, so the
 text stays as written:
   - `no_log:` keys of options are dropped: Ansible's documentation schema has no such key

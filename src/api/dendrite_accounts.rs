@@ -8,7 +8,7 @@
 //!
 //! Dendrite does not cache the account type: it reads the account on every authenticated request,
 //! so a change takes effect at once, without a restart (measured on Dendrite 0.13.8, SQLite and
-//! PostgreSQL: tests/dendrite_server.rs, tests/dendrite_backends.rs).
+//! PostgreSQL: tests/it/dendrite_server/, tests/it/dendrite_backends.rs).
 
 use crate::ansible::Result;
 use crate::capabilities::{AdminChange, AdminFlag, Answered};

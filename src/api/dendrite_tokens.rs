@@ -2,7 +2,7 @@
 //! with an admin's access token (an account of `account_type` 3).
 //!
 //! The API copies Synapse's fields (`token`, `uses_allowed`, `pending`, `completed`,
-//! `expiry_time` in ms), with differences measured on Dendrite 0.13.8 (tests/dendrite_server.rs):
+//! `expiry_time` in ms), with differences measured on Dendrite 0.13.8 (tests/it/dendrite_server/):
 //! - creating needs `client_api.registration_requires_token: true` (403 otherwise);
 //! - an empty list is `{"registration_tokens": null}`;
 //! - `uses_allowed: 0` means no use at all (Synapse reads it as unlimited): unlimited is `null`;

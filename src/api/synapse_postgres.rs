@@ -2,7 +2,7 @@
 //! `UPDATE users SET admin = 1 WHERE name = '@foo:bar.com'`, in one transaction that locks the
 //! row, reads the flag, and writes only when it differs. Synapse caches user records
 //! (`is_server_admin`, `get_user_by_id`), so the running server sees the change only after a
-//! restart (measured on Synapse 1.163.2: tests/postgres_server.rs).
+//! restart (measured on Synapse 1.163.2: tests/it/postgres_server.rs).
 
 use crate::ansible::Result;
 use crate::capabilities::{AdminChange, AdminFlag, Answered};

@@ -2,16 +2,19 @@
 //! or on a PostgreSQL database of `postgres::Postgres`, stopped by PID when dropped and by its
 //! watchdog when the test process exits however it exits. Server state is read from its database:
 //! SQLite with Debian's `sqlite3`, PostgreSQL with `psql` (password in PGPASSWORD).
-#![allow(dead_code)]
+//!
+//! Most tests share two servers, one per database ([`Dendrite::shared_sqlite`],
+//! [`Dendrite::shared_postgres`]); [`on_both_databases!`] makes one test per database of a
+//! function that takes the server.
 
-use super::postgres::Database;
-use super::{free_port, random_secret, repo};
-use hmac::{Hmac, Mac};
+use super::postgres::{lit, Database, Postgres};
+use super::synapse::shared_secret_mac;
+use super::util::{free_port, random_secret, repo};
 use serde_json::{json, Value};
-use sha1::Sha1;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 pub struct Dendrite {
     pub url: String,
@@ -29,34 +32,49 @@ fn script() -> PathBuf {
     repo().join("tests/servers/dendrite.sh")
 }
 
-/// The shared-secret registration MAC: hex HMAC-SHA1 over
-/// nonce NUL username NUL password NUL ("admin"|"notadmin") [NUL user_type].
-pub fn shared_secret_mac(
-    secret: &str,
-    nonce: &str,
-    user: &str,
-    password: &str,
-    admin: bool,
-    user_type: Option<&str>,
-) -> String {
-    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
-    let mut msg = format!(
-        "{nonce}\0{user}\0{password}\0{}",
-        if admin { "admin" } else { "notadmin" }
-    );
-    if let Some(t) = user_type {
-        msg.push('\0');
-        msg.push_str(t);
-    }
-    mac.update(msg.as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// Each listed function (`name` or `module::name`, taking `&Dendrite`) becomes one test per
+/// database, `sqlite::name` and `postgres::name`, run against the shared server on it.
+macro_rules! on_both_databases {
+    (@tests $($name:ident => $($segment:ident)::+),+) => {
+        mod sqlite {
+            $( #[test] fn $name() {
+                super::$($segment)::+($crate::common::dendrite::Dendrite::shared_sqlite())
+            } )+
+        }
+        mod postgres {
+            $( #[test] fn $name() {
+                super::$($segment)::+($crate::common::dendrite::Dendrite::shared_postgres())
+            } )+
+        }
+    };
+    ($($module:ident :: $name:ident),+ $(,)?) => {
+        $crate::common::dendrite::on_both_databases!(@tests $($name => $module::$name),+);
+    };
+    ($($name:ident),+ $(,)?) => {
+        $crate::common::dendrite::on_both_databases!(@tests $($name => $name),+);
+    };
 }
+pub(crate) use on_both_databases;
 
 impl Dendrite {
+    /// The Dendrite on SQLite most tests share.
+    pub fn shared_sqlite() -> &'static Dendrite {
+        static S: OnceLock<Dendrite> = OnceLock::new();
+        S.get_or_init(|| Dendrite::start(None, &[]))
+    }
+
+    /// The Dendrite on PostgreSQL most tests share, on a cluster of its own.
+    pub fn shared_postgres() -> &'static Dendrite {
+        static P: OnceLock<(Postgres, Dendrite)> = OnceLock::new();
+        &P.get_or_init(|| {
+            let pg = Postgres::start();
+            let db = pg.create_database("dendrite", "dendrite");
+            let d = Dendrite::start(Some(&db), &[]);
+            (pg, d)
+        })
+        .1
+    }
+
     /// A new server on SQLite (`db` None) or PostgreSQL. `env` adjusts the config script
     /// (DENDRITE_RATE_LIMITING, DENDRITE_OPEN_REGISTRATION, DENDRITE_NO_TOKENS, ...).
     pub fn start(db: Option<&Database>, env: &[(&str, &str)]) -> Dendrite {
@@ -64,6 +82,16 @@ impl Dendrite {
             .prefix("dendrite-test-")
             .tempdir()
             .unwrap();
+        Dendrite::start_in(dir, db, env)
+    }
+
+    /// A new server in `dir`: a `shared-secret` file already there is kept (dendrite.sh
+    /// makes a random one otherwise).
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        db: Option<&Database>,
+        env: &[(&str, &str)],
+    ) -> Dendrite {
         let mut d = Dendrite {
             url: String::new(),
             dir,
@@ -223,7 +251,7 @@ impl Dendrite {
     pub fn account_type(&self, localpart: &str) -> Option<i64> {
         self.sql(&format!(
             "SELECT account_type FROM userapi_accounts WHERE localpart = {} AND server_name = 'localhost';",
-            super::postgres::lit(localpart)
+            lit(localpart)
         ))
         .lines()
         .next()
@@ -233,7 +261,7 @@ impl Dendrite {
     pub fn set_account_type(&self, localpart: &str, account_type: i64) {
         self.sql(&format!(
             "UPDATE userapi_accounts SET account_type = {account_type} WHERE localpart = {} AND server_name = 'localhost';",
-            super::postgres::lit(localpart)
+            lit(localpart)
         ));
     }
 
@@ -241,7 +269,7 @@ impl Dendrite {
     pub fn device_ids(&self, localpart: &str) -> Vec<String> {
         self.sql(&format!(
             "SELECT device_id FROM userapi_devices WHERE localpart = {} ORDER BY device_id;",
-            super::postgres::lit(localpart)
+            lit(localpart)
         ))
         .lines()
         .map(|l| l.to_string())
@@ -251,7 +279,7 @@ impl Dendrite {
     pub fn password_hash(&self, localpart: &str) -> String {
         self.sql(&format!(
             "SELECT password_hash FROM userapi_accounts WHERE localpart = {};",
-            super::postgres::lit(localpart)
+            lit(localpart)
         ))
     }
 
@@ -259,7 +287,7 @@ impl Dendrite {
     pub fn token_row(&self, token: &str) -> Option<String> {
         self.sql(&format!(
             "SELECT token, uses_allowed, pending, completed, expiry_time FROM userapi_registration_tokens WHERE token = {};",
-            super::postgres::lit(token)
+            lit(token)
         ))
         .lines()
         .next()

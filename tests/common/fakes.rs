@@ -3,10 +3,9 @@
 //! No registry these machines reach ships either server; the fakes follow their sources
 //! (docs/tuwunel.md, docs/continuwuity.md). Every request has a deadline; the fake is stopped by
 //! PID when dropped, and by its watchdog when the test process exits however it exits.
-#![allow(dead_code)]
 
+use super::util::repo;
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -48,10 +47,6 @@ pub struct FakeServer {
     pub url: String,
     pub dir: tempfile::TempDir,
     http: reqwest::blocking::Client,
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 impl FakeServer {
@@ -170,10 +165,6 @@ impl FakeServer {
         let a = self.login("admin", &self.file("admin-password"));
         assert_eq!(a.status, 200, "admin login: {:?}", a.body);
         a.body["access_token"].as_str().unwrap().to_string()
-    }
-
-    pub fn user_id(&self, localpart: &str) -> String {
-        format!("@{localpart}:localhost")
     }
 }
 

@@ -1,12 +1,15 @@
 //! Small hostile HTTP servers for tests, on 127.0.0.1 only: each answers every request with what
 //! a test's handler returns (a web page, an empty 200, a redirect, an echo of the request, an
 //! endless body, a wrong user) and records every request it got, so a test can check what the
-//! module sent where. Stopped when dropped.
+//! module sent where; and an https one with a self-signed certificate. Stopped when dropped.
 
+use super::util::repo;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// One request as received.
 #[derive(Debug, Clone)]
@@ -261,4 +264,73 @@ pub fn fake_homeserver(
             ),
         }
     })
+}
+
+/// An https stand-in (tests/servers/hostile_tls.py) with a self-signed certificate, on
+/// `localhost`; it logs the request lines it gets and answers them, or redirects to `redirect`.
+pub struct TlsServer {
+    child: std::process::Child,
+    pub url: String,
+    log: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsServer {
+    /// A self-signed certificate made the usual way (`openssl req -x509`), and the https
+    /// stand-in of tests/servers/hostile_tls.py using it.
+    pub fn start(redirect: Option<&str>) -> TlsServer {
+        TlsServer::start_with(redirect, true)
+    }
+
+    /// `san`: with `-addext subjectAltName=...`, or the bare `-subj /CN=localhost` of tutorials.
+    pub fn start_with(redirect: Option<&str>, san: bool) -> TlsServer {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let ok = Command::new(repo().join("tests/servers/tls-cert.sh"))
+            .arg(dir.path())
+            .arg(if san { "san" } else { "cn" })
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "openssl req -x509");
+        let (port_file, log) = (dir.path().join("port"), dir.path().join("requests.log"));
+        std::fs::write(&log, "").unwrap();
+        let mut cmd = Command::new("python3");
+        cmd.arg(repo().join("tests/servers/hostile_tls.py"))
+            .arg(&cert)
+            .arg(&key)
+            .arg(&port_file)
+            .arg(&log);
+        if let Some(r) = redirect {
+            cmd.arg(r);
+        }
+        let child = cmd.spawn().unwrap();
+        let started = Instant::now();
+        while !port_file.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "tls server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let port = std::fs::read_to_string(&port_file).unwrap();
+        TlsServer {
+            child,
+            url: format!("https://localhost:{}", port.trim()),
+            log,
+            cert,
+            _dir: dir,
+        }
+    }
+    pub fn requests(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

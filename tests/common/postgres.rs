@@ -2,7 +2,6 @@
 //! `tests/servers/postgres.sh` and stopped by PID when dropped (and by its watchdog when the test
 //! process exits however it exits). State is read with Debian's `psql`, the password passed in
 //! the PGPASSWORD environment variable, never on a command line.
-#![allow(dead_code)]
 
 use super::repo;
 use std::io::Write;
@@ -21,8 +20,6 @@ pub struct Postgres {
 pub struct Database {
     /// postgresql://OWNER@127.0.0.1:PORT/NAME (no password).
     pub url: String,
-    pub name: String,
-    pub owner: String,
     pub port: u16,
     /// A file (mode 600) holding the owner's password.
     pub password_file: PathBuf,
@@ -74,9 +71,16 @@ impl Postgres {
         Database {
             port: port_of(&url),
             url,
-            name: name.to_string(),
-            owner: owner.to_string(),
             password_file: self.dir.path().join(format!("password-{owner}")),
+        }
+    }
+
+    /// The cluster's superuser `matrix` on its default database (password in DIR/password).
+    pub fn superuser(&self) -> Database {
+        Database {
+            url: self.url.clone(),
+            port: self.port,
+            password_file: self.dir.path().join("password"),
         }
     }
 

@@ -76,7 +76,7 @@ install_dendrite() {
 }
 
 # process.sh's watch_and_stop, plus: with WATCH_CLEANUP=1 the watchdog removes DIR once the
-# watched process is gone (a test binary's shared server is never dropped).
+# watched process is gone (a test run's shared server is never dropped).
 watch_dendrite() {
   local pid=$1 dir=$2
   if [ "${WATCH_CLEANUP:-}" != 1 ]; then watch_and_stop "$pid"; return 0; fi

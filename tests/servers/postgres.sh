@@ -159,7 +159,7 @@ CONF
 
 # Like process.sh's watch_and_stop, but with PostgreSQL's fast-shutdown signal. With
 # WATCH_CLEANUP=1 the watchdog also removes DIR once the server is gone (a cluster is ~50 MB, and
-# a test binary's shared server is never dropped).
+# a test run's shared server is never dropped).
 watch_postgres() {
   local pid=$1 dir=$2 cleanup=""
   [ -n "${WATCH_PID:-}" ] || return 0

@@ -1,0 +1,53 @@
+//! The sidecar docs in library/<module>.yml are generated from the modules' own specs and docs
+//! (`src/ansible/docs.rs`): this test fails when a committed file differs from what the code
+//! declares. `UPDATE_SIDECAR_DOCS=1 cargo test --test it sidecar_docs` rewrites them.
+
+use crate::common::library::module_docs;
+
+const HEADER: &str = "# Generated from the module's spec and docs in src/ by tests/it/sidecar_docs.rs:\n# edit those, then run `UPDATE_SIDECAR_DOCS=1 cargo test --test it sidecar_docs`.\n";
+
+#[test]
+fn sidecar_docs_are_generated_from_the_code() {
+    let update = std::env::var_os("UPDATE_SIDECAR_DOCS").is_some();
+    let mut stale = Vec::new();
+    for m in module_docs() {
+        let path = format!("{}/library/{}.yml", env!("CARGO_MANIFEST_DIR"), m.name);
+        let want = format!("{HEADER}{}", serde_yaml::to_string(&m.sidecar).unwrap());
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        if have != want {
+            if update {
+                std::fs::write(&path, &want).unwrap();
+            } else {
+                stale.push(path);
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "sidecar docs differ from the code; run `UPDATE_SIDECAR_DOCS=1 cargo test --test it sidecar_docs`: {stale:?}"
+    );
+}
+
+#[test]
+fn every_option_and_return_value_is_described() {
+    for m in module_docs() {
+        for (opt, paragraphs) in &m.options {
+            match opt.split_once('.') {
+                None => assert!(*paragraphs > 0, "{}: option {opt} has no doc", m.name),
+                Some(_) => assert!(*paragraphs > 0, "{}: {opt} has no doc", m.name),
+            }
+        }
+        assert!(m.returns > 0, "{}: RETURN is empty", m.name);
+        assert!(
+            m.examples.contains(&format!("{}:", m.name)),
+            "{}: EXAMPLES must use the module",
+            m.name
+        );
+        let examples: serde_yaml::Value = serde_yaml::from_str(m.examples).unwrap();
+        assert!(
+            examples.as_sequence().is_some_and(|s| !s.is_empty()),
+            "{}: EXAMPLES must be a YAML list of tasks",
+            m.name
+        );
+    }
+}
