@@ -42,6 +42,10 @@ pub enum Presence {
     Exists {
         admin: Option<bool>,
         named: Option<String>,
+        /// Whether it is deactivated, where the look-up shows it.
+        deactivated: Option<bool>,
+        /// Whether it is locked, where the look-up shows it.
+        locked: Option<bool>,
     },
     Absent,
     /// The server would not say.
@@ -95,20 +99,76 @@ pub trait Directory: Sync {
 /// Lists every local account, page by page: one pass over the server instead of a look-up per
 /// account, for long lists of users.
 pub trait AccountListing: Sync {
-    /// Calls `each` with the user ID and admin flag of every account, deactivated ones included
+    /// Calls `each` with the user ID and standing of every account, deactivated ones included
     /// (their names are taken). After the first page, `worth_it(total)` says whether to go on;
     /// returns false if it said no and the listing stopped early.
     fn list_accounts(
         &self,
         worth_it: &dyn Fn(u64) -> bool,
-        each: &mut dyn FnMut(&str, bool),
+        each: &mut dyn FnMut(&str, Listed),
     ) -> Result<bool>;
 }
 
-/// Sets the password of an existing account, keeping its sessions.
+/// What a listing tells of one account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Listed {
+    pub admin: bool,
+    /// None where the listing does not say.
+    pub deactivated: Option<bool>,
+    pub locked: Option<bool>,
+}
+
+/// Sets the password of an existing account.
 pub trait PasswordReset: Sync {
-    /// Returns what the server's answer named (checked against `user_id` by the shared layer).
-    fn set_password(&self, user_id: &str, password: &str) -> Result<Answered>;
+    /// Sets the password; `logout_devices` also ends the account's sessions (only where
+    /// [`PasswordReset::cannot_end_sessions`] is None). Returns what the server's
+    /// answer named (checked against `user_id` by the shared layer).
+    fn set_password(&self, user_id: &str, password: &str, logout_devices: bool)
+        -> Result<Answered>;
+    /// Whether setting a password can also end the account's sessions; where not, the modules
+    /// refuse `logout_devices` before anything is sent, with this reason.
+    fn cannot_end_sessions(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// An account's lifecycle state, as the server stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountState {
+    /// The account the answer names (checked against the one asked for by the shared layer).
+    pub named: Option<String>,
+    pub deactivated: bool,
+    /// Whether its data was erased, where the server says.
+    pub erased: Option<bool>,
+    /// None where the server has no locks.
+    pub locked: Option<bool>,
+}
+
+/// Deactivates and reactivates accounts. Every write is read back by the shared layer: a server
+/// that answers success and leaves the account as it was is a failure, never a change.
+pub trait Lifecycle: Sync {
+    /// The account's state; None: there is no such account.
+    fn state(&self, user_id: &str) -> Result<Option<AccountState>>;
+    /// Deactivates an existing, active account: it can no longer log in and its access tokens
+    /// are refused. `erase` asks the server to erase the account's data too; servers that cannot
+    /// return a reason from [`Lifecycle::cannot_erase`], and the modules refuse `erase` up front.
+    fn deactivate(&self, user_id: &str, erase: bool) -> Result<Answered>;
+    fn cannot_erase(&self) -> Option<&'static str> {
+        None
+    }
+    /// Lets a deactivated account log in again, with `password` where the server needs one.
+    fn reactivate(&self, user_id: &str, password: Option<&str>) -> Result<Answered>;
+    /// Whether reactivating needs a password (Synapse: a local account gets one back).
+    fn reactivation_needs_password(&self) -> bool {
+        false
+    }
+}
+
+/// Locks and unlocks accounts: a locked account cannot log in, and is kept as it is.
+pub trait Locks: Sync {
+    /// None: there is no such account.
+    fn locked(&self, user_id: &str) -> Result<Option<bool>>;
+    fn set_locked(&self, user_id: &str, locked: bool) -> Result<Answered>;
 }
 
 /// What a server's answer to a write named and stated, for the shared layer to check against
@@ -224,4 +284,59 @@ impl<T: Identity + Send> Identity for std::sync::Arc<T> {
     fn server_name(&self, given: Option<&str>) -> Result<Option<(String, NameSource)>> {
         (**self).server_name(given)
     }
+}
+
+/// One account as the listing modules report it, the same on every server (None: the server
+/// does not keep or show it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountRecord {
+    pub user_id: String,
+    pub admin: bool,
+    pub user_type: Option<String>,
+    pub deactivated: bool,
+    pub locked: Option<bool>,
+    pub displayname: Option<String>,
+    pub created: Option<DateTime<Utc>>,
+    /// E-mail addresses, where the backend keeps them (MAS).
+    pub emails: Option<Vec<String>>,
+}
+
+/// Which accounts a listing returns; None: any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountFilter {
+    pub admins: Option<bool>,
+    pub deactivated: Option<bool>,
+    pub locked: Option<bool>,
+    /// `Some("")`: regular users only (no user type).
+    pub user_type: Option<String>,
+    /// A substring of the user ID, compared case-insensitively.
+    pub name_contains: Option<String>,
+}
+
+impl AccountFilter {
+    /// Whether `r` is one of the accounts this filter asks for. A lock the server does not keep
+    /// counts as unlocked.
+    pub fn admits(&self, r: &AccountRecord) -> bool {
+        self.admins.is_none_or(|a| a == r.admin)
+            && self.deactivated.is_none_or(|d| d == r.deactivated)
+            && self.locked.is_none_or(|l| l == r.locked.unwrap_or(false))
+            && self
+                .user_type
+                .as_deref()
+                .is_none_or(|t| t == r.user_type.as_deref().unwrap_or(""))
+            && self.name_contains.as_deref().is_none_or(|n| {
+                r.user_id
+                    .to_ascii_lowercase()
+                    .contains(&n.to_ascii_lowercase())
+            })
+    }
+}
+
+/// Reads accounts in full, for reports: one account, or all of them page by page.
+pub trait AccountRecords: Sync {
+    /// None: there is no such account.
+    fn record(&self, user_id: &str) -> Result<Option<AccountRecord>>;
+    /// Calls `each` with the accounts `filter` admits. A backend may pass the filter (or part of
+    /// it) to the server or not: the shared layer applies all of it again.
+    fn records(&self, filter: &AccountFilter, each: &mut dyn FnMut(AccountRecord)) -> Result<()>;
 }

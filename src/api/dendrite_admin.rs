@@ -22,10 +22,11 @@ impl DendriteAdmin {
 }
 
 impl PasswordReset for DendriteAdmin {
-    /// `POST /_dendrite/admin/resetPassword/{userID}`, keeping sessions.
-    fn set_password(&self, user_id: &str, password: &str) -> Result<Answered> {
+    /// `POST /_dendrite/admin/resetPassword/{userID}`; its `logout_devices` (default false)
+    /// ends the account's sessions.
+    fn set_password(&self, user_id: &str, password: &str, logout: bool) -> Result<Answered> {
         let path = format!("/_dendrite/admin/resetPassword/{}", encode_segment(user_id));
-        let body = json!({"password": password, "logout_devices": false});
+        let body = json!({"password": password, "logout_devices": logout});
         let action = format!("setting the password of {user_id}");
         let r = admin_call(
             &self.session,

@@ -9,8 +9,8 @@
 use crate::ansible::{Error, Result};
 use crate::api::mas_session::{summary as mas_summary, MasSession, API};
 use crate::capabilities::{
-    AccountListing, AdminChange, AdminFlag, Answered, Directory, EmailAddresses, Identity, NewUser,
-    PasswordReset, Presence, Registrar, Registration,
+    AccountListing, AdminChange, AdminFlag, Answered, Directory, EmailAddresses, Identity, Listed,
+    NewUser, PasswordReset, Presence, Registrar, Registration,
 };
 use crate::client::{encode_segment, Body, Response};
 use crate::fail;
@@ -33,6 +33,10 @@ pub struct MasUser {
     pub id: String,
     pub username: String,
     pub admin: bool,
+    /// `deactivated_at` is set.
+    pub deactivated: bool,
+    /// `locked_at` is set (MAS's deactivation does not set it).
+    pub locked: bool,
 }
 
 impl MasUser {
@@ -58,6 +62,12 @@ impl MasUser {
                     .and_then(|a| a.get("admin"))
                     .and_then(Value::as_bool)
                     .unwrap_or(false),
+                deactivated: attrs
+                    .and_then(|a| a.get("deactivated_at"))
+                    .is_some_and(|v| !v.is_null()),
+                locked: attrs
+                    .and_then(|a| a.get("locked_at"))
+                    .is_some_and(|v| !v.is_null()),
             }),
             _ => Err(fail!("MAS sent a user without id or username: {data}")),
         }
@@ -441,6 +451,8 @@ impl Directory for MasAdmin {
             Some(u) => Presence::Exists {
                 admin: Some(u.admin),
                 named: Some(self.user_id(&u.username)?),
+                deactivated: Some(u.deactivated),
+                locked: Some(u.locked),
             },
             None => Presence::Absent,
         })
@@ -451,7 +463,7 @@ impl AccountListing for MasAdmin {
     fn list_accounts(
         &self,
         worth_it: &dyn Fn(u64) -> bool,
-        each: &mut dyn FnMut(&str, bool),
+        each: &mut dyn FnMut(&str, Listed),
     ) -> Result<bool> {
         let mut first = true;
         let mut stopped = false;
@@ -467,7 +479,12 @@ impl AccountListing for MasAdmin {
             },
             &mut |item| {
                 let u = MasUser::from_resource(item)?;
-                each(&self.user_id(&u.username)?, u.admin);
+                let listed = Listed {
+                    admin: u.admin,
+                    deactivated: Some(u.deactivated),
+                    locked: Some(u.locked),
+                };
+                each(&self.user_id(&u.username)?, listed);
                 Ok(())
             },
         )?;
@@ -476,11 +493,15 @@ impl AccountListing for MasAdmin {
 }
 
 impl PasswordReset for MasAdmin {
-    fn set_password(&self, user_id: &str, password: &str) -> Result<Answered> {
+    fn set_password(&self, user_id: &str, password: &str, _logout: bool) -> Result<Answered> {
         let user = self.require_user(user_id)?;
         self.set_password_of(&user, password)?;
         // MAS answers 204 without a body: it names nobody.
         Ok(Answered::default())
+    }
+    /// MAS's set-password keeps the account's sessions (it has no option to end them).
+    fn cannot_end_sessions(&self) -> Option<&'static str> {
+        Some("MAS keeps an account's sessions when its password is set, and its admin API has no option to end them with it; end them with `mas-cli manage kill-sessions <username>`, or leave logout_devices out")
     }
 }
 

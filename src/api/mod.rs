@@ -20,6 +20,7 @@ pub mod mas_users;
 pub mod matrix_registration;
 pub mod shared_secret;
 pub mod synapse_admin;
+pub mod synapse_lifecycle;
 pub mod synapse_postgres;
 pub mod synapse_sqlite;
 pub mod synapse_tokens;

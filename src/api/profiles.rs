@@ -90,6 +90,8 @@ impl Directory for ProfileDirectory {
                 self.confirm_matrix()?;
                 // A profile names no user.
                 Presence::Exists {
+                    deactivated: None,
+                    locked: None,
                     admin: None,
                     named: None,
                 }

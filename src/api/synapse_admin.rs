@@ -6,7 +6,7 @@ use crate::ansible::Result;
 use crate::api::admin_session::{admin_call, admin_error, AdminSession};
 use crate::api::delegation::delegation_error;
 use crate::capabilities::{
-    AccountListing, AdminChange, AdminFlag, Answered, Directory, PasswordReset, Presence,
+    AccountListing, AdminChange, AdminFlag, Answered, Directory, Listed, PasswordReset, Presence,
 };
 use crate::client::paging::Pages;
 use crate::client::{encode_segment, Body, Client, Refusal};
@@ -47,6 +47,16 @@ pub const TUWUNEL: AdminDialect = AdminDialect {
     password_reactivates: true,
 };
 
+/// A boolean field of a user record: Synapse writes some as 0/1 (older versions), others as
+/// booleans; absent is false.
+pub fn flag(record: &Value, field: &str) -> bool {
+    match record.get(field) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_i64().is_some_and(|n| n != 0),
+        _ => false,
+    }
+}
+
 pub struct SynapseAdmin {
     session: Arc<AdminSession>,
     dialect: AdminDialect,
@@ -64,6 +74,10 @@ impl SynapseAdmin {
 
     fn client(&self) -> &Client {
         self.session.client()
+    }
+
+    pub(crate) fn session(&self) -> &AdminSession {
+        &self.session
     }
 
     /// The admin API's record of a user, or None if there is no such account.
@@ -105,6 +119,8 @@ impl Directory for SynapseAdmin {
             Some(info) => Presence::Exists {
                 admin: Some(info.get("admin").and_then(Value::as_bool).unwrap_or(false)),
                 named: info.get("name").and_then(Value::as_str).map(str::to_string),
+                deactivated: Some(flag(&info, "deactivated")),
+                locked: Some(flag(&info, "locked")),
             },
             None => Presence::Absent,
         })
@@ -112,8 +128,9 @@ impl Directory for SynapseAdmin {
 }
 
 impl PasswordReset for SynapseAdmin {
-    /// Sets a password, keeping the account's sessions.
-    fn set_password(&self, user_id: &str, password: &str) -> Result<Answered> {
+    /// Sets a password; Synapse ends the account's sessions unless told not to, so
+    /// `logout_devices` is always sent.
+    fn set_password(&self, user_id: &str, password: &str, logout: bool) -> Result<Answered> {
         if self.dialect.password_reactivates {
             let deactivated = self
                 .user(user_id)?
@@ -127,7 +144,7 @@ impl PasswordReset for SynapseAdmin {
             }
         }
         let path = format!("/_synapse/admin/v2/users/{}", encode_segment(user_id));
-        let body = json!({"password": password, "logout_devices": false});
+        let body = json!({"password": password, "logout_devices": logout});
         let action = format!("setting the password of {user_id}");
         let r = admin_call(
             &self.session,
@@ -269,7 +286,7 @@ impl AccountListing for SynapseAdmin {
     fn list_accounts(
         &self,
         worth_it: &dyn Fn(u64) -> bool,
-        each: &mut dyn FnMut(&str, bool),
+        each: &mut dyn FnMut(&str, Listed),
     ) -> Result<bool> {
         let mut from: Option<String> = None;
         let mut pages = Pages::new("listing the accounts");
@@ -301,10 +318,12 @@ impl AccountListing for SynapseAdmin {
                 })?;
             for u in users {
                 if let Some(name) = u.get("name").and_then(Value::as_str) {
-                    each(
-                        name,
-                        u.get("admin").and_then(Value::as_bool).unwrap_or(false),
-                    );
+                    let listed = Listed {
+                        admin: flag(u, "admin"),
+                        deactivated: Some(flag(u, "deactivated")),
+                        locked: u.get("locked").map(|l| l.as_bool() == Some(true)),
+                    };
+                    each(name, listed);
                 }
             }
             if from.is_none() {

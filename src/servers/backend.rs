@@ -5,8 +5,8 @@ use crate::ansible::{Outcome, Result};
 use crate::api::admin_session::{AdminCredentials, AdminSession};
 use crate::api::mas_session::{MasCredentials, MasSession};
 use crate::capabilities::{
-    AccountListing, AdminFlag, Directory, EmailAddresses, Identity, PasswordReset, Registrar,
-    TokenService,
+    AccountListing, AccountRecords, AdminFlag, Directory, EmailAddresses, Identity, Lifecycle,
+    Locks, PasswordReset, Registrar, TokenService,
 };
 use crate::client::Connection;
 use crate::database::Database;
@@ -24,6 +24,8 @@ pub enum Capability {
     AdminFlag,
     /// Keep registration tokens (registration_token, registration_token_info).
     Tokens,
+    /// Report accounts in full, one or all (user_info).
+    Records,
 }
 
 impl Capability {
@@ -32,6 +34,7 @@ impl Capability {
             Capability::Register => "create accounts",
             Capability::AdminFlag => "set the admin flag of accounts",
             Capability::Tokens => "keep registration tokens",
+            Capability::Records => "list accounts",
         }
     }
 }
@@ -144,6 +147,9 @@ pub struct Server {
     emails: Option<Checked<dyn EmailAddresses>>,
     tokens: Option<Checked<dyn TokenService>>,
     identity: Option<Checked<dyn Identity>>,
+    lifecycle: Option<Checked<dyn Lifecycle>>,
+    locks: Option<Checked<dyn Locks>>,
+    records: Option<Checked<dyn AccountRecords>>,
     pub admin: AdminAccess,
     /// For a database written directly: whether a change of the admin flag takes effect only
     /// after the server restarts (it caches user records). None where the server's own API
@@ -174,6 +180,9 @@ impl Server {
             emails: None,
             tokens: None,
             identity: None,
+            lifecycle: None,
+            locks: None,
+            records: None,
             admin: AdminAccess::None,
             restart_required: None,
             sessions: Sessions::default(),
@@ -259,6 +268,33 @@ impl Server {
 
     pub fn set_identity(&mut self, c: impl Identity + 'static) {
         self.identity = Some(Checked::new(self.backend.server, Box::new(c)));
+    }
+
+    /// The capability: deactivates and reactivates accounts.
+    pub fn lifecycle(&self) -> Option<&dyn Lifecycle> {
+        self.lifecycle.as_ref().map(|c| c as &dyn Lifecycle)
+    }
+
+    pub fn set_lifecycle(&mut self, c: impl Lifecycle + 'static) {
+        self.lifecycle = Some(Checked::new(self.backend.server, Box::new(c)));
+    }
+
+    /// The capability: locks and unlocks accounts.
+    pub fn locks(&self) -> Option<&dyn Locks> {
+        self.locks.as_ref().map(|c| c as &dyn Locks)
+    }
+
+    pub fn set_locks(&mut self, c: impl Locks + 'static) {
+        self.locks = Some(Checked::new(self.backend.server, Box::new(c)));
+    }
+
+    /// The capability: accounts in full, one or all.
+    pub fn records(&self) -> Option<&dyn AccountRecords> {
+        self.records.as_ref().map(|c| c as &dyn AccountRecords)
+    }
+
+    pub fn set_records(&mut self, c: impl AccountRecords + 'static) {
+        self.records = Some(Checked::new(self.backend.server, Box::new(c)));
     }
 
     /// Whether admin credentials were given (live or not).

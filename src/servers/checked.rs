@@ -7,13 +7,15 @@
 
 use crate::ansible::Result;
 use crate::capabilities::{
-    AccountListing, AdminChange, AdminFlag, Answered, Directory, EmailAddresses, Identity, NewUser,
+    AccountFilter, AccountListing, AccountRecord, AccountRecords, AccountState, AdminChange,
+    AdminFlag, Answered, Directory, EmailAddresses, Identity, Lifecycle, Listed, Locks, NewUser,
     PasswordReset, Presence, Registrar, Registration, TokenCapabilities, TokenService,
 };
 use crate::fail;
 use crate::matrix::NameSource;
 use crate::token::Token;
 use chrono::{DateTime, Utc};
+use std::collections::HashSet;
 
 /// A capability as a backend provides it, and the server's name for messages.
 pub struct Checked<T: ?Sized> {
@@ -87,14 +89,14 @@ impl AccountListing for Checked<dyn AccountListing> {
     fn list_accounts(
         &self,
         worth_it: &dyn Fn(u64) -> bool,
-        each: &mut dyn FnMut(&str, bool),
+        each: &mut dyn FnMut(&str, Listed),
     ) -> Result<bool> {
         let mut bad = None;
-        let complete = self.inner.list_accounts(worth_it, &mut |user_id, admin| {
+        let complete = self.inner.list_accounts(worth_it, &mut |user_id, listed| {
             if localpart(user_id).is_none_or(str::is_empty) {
                 bad.get_or_insert_with(|| user_id.to_string());
             } else {
-                each(user_id, admin);
+                each(user_id, listed);
             }
         })?;
         match bad {
@@ -116,8 +118,18 @@ fn check_answered(server: &str, action: &str, asked: &str, a: &Answered) -> Resu
 }
 
 impl PasswordReset for Checked<dyn PasswordReset> {
-    fn set_password(&self, user_id: &str, password: &str) -> Result<Answered> {
-        let a = self.inner.set_password(user_id, password)?;
+    fn set_password(
+        &self,
+        user_id: &str,
+        password: &str,
+        logout_devices: bool,
+    ) -> Result<Answered> {
+        if let (true, Some(why)) = (logout_devices, self.inner.cannot_end_sessions()) {
+            return Err(fail!(
+                "logout_devices: {why}; the password of {user_id} was not set"
+            ));
+        }
+        let a = self.inner.set_password(user_id, password, logout_devices)?;
         check_answered(
             self.server,
             &format!("setting the password of {user_id}"),
@@ -125,6 +137,131 @@ impl PasswordReset for Checked<dyn PasswordReset> {
             &a,
         )?;
         Ok(a)
+    }
+}
+
+impl Checked<dyn Lifecycle> {
+    /// Reads the account back after a write: the state must be the one written.
+    fn confirm(&self, action: &str, user_id: &str, deactivated: bool, erase: bool) -> Result<()> {
+        match self.state(user_id)? {
+            Some(s) if erase && s.erased == Some(false) => Err(fail!(
+                "{action}: {} answered success, but reading the account back shows its data not erased; it was not counted as done",
+                self.server
+            )),
+            Some(s) if s.deactivated == deactivated => Ok(()),
+            Some(_) => Err(fail!(
+                "{action}: {} answered success, but reading the account back shows it still {}; it was not counted as done",
+                self.server,
+                if deactivated { "active" } else { "deactivated" }
+            )),
+            None => Err(fail!(
+                "{action}: {} answered success, but reading the account back finds no such account",
+                self.server
+            )),
+        }
+    }
+}
+
+impl Lifecycle for Checked<dyn Lifecycle> {
+    fn state(&self, user_id: &str) -> Result<Option<AccountState>> {
+        let s = self.inner.state(user_id)?;
+        if let Some(named) = s.as_ref().and_then(|s| s.named.as_deref()) {
+            if named != user_id {
+                let action = format!("reading the state of {user_id}");
+                return Err(another_subject(self.server, &action, user_id, named));
+            }
+        }
+        Ok(s)
+    }
+    fn deactivate(&self, user_id: &str, erase: bool) -> Result<Answered> {
+        let action = format!("deactivating {user_id}");
+        if let (true, Some(why)) = (erase, self.inner.cannot_erase()) {
+            return Err(fail!("erase: {why}; {user_id} was not deactivated"));
+        }
+        let a = self.inner.deactivate(user_id, erase)?;
+        check_answered(self.server, &action, user_id, &a)?;
+        self.confirm(&action, user_id, true, erase)?;
+        Ok(a)
+    }
+    fn cannot_erase(&self) -> Option<&'static str> {
+        self.inner.cannot_erase()
+    }
+    fn reactivate(&self, user_id: &str, password: Option<&str>) -> Result<Answered> {
+        let action = format!("reactivating {user_id}");
+        if password.is_none() && self.inner.reactivation_needs_password() {
+            return Err(fail!(
+                "{action}: {} gives a reactivated account a password: give password (or password_file)",
+                self.server
+            ));
+        }
+        let a = self.inner.reactivate(user_id, password)?;
+        check_answered(self.server, &action, user_id, &a)?;
+        self.confirm(&action, user_id, false, false)?;
+        Ok(a)
+    }
+    fn reactivation_needs_password(&self) -> bool {
+        self.inner.reactivation_needs_password()
+    }
+}
+
+impl Locks for Checked<dyn Locks> {
+    fn locked(&self, user_id: &str) -> Result<Option<bool>> {
+        self.inner.locked(user_id)
+    }
+    fn set_locked(&self, user_id: &str, locked: bool) -> Result<Answered> {
+        let action = format!("{} {user_id}", if locked { "locking" } else { "unlocking" });
+        let a = self.inner.set_locked(user_id, locked)?;
+        check_answered(self.server, &action, user_id, &a)?;
+        match self.inner.locked(user_id)? {
+            Some(now) if now == locked => Ok(a),
+            Some(_) => Err(fail!(
+                "{action}: {} answered success, but reading the account back shows it still {}; it was not counted as done",
+                self.server,
+                if locked { "unlocked" } else { "locked" }
+            )),
+            None => Err(fail!(
+                "{action}: {} answered success, but reading the account back finds no such account",
+                self.server
+            )),
+        }
+    }
+}
+
+impl AccountRecords for Checked<dyn AccountRecords> {
+    fn record(&self, user_id: &str) -> Result<Option<AccountRecord>> {
+        let r = self.inner.record(user_id)?;
+        if let Some(r) = &r {
+            if r.user_id != user_id {
+                let action = format!("reading {user_id}");
+                return Err(another_subject(self.server, &action, user_id, &r.user_id));
+            }
+        }
+        Ok(r)
+    }
+    /// Every record must be a user ID and listed once; the filter is applied here whatever the
+    /// server did with it.
+    fn records(&self, filter: &AccountFilter, each: &mut dyn FnMut(AccountRecord)) -> Result<()> {
+        let mut seen = HashSet::new();
+        let mut bad: Option<String> = None;
+        self.inner.records(filter, &mut |r| {
+            if bad.is_some() {
+                return;
+            }
+            if localpart(&r.user_id).is_none_or(str::is_empty) {
+                bad = Some(format!("'{}', which is not a user ID", r.user_id));
+            } else if !seen.insert(r.user_id.clone()) {
+                bad = Some(format!("{} twice", r.user_id));
+            } else if filter.admits(&r) {
+                each(r);
+            }
+        })?;
+        match bad {
+            Some(b) => Err(fail!(
+                "listing the accounts: {} listed {b}; the listing was not used",
+                self.server
+            )),
+            None => Ok(()),
+        }
     }
 }
 

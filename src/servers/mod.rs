@@ -46,10 +46,12 @@ pub fn names_offering(c: Capability) -> &'static [&'static str] {
     static REGISTER: OnceLock<Vec<&'static str>> = OnceLock::new();
     static ADMIN_FLAG: OnceLock<Vec<&'static str>> = OnceLock::new();
     static TOKENS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    static RECORDS: OnceLock<Vec<&'static str>> = OnceLock::new();
     let cell = match c {
         Capability::Register => &REGISTER,
         Capability::AdminFlag => &ADMIN_FLAG,
         Capability::Tokens => &TOKENS,
+        Capability::Records => &RECORDS,
     };
     cell.get_or_init(|| {
         BACKENDS
@@ -73,6 +75,11 @@ pub fn admin_flag_backends() -> &'static [&'static str] {
 /// The `backend` choices of the token modules.
 pub fn token_backends() -> &'static [&'static str] {
     names_offering(Capability::Tokens)
+}
+
+/// The `backend` choices of user_info.
+pub fn record_backends() -> &'static [&'static str] {
+    names_offering(Capability::Records)
 }
 
 /// The backend of option `option` that can do `c`: any other is refused before any request,

@@ -64,6 +64,8 @@ fn open_api(access: Access) -> Result<Server> {
     if let Some(live) = hs.live_admin() {
         server.set_directory(SynapseAdmin::new(live.clone()));
         server.set_listing(SynapseAdmin::new(live.clone()));
+        server.set_lifecycle(SynapseAdmin::new(live.clone()));
+        server.set_locks(SynapseAdmin::new(live.clone()));
         server.set_admin_flags(SynapseAdmin::new(live));
     }
     Ok(server)

@@ -51,6 +51,8 @@ fn open(access: Access) -> Result<Server> {
     if let Some(live) = hs.live_admin() {
         server.set_directory(admin_api(live.clone()));
         server.set_listing(admin_api(live.clone()));
+        server.set_lifecycle(admin_api(live.clone()));
+        server.set_locks(admin_api(live.clone()));
         server.set_admin_flags(admin_api(live));
     }
     Ok(server)

@@ -3,10 +3,19 @@
 
 use crate::ansible::{Error, Kind, Opt, Params, Result, Spec};
 use crate::args;
+use crate::choice_enum;
 use crate::fail;
 use crate::matrix::{NameSource, User};
 use serde_json::Value;
 use std::collections::HashMap;
+
+choice_enum! {
+    /// What the account should be.
+    pub enum State {
+        Present = "present",
+        Deactivated = "deactivated",
+    }
+}
 
 /// Options of one account, at top level or as an entry of `users`.
 pub static USER_OPTIONS: &[Opt] = &[
@@ -15,7 +24,8 @@ pub static USER_OPTIONS: &[Opt] = &[
         "Lower case C(a-z), C(0-9) and C(. _ = - +); anything else fails before any request.",
     ]),
     Opt::str("password").no_log().doc(&[
-        "The password of a new account (and of an existing one with I(update_password=always)). At most 512 bytes.",
+        "The password of a new account (and of an existing one with I(update_password=always), and of a reactivated one). At most 512 bytes.",
+        "Required with I(state=present); not used with I(state=deactivated).",
     ]),
     Opt::path("password_file").doc(&[
         "A file holding the password; surrounding whitespace is removed, as C(register_new_matrix_user --password-file) does.",
@@ -30,6 +40,15 @@ pub static USER_OPTIONS: &[Opt] = &[
     ]),
     Opt::str("displayname")
         .doc(&["The display name of a new account (default on the server is the localpart)."]),
+    Opt::str("state").choices(State::NAMES).doc(&[
+        "C(present) (the default): the account exists and is active. A deactivated account is not reactivated unless I(reactivate=true): without it the module fails for that account.",
+        "C(deactivated): an existing account is deactivated (it can no longer log in, and its access tokens are refused); one that already is, or that does not exist, is left as it is (nothing is created). Needs admin credentials (backend C(mas): its credentials). See I(erase).",
+        "With I(users), the default for entries that do not set it.",
+    ]),
+    Opt::bool("locked").doc(&[
+        "Whether the account is locked: a locked account cannot log in, and keeps everything else. Left out, a lock is left as it is. Synapse (C(PUT /_synapse/admin/v2/users/<user_id>) C({\"locked\": ..})), tuwunel and MAS (C(lock)/C(unlock)); Dendrite has no locks (refused). A new account asked to be locked is locked right after its creation.",
+        "With I(users), the default for entries that do not set it.",
+    ]),
     Opt::list("email", Kind::Str).doc(&[
         "Backend C(mas) only: one e-mail address or a list, attached to the account as verified addresses (C(POST /api/admin/v1/user-emails)), so that its first login does not stop for an e-mail confirmation.",
         "Converges on existing accounts too: missing addresses are added, addresses the account has besides these are kept. An address another account has is an error.",
@@ -40,7 +59,8 @@ pub static USER_OPTIONS: &[Opt] = &[
 pub static ENTRY_SPEC: Spec = Spec {
     groups: &[USER_OPTIONS],
     mutually_exclusive: &[&["password", "password_file"]],
-    required_one_of: &[&["username"], &["password", "password_file"]],
+    // password or password_file: required with state=present (checked in Account::from_params).
+    required_one_of: &[&["username"]],
     required_together: &[],
 };
 
@@ -63,13 +83,19 @@ pub struct Defaults {
     pub user_type: Option<String>,
     pub displayname: Option<String>,
     pub emails: Vec<String>,
+    pub state: Option<State>,
+    pub locked: Option<bool>,
 }
 
 /// One account to ensure, validated.
 #[derive(Debug, Clone)]
 pub struct Account {
     pub user: User,
-    pub password: String,
+    /// Given with state=present (required then), and optional with state=deactivated.
+    pub password: Option<String>,
+    pub state: State,
+    /// None: a lock is left as it is.
+    pub locked: Option<bool>,
     /// None: not asked (a new account is not an admin, an existing one is left as it is).
     pub admin: Option<bool>,
     pub user_type: Option<String>,
@@ -102,15 +128,25 @@ impl Account {
     ) -> Result<Account> {
         let name = p.str("username").unwrap_or_default();
         let user = User::parse_on(p.given_as("username"), name, server_name)?;
-        let password = args::secret_option(p, "password", "password_file")?
-            .ok_or_else(|| fail!("password or password_file is required to register '{name}'"))?;
-        if password.is_empty() {
-            return Err(fail!("password for '{name}' is empty"));
-        }
-        if password.len() > 512 || password.contains('\0') {
+        let state = match p.str("state") {
+            Some(_) => p.choice::<State>("state")?,
+            None => defaults.state.unwrap_or(State::Present),
+        };
+        let password = args::secret_option(p, "password", "password_file")?;
+        if password.is_none() && state == State::Present {
             return Err(fail!(
-                "password for '{name}' is not accepted by Matrix servers: at most 512 bytes and no NUL character"
+                "password or password_file is required to register '{name}' (state=present)"
             ));
+        }
+        if let Some(password) = &password {
+            if password.is_empty() {
+                return Err(fail!("password for '{name}' is empty"));
+            }
+            if password.len() > 512 || password.contains('\0') {
+                return Err(fail!(
+                    "password for '{name}' is not accepted by Matrix servers: at most 512 bytes and no NUL character"
+                ));
+            }
         }
         let user_type = p
             .str("user_type")
@@ -122,6 +158,8 @@ impl Account {
         Ok(Account {
             user,
             password,
+            state,
+            locked: p.opt_bool("locked").or(defaults.locked),
             admin: p.opt_bool("admin").or(defaults.admin),
             user_type,
             displayname: p

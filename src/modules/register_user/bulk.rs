@@ -63,6 +63,7 @@ pub fn bulk(
     });
 
     let (mut created, mut existing, mut updated, mut admins) = (0, 0, 0, 0);
+    let (mut deactivated, mut reactivated, mut locks, mut changed) = (0, 0, 0, 0);
     let mut failures = Vec::new();
     let mut items = Vec::with_capacity(entries.len());
     for (i, r) in results.enumerate() {
@@ -74,9 +75,13 @@ pub fn bulk(
                 }
                 if r.created {
                     created += 1;
-                } else {
+                } else if r.existed != Some(false) {
                     existing += 1;
                 }
+                deactivated += usize::from(r.deactivated);
+                reactivated += usize::from(r.reactivated);
+                locks += usize::from(r.lock_changed.is_some());
+                changed += usize::from(r.changed());
                 if r.password_updated {
                     updated += 1;
                 }
@@ -88,7 +93,8 @@ pub fn bulk(
                         "index": i, "username": r.username, "user_id": r.user_id,
                         "changed": r.changed(), "created": r.created,
                         "password_updated": r.password_updated, "admin_updated": r.admin_updated,
-                        "failed": false,
+                        "deactivated": r.deactivated, "reactivated": r.reactivated,
+                        "lock_changed": r.lock_changed, "failed": false,
                     }));
                 }
             }
@@ -110,6 +116,15 @@ pub fn bulk(
     if admins > 0 {
         also.push(format!("{admins} admin flags changed"));
     }
+    if deactivated > 0 {
+        also.push(format!("{deactivated} deactivated"));
+    }
+    if reactivated > 0 {
+        also.push(format!("{reactivated} reactivated"));
+    }
+    if locks > 0 {
+        also.push(format!("{locks} locks changed"));
+    }
     let summary = format!(
         "{} users: {created} {verb}, {existing} already existed{}, {} failed",
         entries.len(),
@@ -120,17 +135,21 @@ pub fn bulk(
         },
         failures.len()
     );
-    let mut out = Outcome::changed(created + updated + admins > 0)
+    let mut out = Outcome::changed(changed > 0)
         .msg(summary.clone())
         .with("results", items)
         .with("created", created)
         .with("existing", existing)
         .with("passwords_set", updated)
         .with("admin_flags_changed", admins)
+        .with("deactivated", deactivated)
+        .with("reactivated", reactivated)
+        .with("locks_changed", locks)
         .with("failed_count", failures.len())
         .diff(Diff {
             before: json!({"created": 0}),
-            after: json!({"created": created, "passwords_set": updated, "admin_flags_changed": admins}),
+            after: json!({"created": created, "passwords_set": updated, "admin_flags_changed": admins,
+                "deactivated": deactivated, "reactivated": reactivated, "locks_changed": locks}),
             before_header: None,
             after_header: None,
         });

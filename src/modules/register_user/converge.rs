@@ -1,11 +1,11 @@
 //! register_user's work on one account: look it up (one listing, an admin look-up, or a public
 //! one while it pays), create it, or converge what was asked of an existing one.
 
-use super::accounts::Account;
+use super::accounts::{Account, State};
 use crate::ansible::{Diff, Outcome, Result};
-use crate::capabilities::{AccountListing, NewUser, Presence, Registration, Unknown};
+use crate::capabilities::{AccountListing, Listed, NewUser, Presence, Registration, Unknown};
 use crate::fail;
-use crate::servers::Server;
+use crate::servers::{AdminAccess, Reach, Server};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -54,12 +54,18 @@ impl LookupPolicy {
 pub struct Convergence<'a> {
     pub server: &'a Server,
     pub registrar: &'a dyn crate::capabilities::Registrar,
-    /// Every account and its admin flag, listed once for a long list of users.
-    pub listed: Option<HashMap<String, bool>>,
+    /// Every account and its standing, listed once for a long list of users.
+    pub listed: Option<HashMap<String, Listed>>,
     pub lookups: LookupPolicy,
     /// A live admin session: the admin flag of an existing account can be read.
     pub has_admin: bool,
     pub always_update_password: bool,
+    /// A deactivated account asked to be present is reactivated.
+    pub reactivate: bool,
+    /// Deactivation also erases the account's data.
+    pub erase: bool,
+    /// Setting a password also ends the account's sessions.
+    pub logout_devices: bool,
     pub check_mode: bool,
 }
 
@@ -75,12 +81,24 @@ pub struct AccountResult {
     pub admin_updated: bool,
     /// Addresses added to an existing account.
     pub emails_added: Vec<String>,
+    /// The account was deactivated.
+    pub deactivated: bool,
+    /// The account was reactivated.
+    pub reactivated: bool,
+    /// The account was locked (true) or unlocked (false).
+    pub lock_changed: Option<bool>,
     pub warnings: Vec<String>,
 }
 
 impl AccountResult {
     pub fn changed(&self) -> bool {
-        self.created || self.password_updated || self.admin_updated || !self.emails_added.is_empty()
+        self.created
+            || self.password_updated
+            || self.admin_updated
+            || !self.emails_added.is_empty()
+            || self.deactivated
+            || self.reactivated
+            || self.lock_changed.is_some()
     }
 }
 
@@ -96,39 +114,87 @@ pub fn list_accounts(
     listing: &dyn AccountListing,
     wanted: usize,
     server_name: Option<&str>,
-) -> Result<Option<HashMap<String, bool>>> {
+) -> Result<Option<HashMap<String, Listed>>> {
     // A page holds a thousand accounts; a look-up is one request per account.
     let worth_it = |total: u64| total.div_ceil(1000) <= (wanted as u64).div_ceil(4);
     let suffix = server_name.map(|s| format!(":{s}"));
     let mut found = HashMap::new();
-    let complete = listing.list_accounts(&worth_it, &mut |user_id, admin| {
+    let complete = listing.list_accounts(&worth_it, &mut |user_id, listed| {
         if suffix.as_deref().is_none_or(|s| user_id.ends_with(s)) {
-            found.insert(user_id.to_string(), admin);
+            found.insert(user_id.to_string(), listed);
         }
     })?;
     Ok(complete.then_some(found))
 }
 
-/// Ensures one account exists. The look-up comes first where the user ID is known.
+/// Refuses, before any request for the account, what it asks that this server cannot do with
+/// the credentials given.
+pub fn refuse_missing(task: &Convergence<'_>, acct: &Account) -> Result<()> {
+    let server = task.server;
+    let name = server.backend.name;
+    let needs = |what: &str| {
+        if !server.has_admin() && server.backend.reach != Reach::Mas {
+            fail!("{what} needs admin credentials: give access_token, or admin_username and admin_password")
+        } else {
+            fail!(
+                "{what}: backend {name} cannot do this ({} has no API for it)",
+                server.backend.server
+            )
+        }
+    };
+    let asks_lifecycle = acct.state == State::Deactivated || task.reactivate;
+    if server.admin == AdminAccess::NotLoggedIn {
+        return Ok(());
+    }
+    if asks_lifecycle && server.lifecycle().is_none() {
+        return Err(needs(if acct.state == State::Deactivated {
+            "state=deactivated"
+        } else {
+            "reactivate"
+        }));
+    }
+    if acct.locked.is_some() && server.locks().is_none() {
+        return Err(needs("locked"));
+    }
+    Ok(())
+}
+
+/// Ensures one account is as asked. The look-up comes first where the user ID is known.
 pub fn ensure(task: &Convergence<'_>, acct: &Account) -> Result<AccountResult> {
     let mut r = AccountResult {
         username: acct.user.localpart.clone(),
         user_id: acct.user.confirmed_id(),
         ..AccountResult::default()
     };
+    refuse_missing(task, acct)?;
+    let asks_state = acct.state == State::Deactivated || task.reactivate || acct.locked.is_some();
+    if asks_state && task.server.admin == AdminAccess::NotLoggedIn {
+        // Check mode with admin_username: no login, so the account's state cannot be read.
+        r.warnings.push(format!(
+            "check mode cannot tell what would change for {} without logging in (state, locked, reactivate); give access_token to predict it",
+            acct.user.display()
+        ));
+        return Ok(r);
+    }
+    if acct.state == State::Deactivated {
+        deactivate(task, acct, &mut r)?;
+        return Ok(r);
+    }
     task.registrar.check(&new_user(acct))?;
     match lookup(task, acct)? {
-        Presence::Exists { admin, .. } => {
+        Presence::Exists {
+            admin,
+            deactivated,
+            locked,
+            ..
+        } => {
             r.existed = Some(true);
-            converge_admin(task, acct, admin, &mut r)?;
-            converge_emails(task, acct, &mut r)?;
-            if task.always_update_password {
-                set_password(task, acct, &mut r)?;
-            }
+            converge_existing(task, acct, admin, deactivated, locked, &mut r)?;
         }
         Presence::Absent if task.check_mode => {
             r.existed = Some(false);
             r.created = true;
+            r.lock_changed = acct.locked.filter(|l| *l);
         }
         Presence::Unknown(why) if task.check_mode => {
             r.warnings.push(format!(
@@ -146,8 +212,13 @@ pub fn ensure(task: &Convergence<'_>, acct: &Account) -> Result<AccountResult> {
                     acct.user.check_answer("username", &user_id)?;
                     r.existed = Some(false);
                     r.created = true;
-                    r.user_id = Some(user_id);
+                    r.user_id = Some(user_id.clone());
                     r.warnings.extend(note);
+                    if acct.locked == Some(true) {
+                        lock(task, &user_id, true, &mut r).map_err(|e| {
+                            fail!("{user_id} was created, but then {e}; re-run to lock it")
+                        })?;
+                    }
                 }
                 Registration::Exists => {
                     r.existed = Some(true);
@@ -157,11 +228,7 @@ pub fn ensure(task: &Convergence<'_>, acct: &Account) -> Result<AccountResult> {
                             acct.user.localpart
                         ));
                     }
-                    converge_admin(task, acct, None, &mut r)?;
-                    converge_emails(task, acct, &mut r)?;
-                    if task.always_update_password {
-                        set_password(task, acct, &mut r)?;
-                    }
+                    converge_existing(task, acct, None, None, None, &mut r)?;
                 }
             }
         }
@@ -169,10 +236,137 @@ pub fn ensure(task: &Convergence<'_>, acct: &Account) -> Result<AccountResult> {
     Ok(r)
 }
 
+/// What `state=present` asks of an existing account: reactivated only when asked, then its
+/// admin flag, addresses, password and lock. `deactivated` and `locked` are what the look-up
+/// showed (None: it did not say, and they are read where needed).
+fn converge_existing(
+    task: &Convergence<'_>,
+    acct: &Account,
+    admin: Option<bool>,
+    deactivated: Option<bool>,
+    locked: Option<bool>,
+    r: &mut AccountResult,
+) -> Result<()> {
+    let user_id = acct.user.id();
+    let deactivated = match (deactivated, task.server.lifecycle(), &user_id) {
+        (Some(d), _, _) => d,
+        (None, Some(lifecycle), Some(id)) => lifecycle.state(id)?.is_some_and(|s| s.deactivated),
+        // The server cannot tell (no admin credentials): today's behaviour, it counts as present.
+        _ => false,
+    };
+    if deactivated {
+        let who = acct.user.display();
+        if !task.reactivate {
+            return Err(fail!(
+                "{who} is deactivated; state=present does not bring it back unless asked: set reactivate: true (with its new password) to reactivate it, or state: deactivated to leave it so"
+            ));
+        }
+        let (Some(lifecycle), Some(id)) = (task.server.lifecycle(), &user_id) else {
+            return Err(fail!(
+                "reactivating {who} needs admin credentials and its server name"
+            ));
+        };
+        r.reactivated = true;
+        if !task.check_mode {
+            lifecycle.reactivate(id, acct.password.as_deref())?;
+        }
+        // The password was given back with the reactivation.
+        r.password_updated = acct.password.is_some() && lifecycle.reactivation_needs_password();
+    }
+    converge_admin(task, acct, admin, r)?;
+    converge_emails(task, acct, r)?;
+    if task.always_update_password && !r.password_updated {
+        set_password(task, acct, r)?;
+    }
+    if let (Some(want), Some(id)) = (acct.locked, &user_id) {
+        let now = match locked {
+            Some(l) => Some(l),
+            None => task
+                .server
+                .locks()
+                .map(|l| l.locked(id))
+                .transpose()?
+                .flatten(),
+        };
+        if now != Some(want) {
+            lock(task, id, want, r)?;
+        }
+    }
+    Ok(())
+}
+
+/// Locks or unlocks an account (in check mode, only records it).
+fn lock(task: &Convergence<'_>, user_id: &str, want: bool, r: &mut AccountResult) -> Result<()> {
+    let locks = task.server.locks().ok_or_else(|| {
+        fail!(
+            "locked: backend {} cannot lock accounts",
+            task.server.backend.name
+        )
+    })?;
+    r.lock_changed = Some(want);
+    if !task.check_mode {
+        locks.set_locked(user_id, want)?;
+    }
+    Ok(())
+}
+
+/// `state=deactivated`: an existing active account is deactivated; a deactivated or missing one
+/// is left alone (nothing is created). A lock asked for is converged on an existing account.
+fn deactivate(task: &Convergence<'_>, acct: &Account, r: &mut AccountResult) -> Result<()> {
+    let Some(lifecycle) = task.server.lifecycle() else {
+        return Err(fail!(
+            "state=deactivated: backend {} cannot deactivate accounts",
+            task.server.backend.name
+        ));
+    };
+    let Some(user_id) = acct.user.confirmed_id() else {
+        return Err(fail!(
+            "state=deactivated for '{}': the server name is not known, so the account cannot be looked up: set server_name or give a full user ID",
+            acct.user.display()
+        ));
+    };
+    // A listing shows who is deactivated, but not whose data was erased.
+    let listed = task
+        .listed
+        .as_ref()
+        .and_then(|l| l.get(&user_id))
+        .filter(|_| !task.erase);
+    let (deactivated, erased, locked) = match listed {
+        Some(Listed {
+            deactivated: Some(d),
+            locked,
+            ..
+        }) => (Some(*d), None, *locked),
+        _ => match lifecycle.state(&user_id)? {
+            Some(s) => (Some(s.deactivated), s.erased, s.locked),
+            None => (None, None, None),
+        },
+    };
+    let Some(deactivated) = deactivated else {
+        r.existed = Some(false);
+        return Ok(());
+    };
+    r.existed = Some(true);
+    // Deactivated already, and erased if asked (or the server does not say): nothing to do.
+    if !deactivated || (task.erase && erased == Some(false)) {
+        r.deactivated = true;
+        if !task.check_mode {
+            lifecycle.deactivate(&user_id, task.erase)?;
+        }
+    }
+    if let Some(want) = acct.locked {
+        if locked != Some(want) {
+            lock(task, &user_id, want, r)?;
+        }
+    }
+    Ok(())
+}
+
 fn new_user(acct: &Account) -> NewUser<'_> {
     NewUser {
         localpart: &acct.user.localpart,
-        password: &acct.password,
+        // state=present accounts always have one (checked with the options).
+        password: acct.password.as_deref().unwrap_or_default(),
         admin: acct.admin.unwrap_or(false),
         user_type: acct.user_type.as_deref(),
         displayname: acct.displayname.as_deref(),
@@ -188,9 +382,11 @@ fn lookup(task: &Convergence<'_>, acct: &Account) -> Result<Presence> {
     };
     if let Some(listed) = &task.listed {
         return Ok(match listed.get(&user_id) {
-            Some(admin) => Presence::Exists {
+            Some(l) => Presence::Exists {
                 named: Some(user_id.clone()),
-                admin: Some(*admin),
+                admin: Some(l.admin),
+                deactivated: l.deactivated,
+                locked: l.locked,
             },
             None => Presence::Absent,
         });
@@ -269,12 +465,17 @@ fn set_password(task: &Convergence<'_>, acct: &Account, r: &mut AccountResult) -
             acct.user.display()
         ));
     };
+    let Some(password) = &acct.password else {
+        return Ok(());
+    };
     // Servers cannot compare a password without a login; setting it is the only sure way.
     r.password_updated = true;
     if task.check_mode {
         return Ok(());
     }
-    passwords.set_password(&user_id, &acct.password).map(drop)
+    passwords
+        .set_password(&user_id, password, task.logout_devices)
+        .map(drop)
 }
 
 fn state_json(r: &AccountResult, after: bool) -> Value {
@@ -293,18 +494,48 @@ fn state_json(r: &AccountResult, after: bool) -> Value {
     if !r.emails_added.is_empty() && after {
         v["emails_added"] = Value::from(r.emails_added.clone());
     }
+    if r.deactivated || r.reactivated {
+        // Before a deactivation it was active; before a reactivation, deactivated.
+        v["deactivated"] = Value::from(r.deactivated == after);
+    }
+    if let Some(locked) = r.lock_changed {
+        v["locked"] = Value::from(locked == after);
+    }
     v
 }
 
 pub fn single_outcome(r: &AccountResult, check_mode: bool) -> Outcome {
     let who = r.user_id.clone().unwrap_or_else(|| r.username.clone());
+    let would = |done: &str, planned: &str| {
+        if check_mode {
+            planned.to_string()
+        } else {
+            done.to_string()
+        }
+    };
     let mut msg = match (r.created, r.password_updated, check_mode) {
+        _ if r.deactivated => format!("{who} {}", would("deactivated", "would be deactivated")),
+        _ if r.existed == Some(false) && !r.created => {
+            format!("{who} does not exist; nothing to deactivate")
+        }
+        _ if r.reactivated => format!("{who} {}", would("reactivated", "would be reactivated")),
         (true, _, false) => format!("created {who}"),
         (true, _, true) => format!("{who} would be created"),
         (false, true, false) => format!("{who} exists; password set"),
         (false, true, true) => format!("{who} exists; its password would be set"),
         (false, false, _) => format!("{who} already exists"),
     };
+    if r.reactivated && r.password_updated {
+        msg.push_str(&would("; password set", "; its password would be set"));
+    }
+    if let Some(locked) = r.lock_changed {
+        let (done, planned) = if locked {
+            ("; locked", "; it would be locked")
+        } else {
+            ("; unlocked", "; it would be unlocked")
+        };
+        msg.push_str(&would(done, planned));
+    }
     if r.admin_updated {
         msg.push_str(if check_mode {
             "; its admin rights would be changed"
@@ -330,6 +561,9 @@ pub fn single_outcome(r: &AccountResult, check_mode: bool) -> Outcome {
         .with("password_updated", r.password_updated)
         .with("admin_updated", r.admin_updated)
         .with("emails_added", r.emails_added.clone())
+        .with("deactivated", r.deactivated)
+        .with("reactivated", r.reactivated)
+        .with("lock_changed", r.lock_changed)
         .diff(Diff {
             before: state_json(r, false),
             after: state_json(r, true),
@@ -349,6 +583,8 @@ mod tests {
         p.record(&Presence::Exists {
             admin: None,
             named: None,
+            deactivated: None,
+            locked: None,
         });
         p.record(&Presence::Unknown(Unknown::RateLimited("429".into())));
         assert!(!p.worth_it(false));
@@ -375,6 +611,8 @@ mod tests {
                 &Presence::Exists {
                     admin: None,
                     named: None,
+                    deactivated: None,
+                    locked: None,
                 }
             } else {
                 &Presence::Absent

@@ -15,7 +15,9 @@ use crate::choice_enum;
 use crate::fail;
 use crate::matrix::{validate_server_name, NameSource, User};
 use crate::servers::{self, Access, AdminAccess, Backend, Capability, Reach, Server};
-use accounts::{bulk_accounts, emails, full_or_local, Account, Accounts, Defaults, USER_OPTIONS};
+use accounts::{
+    bulk_accounts, emails, full_or_local, Account, Accounts, Defaults, State, USER_OPTIONS,
+};
 use converge::{list_accounts, Convergence, LookupPolicy, LISTING_MIN_ACCOUNTS, PROFILE_BURST};
 
 mod accounts;
@@ -54,6 +56,15 @@ static MODULE_OPTIONS: &[Opt] = &[
             "C(on_create) sets the password only for a new account.",
             "C(always) also sets it on an existing account, through the admin API, and reports C(changed) every time (a server cannot compare a password without a login). Needs I(access_token) or I(admin_username) + I(admin_password) (with backend C(mas), its credentials).",
         ]),
+    Opt::bool("reactivate").default_bool(false).doc(&[
+        "Whether a deactivated account with I(state=present) is reactivated (with I(password), which it gets back; Synapse needs it). Without it such an account fails, so that no account comes back by accident.",
+    ]),
+    Opt::bool("erase").default_bool(false).doc(&[
+        "With I(state=deactivated): also ask the server to erase the account's data where it can - Synapse C(erase) (its messages are hidden from users who join later; its profile is removed), MAS deactivation without C(skip_erase). Only for accounts deactivated by this task: one already deactivated is left as it is.",
+    ]),
+    Opt::bool("logout_devices").default_bool(false).doc(&[
+        "With I(update_password=always): also end the account's sessions when its password is set. By default they are kept, as matrix-docker-ansible-deploy's C(update-user-password) does (Synapse's own API would end them; the module tells it not to). Synapse, tuwunel and Dendrite; MAS's API cannot (refused, before anything is sent).",
+    ]),
     Opt::list("users", Kind::Dict)
         .suboptions(USER_OPTIONS)
         .doc(&["Many accounts in one task. A bad or refused entry fails that entry only; the task then fails with a summary after every other entry is done, and a re-run converges."]),
@@ -111,6 +122,9 @@ struct Args {
     concurrency: usize,
     /// Bulk results list unchanged accounts too.
     report_unchanged: bool,
+    reactivate: bool,
+    erase: bool,
+    logout_devices: bool,
 }
 
 impl Args {
@@ -177,7 +191,17 @@ impl Args {
             user_type: p.str("user_type").map(str::to_string),
             displayname: p.str("displayname").map(str::to_string),
             emails: emails(p),
+            state: p
+                .str("state")
+                .map(|_| p.choice::<State>("state"))
+                .transpose()?,
+            locked: p.opt_bool("locked"),
         };
+        if p.bool("logout_devices") && update_password != UpdatePassword::Always {
+            return Err(fail!(
+                "logout_devices ends sessions when a password is set: it needs update_password=always"
+            ));
+        }
         // The single account is validated before any secret file is read or request is sent.
         let accounts = match p.str("username") {
             Some(_) => Accounts::One(Account::from_params(
@@ -223,6 +247,9 @@ impl Args {
             update_password,
             concurrency: concurrency as usize,
             report_unchanged: p.bool("report_unchanged"),
+            reactivate: p.bool("reactivate"),
+            erase: p.bool("erase"),
+            logout_devices: p.bool("logout_devices"),
         })
     }
 }
@@ -282,6 +309,9 @@ fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
                 lookups: LookupPolicy::default(),
                 has_admin: false,
                 always_update_password: false,
+                reactivate: false,
+                erase: false,
+                logout_devices: false,
                 check_mode: m.check_mode,
             };
             return Ok(bulk::bulk(m, &task, entries, 1, a.report_unchanged));
@@ -291,6 +321,17 @@ fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
     let registrar = server
         .registrar()
         .ok_or_else(|| fail!("backend {name} has no shared-secret registration"))?;
+    // What this server cannot do at all is refused before any request.
+    if a.logout_devices {
+        if let Some(why) = server.passwords().and_then(|p| p.cannot_end_sessions()) {
+            return Err(fail!("logout_devices: {why}"));
+        }
+    }
+    if a.erase {
+        if let Some(why) = server.lifecycle().and_then(|l| l.cannot_erase()) {
+            return Err(fail!("erase: {why}"));
+        }
+    }
     let server_name = match &server.identity() {
         Some(identity) => identity.server_name(a.server_name.as_deref())?,
         None => a.server_name.clone().map(|s| (s, NameSource::Option)),
@@ -328,6 +369,9 @@ fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
         lookups: LookupPolicy::default(),
         has_admin: server.admin == AdminAccess::Live,
         always_update_password: a.update_password == UpdatePassword::Always,
+        reactivate: a.reactivate,
+        erase: a.erase,
+        logout_devices: a.logout_devices,
         check_mode: m.check_mode,
     };
     Ok(match &mut a.accounts {
