@@ -29,6 +29,7 @@ mod contradictions;
 mod endless;
 mod explains;
 mod leaks;
+mod lifecycle;
 mod mas_shaped;
 mod slow;
 mod subjects;
