@@ -34,6 +34,7 @@ mod scale;
 mod server_fakes;
 mod sidecar_docs;
 mod ssh_cache;
+mod synapse_lifecycle;
 mod synapse_lifecycle_facts;
 mod tuwunel_backend;
 mod user_admin;

@@ -322,6 +322,21 @@ fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
         .registrar()
         .ok_or_else(|| fail!("backend {name} has no shared-secret registration"))?;
     // What this server cannot do at all is refused before any request.
+    if let Accounts::One(account) = &a.accounts {
+        let probe = Convergence {
+            server,
+            registrar,
+            listed: None,
+            lookups: LookupPolicy::default(),
+            has_admin: server.admin == AdminAccess::Live,
+            always_update_password: false,
+            reactivate: a.reactivate,
+            erase: false,
+            logout_devices: false,
+            check_mode: m.check_mode,
+        };
+        converge::refuse_missing(&probe, account)?;
+    }
     if a.logout_devices {
         if let Some(why) = server.passwords().and_then(|p| p.cannot_end_sessions()) {
             return Err(fail!("logout_devices: {why}"));

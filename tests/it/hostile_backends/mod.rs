@@ -31,6 +31,7 @@ mod contradictions;
 mod endless;
 mod explains;
 mod leaks;
+mod lifecycle;
 mod mas_lifecycle;
 mod mas_shaped;
 mod slow;
