@@ -38,19 +38,25 @@ impl MasAdmin {
         if !r.is_success() {
             return Err(self.session().refused(&r, action));
         }
+        // The request was sent: whether it took effect is not known from such an answer.
+        let unsure = |Error(e): Error| {
+            fail!("{e}. Whether {verb} took effect on {} is not known: check the account, or re-run (MAS's {verb} can be repeated)", user.username)
+        };
         if r.status.as_u16() != 200 || !r.body.is_object() {
-            return Err(r.unexpected(action, "MAS's answer (200 with the user)"));
+            return Err(unsure(
+                r.unexpected(action, "MAS's answer (200 with the user)"),
+            ));
         }
         let answered = MasUser::from_resource(&r.body["data"])
-            .map_err(|e| r.unexpected(action, &format!("MAS's answer (the user): {e}")))?;
+            .map_err(|e| unsure(r.unexpected(action, &format!("MAS's answer (the user): {e}"))))?;
         if answered.id != user.id {
-            return Err(fail!(
+            return Err(unsure(fail!(
                 "{action}: MAS answered about the user {} ({}), not {} ({}); the answer was not used and nothing more was done. Check that api_url points at MAS itself (not a proxy or another server)",
                 answered.username,
                 answered.id,
                 user.username,
                 user.id
-            ));
+            )));
         }
         Ok(Answered {
             subject: Some(self.user_id(&answered.username)?),

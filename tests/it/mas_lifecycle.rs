@@ -290,7 +290,8 @@ fn logout_devices_is_refused_on_mas_before_anything_is_sent_for_the_account() {
     assert!(
         sent.iter()
             .all(|l| !l.contains(&id) && !l.contains("by-username/hal")),
-        "a request about hal was sent: {sent:?}"
+        "a request about hal was sent: {sent:?}\n{}",
+        mas.log()
     );
     assert!(mas.can_login("hal", STRONG) && !mas.can_login("hal", STRONG2));
 }
