@@ -21,6 +21,7 @@ mod mas_backend;
 mod mas_delegation;
 mod mas_fake_conformance;
 mod mas_fake_lifecycle;
+mod mas_lifecycle;
 mod operator_backends;
 mod operator_lines;
 mod playbook_tags;
