@@ -43,10 +43,11 @@ pub static USER_OPTIONS: &[Opt] = &[
     Opt::str("state").choices(State::NAMES).doc(&[
         "C(present) (the default): the account exists and is active. A deactivated account is not reactivated unless I(reactivate=true): without it the module fails for that account.",
         "C(deactivated): an existing account is deactivated (it can no longer log in, and its access tokens are refused); one that already is, or that does not exist, is left as it is (nothing is created). Needs admin credentials (backend C(mas): its credentials). See I(erase).",
+        "Reactivation does not unlock a locked account. On MAS, deactivation also ends all the account's sessions and removes its e-mail addresses (reactivation does not bring them back).",
         "With I(users), the default for entries that do not set it.",
     ]),
     Opt::bool("locked").doc(&[
-        "Whether the account is locked: a locked account cannot log in, and keeps everything else. Left out, a lock is left as it is. Synapse (C(PUT /_synapse/admin/v2/users/<user_id>) C({\"locked\": ..})), tuwunel and MAS (C(lock)/C(unlock)); Dendrite has no locks (refused). A new account asked to be locked is locked right after its creation.",
+        "Whether the account is locked: a locked account cannot log in, and keeps everything else. Left out, a lock is left as it is. Synapse (C(PUT /_synapse/admin/v2/users/<user_id>) C({\"locked\": ..})), tuwunel and MAS (C(lock)/C(unlock)); Dendrite has no locks (refused). A new account asked to be locked is locked right after its creation. Synapse and MAS keep a locked account's sessions, refused while it is locked and working again once it is unlocked.",
         "With I(users), the default for entries that do not set it.",
     ]),
     Opt::list("email", Kind::Str).doc(&[
