@@ -153,6 +153,8 @@ fn fake_tuwunel_bulk_of_60_with_concurrency_8_under_short_lived_capped_nonces() 
     for old in 1..=3 {
         users.push(json!({"username": format!("bulk-old{old}"), "password": "whatever-pw"}));
     }
+    // A deactivated account comes back only when asked (issue 19): this list says it stays so.
+    users[58]["state"] = json!("deactivated");
     let r = run_module(
         "register_user",
         reg_args(
@@ -331,8 +333,10 @@ fn fake_tuwunel_passwords_are_set_but_never_on_a_deactivated_account() {
     let r = run_module("register_user", args("erin", &new_pw)).ok();
     assert_eq!(r.json["password_updated"], true);
     assert_eq!(s.login("erin", &new_pw).status, 200);
-    // tuwunel re-activates an account whose password is set: refused, and it stays deactivated.
-    run_module("register_user", args("gone", &new_pw)).fails_with("re-activate");
+    // tuwunel re-activates an account whose password is set: without reactivate: true the
+    // module refuses (issue 19: a deactivated account comes back only when asked), and the
+    // password is never sent.
+    run_module("register_user", args("gone", &new_pw)).fails_with("reactivate: true");
     let login = s.login("gone", &new_pw);
     assert_eq!(login.errcode(), "M_USER_DEACTIVATED", "{:?}", login.body);
 }
@@ -581,4 +585,79 @@ fn fake_tuwunel_behind_backend_synapse_is_named_only_after_a_refusal() {
     )
     .fails_with("use backend tuwunel");
     assert_eq!(probes(&s), 2);
+}
+
+/// The account lifecycle of issue 19 on the FAKE tuwunel, through its copy of Synapse's admin
+/// API (docs/tuwunel.md 4.3, 4.4): deactivation (with erasure), reactivation with a password,
+/// locks. Checked on the FAKE's own record and by logins.
+#[test]
+fn fake_tuwunel_deactivates_reactivates_and_locks() {
+    let (s, admin_pw) = fake_tuwunel(
+        &[
+            json!({"username": "leaver", "password": "leaver-pw-1"}),
+            json!({"username": "suspect", "password": "suspect-pw-1"}),
+        ],
+        &[],
+    );
+    let token = admin_token(&s, &admin_pw);
+    let args = |extra: Value| {
+        reg_args(
+            &s,
+            with(
+                json!({"admin_username": "admin", "admin_password": admin_pw}),
+                extra,
+            ),
+        )
+    };
+    let r = run_module(
+        "register_user",
+        args(json!({"username": "leaver", "state": "deactivated", "erase": true})),
+    )
+    .ok();
+    assert!(r.changed());
+    let rec = record(&s, &token, "leaver").unwrap();
+    assert_eq!(
+        (&rec["deactivated"], &rec["erased"]),
+        (&json!(true), &json!(true)),
+        "{rec}"
+    );
+    assert_eq!(
+        s.login("leaver", "leaver-pw-1").errcode(),
+        "M_USER_DEACTIVATED"
+    );
+    let again = run_module(
+        "register_user",
+        args(json!({"username": "leaver", "state": "deactivated", "erase": true})),
+    )
+    .ok();
+    assert!(!again.changed());
+
+    let back = random_secret("back-pw");
+    let r = run_module(
+        "register_user",
+        args(json!({"username": "leaver", "password": back, "reactivate": true})),
+    )
+    .ok();
+    assert!(r.changed() && r.json["reactivated"] == true, "{}", r.stdout);
+    assert_eq!(record(&s, &token, "leaver").unwrap()["deactivated"], false);
+    assert_eq!(s.login("leaver", &back).status, 200);
+
+    let r = run_module(
+        "register_user",
+        args(json!({"username": "suspect", "create": false, "locked": true})),
+    )
+    .ok();
+    assert!(r.changed());
+    assert_eq!(record(&s, &token, "suspect").unwrap()["locked"], true);
+    assert_eq!(
+        s.login("suspect", "suspect-pw-1").errcode(),
+        "M_USER_LOCKED"
+    );
+    let r = run_module(
+        "register_user",
+        args(json!({"username": "suspect", "create": false, "locked": false})),
+    )
+    .ok();
+    assert!(r.changed());
+    assert_eq!(s.login("suspect", "suspect-pw-1").status, 200);
 }
