@@ -10,17 +10,25 @@ use serde_json::{json, Value};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// A Synapse whose background updates have all run (a fresh database refuses reactivations
-/// until then: `reactivation_fails_until_the_profile_index_exists`).
+/// A Synapse that reactivates accounts: a fresh database answers every reactivation with 500
+/// until its background update `profiles_full_user_id_key_idx` has run
+/// (`reactivation_fails_until_the_profile_index_exists`). The status endpoint's
+/// `current_updates` is empty between two updates too, so the probe is a reactivation itself.
 fn settled(s: Synapse) -> Synapse {
     let deadline = Instant::now() + Duration::from_secs(300);
+    let (id, pw, _) = new_user(&s, "probe");
+    deactivate(&s, &id, None);
     loop {
-        let (st, v) = s.admin_get("/_synapse/admin/v1/background_updates/status");
-        assert_eq!(st, 200, "{v}");
-        if v["current_updates"] == json!({}) {
+        let body = json!({"deactivated": false, "password": pw});
+        let (st, v) = admin(&s, "PUT", &user_path(&id), Some(body));
+        if st == 200 {
             return s;
         }
-        assert!(Instant::now() < deadline, "background updates: {v}");
+        assert_eq!(st, 500, "reactivating the probe account: {v}");
+        assert!(
+            Instant::now() < deadline,
+            "Synapse still refuses reactivations: {v}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
