@@ -37,4 +37,5 @@ mod ssh_cache;
 mod synapse_lifecycle;
 pub(crate) mod synapse_lifecycle_facts;
 mod tuwunel_backend;
+mod tuwunel_role;
 mod user_admin;
