@@ -124,6 +124,12 @@ fn deactivation_ends_login_and_existing_tokens(d: &Dendrite) {
     assert_eq!(r.json["deactivated"], true);
     assert_eq!(r.json["user_id"], id);
     assert_eq!(r.msg(), format!("{id} deactivated"));
+    assert_eq!(
+        r.json["diff"]["before"]["deactivated"], false,
+        "{}",
+        r.stdout
+    );
+    assert_eq!(r.json["diff"]["after"]["deactivated"], true);
     assert_eq!(deactivated(d, &user), Some(true));
     assert!(d.device_ids(&user).is_empty(), "its devices are gone");
     assert_login_refused(d, &user, &pw);
@@ -140,6 +146,22 @@ fn deactivation_ends_login_and_existing_tokens(d: &Dendrite) {
     let r = run_check(d, json!({"username": id, "state": "deactivated"})).ok();
     assert!(!r.changed(), "{}", r.stdout);
     assert_eq!(deactivated(d, &user), Some(true));
+
+    // Many in one task: the active one is deactivated, the deactivated and missing ones are ok.
+    let (other, other_pw) = new_user(d, "deact-bulk");
+    let other_token = d.token(&other, &other_pw);
+    let nobody = unique_user("deact-nobody");
+    let users = json!([{"username": user, "state": "deactivated"},
+                       {"username": other, "state": "deactivated"},
+                       {"username": nobody, "state": "deactivated"}]);
+    let r = run(d, json!({"users": users})).ok();
+    assert!(r.changed(), "{}", r.stdout);
+    assert_eq!(r.json["deactivated"], 1, "{}", r.stdout);
+    assert_eq!(r.json["failed_count"], 0);
+    assert_eq!(deactivated(d, &other), Some(true));
+    assert_eq!(deactivated(d, &nobody), None, "nothing was created");
+    assert_login_refused(d, &other, &other_pw);
+    assert_eq!(whoami(d, &other_token), 401);
 }
 
 fn a_missing_account_stays_missing(d: &Dendrite) {
