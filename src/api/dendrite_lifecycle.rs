@@ -5,6 +5,9 @@
 //!   account's `userapi_devices` rows (its access tokens). The flag alone refuses password logins
 //!   but not existing tokens; both together end the account at once, while Dendrite runs (it
 //!   caches no accounts, devices or tokens).
+//!   With admin credentials the account first leaves its rooms
+//!   (`POST /_dendrite/admin/evacuateUser`), as Dendrite's own deactivation does; without them it
+//!   stays a member of its rooms (it can no longer act in them).
 //! - Erasure: Dendrite has none (its own deactivation ignores `erase`): refused.
 //! - Reactivation: the password is set first through Dendrite's own admin API
 //!   (`POST /_dendrite/admin/resetPassword`, which hashes it as Dendrite's configuration says and
@@ -85,7 +88,21 @@ impl Lifecycle for DendriteLifecycle {
         if erase {
             return Err(fail!("erase: {NO_ERASURE}; {user_id} was not deactivated"));
         }
-        self.write(user_id, Write::Deactivate)?;
+        // With admin credentials it leaves its rooms first, as Dendrite's own deactivation does:
+        // a failure after that leaves an active account outside its rooms, and a re-run repeats
+        // both (the evacuation is idempotent).
+        if let Some(admin) = &self.admin {
+            admin.evacuate_user(user_id).map_err(|e| {
+                fail!("deactivating {user_id}: {e}; it was not deactivated (it may have left some of its rooms); a re-run tries again")
+            })?;
+        }
+        self.write(user_id, Write::Deactivate)
+            .map_err(|e| match &self.admin {
+                Some(_) => fail!(
+                    "{e}. It had left its rooms already (evacuateUser); a re-run deactivates it"
+                ),
+                None => e,
+            })?;
         Ok(Answered::default())
     }
 

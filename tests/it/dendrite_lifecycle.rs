@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 on_both_databases!(
     deactivation_ends_login_and_existing_tokens,
+    with_admin_credentials_it_leaves_its_rooms_first,
     a_missing_account_stays_missing,
     reactivation_only_when_asked_and_with_the_new_password,
     logout_devices_ends_sessions_only_when_asked,
@@ -162,6 +163,65 @@ fn deactivation_ends_login_and_existing_tokens(d: &Dendrite) {
     assert_eq!(deactivated(d, &nobody), None, "nothing was created");
     assert_login_refused(d, &other, &other_pw);
     assert_eq!(whoami(d, &other_token), 401);
+}
+
+/// The members of `room`, as the harness admin (a member) sees them.
+fn joined(d: &Dendrite, room: &str) -> Vec<String> {
+    let (s, v) = d.admin(
+        "GET",
+        &format!("/_matrix/client/v3/rooms/{room}/joined_members"),
+        None,
+    );
+    assert_eq!(s, 200, "{v}");
+    v["joined"].as_object().unwrap().keys().cloned().collect()
+}
+
+fn with_admin_credentials_it_leaves_its_rooms_first(d: &Dendrite) {
+    let (s, v) = d.admin(
+        "POST",
+        "/_matrix/client/v3/createRoom",
+        Some(json!({"preset": "public_chat"})),
+    );
+    assert_eq!(s, 200, "{v}");
+    let room = v["room_id"].as_str().unwrap().to_string();
+    let join = |user: &str, pw: &str| {
+        let token = d.token(user, pw);
+        let (s, v) = d.request(
+            "POST",
+            &format!("/_matrix/client/v3/join/{room}"),
+            Some(&token),
+            Some(json!({})),
+        );
+        assert_eq!(s, 200, "{v}");
+        token
+    };
+    let (member, pw) = new_user(d, "rooms");
+    let token = join(&member, &pw);
+    let (lurker, lurker_pw) = new_user(d, "rooms-db-only");
+    join(&lurker, &lurker_pw);
+    let (loner, _) = new_user(d, "no-rooms");
+
+    let r = run(
+        d,
+        json!({"username": member, "state": "deactivated", "access_token": d.admin_token}),
+    )
+    .ok();
+    assert!(r.changed(), "{}", r.stdout);
+    assert!(!joined(d, &room).contains(&d.user_id(&member)), "it left");
+    assert_eq!(deactivated(d, &member), Some(true));
+    assert_eq!(whoami(d, &token), 401);
+    // An account in no room: Dendrite answers that none was affected.
+    let r = run(
+        d,
+        json!({"username": loner, "state": "deactivated", "access_token": d.admin_token}),
+    )
+    .ok();
+    assert!(r.changed(), "{}", r.stdout);
+    assert_eq!(deactivated(d, &loner), Some(true));
+    // Without admin credentials the database alone: deactivated, still a member.
+    run(d, json!({"username": lurker, "state": "deactivated"})).ok();
+    assert_eq!(deactivated(d, &lurker), Some(true));
+    assert!(joined(d, &room).contains(&d.user_id(&lurker)));
 }
 
 fn a_missing_account_stays_missing(d: &Dendrite) {
