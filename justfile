@@ -20,6 +20,28 @@ register-user USERNAME PASSWORD ADMIN_YES_OR_NO *EXTRA_ARGS:
 update-user-admin USERNAME ADMIN_YES_OR_NO *EXTRA_ARGS:
     @scripts/run-tag.sh update-user-admin username "$1" admin "$2" -- "${@:3}"
 
+# Sets a user's password (sessions are kept; logout_devices=yes ends them): just update-user-password alice NEW-PASSWORD
+update-user-password USERNAME PASSWORD *EXTRA_ARGS:
+    @pairs=(); rest=(); for a in "${@:3}"; do case "$a" in logout_devices=*) pairs+=(logout_devices "${a#logout_devices=}") ;; *) rest+=("$a") ;; esac; done; \
+     scripts/run-tag.sh update-user-password username "$1" password "$2" "${pairs[@]}" -- "${rest[@]}"
+
+# Deactivates a user (erase=yes also erases their data): just deactivate-user bob
+deactivate-user USERNAME *EXTRA_ARGS:
+    @pairs=(); rest=(); for a in "${@:2}"; do case "$a" in erase=*) pairs+=(erase "${a#erase=}") ;; *) rest+=("$a") ;; esac; done; \
+     scripts/run-tag.sh deactivate-user username "$1" "${pairs[@]}" -- "${rest[@]}"
+
+# Reactivates a deactivated user with a new password: just reactivate-user bob NEW-PASSWORD
+reactivate-user USERNAME PASSWORD *EXTRA_ARGS:
+    @scripts/run-tag.sh reactivate-user username "$1" password "$2" -- "${@:3}"
+
+# Locks a user (they cannot log in; nothing else changes): just lock-user mallory
+lock-user USERNAME *EXTRA_ARGS:
+    @scripts/run-tag.sh lock-user username "$1" -- "${@:2}"
+
+# Unlocks a user: just unlock-user mallory
+unlock-user USERNAME *EXTRA_ARGS:
+    @scripts/run-tag.sh unlock-user username "$1" -- "${@:2}"
+
 # Prints a registration link: just generate-matrix-registration-token yes 2026-12-31
 generate-matrix-registration-token ONE_TIME_YES_OR_NO="no" EX_DATE="" *EXTRA_ARGS:
     @if [ -n "$2" ]; then scripts/run-tag.sh generate-matrix-registration-token one_time "$1" ex_date "$2" -- "${@:3}"; \

@@ -156,7 +156,8 @@ pub trait Lifecycle: Sync {
     fn cannot_erase(&self) -> Option<&'static str> {
         None
     }
-    /// Lets a deactivated account log in again, with `password` where the server needs one.
+    /// Lets a deactivated account log in again; a `password` given is set too (the account logs
+    /// in with it afterwards), on every server.
     fn reactivate(&self, user_id: &str, password: Option<&str>) -> Result<Answered>;
     /// Whether reactivating needs a password (Synapse: a local account gets one back).
     fn reactivation_needs_password(&self) -> bool {

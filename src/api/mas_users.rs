@@ -41,7 +41,7 @@ pub struct MasUser {
 
 impl MasUser {
     /// A `user` resource; any other type (a `user-email`, ...) is not a user.
-    fn from_resource(data: &Value) -> Result<MasUser> {
+    pub(crate) fn from_resource(data: &Value) -> Result<MasUser> {
         if data.get("type").and_then(Value::as_str) != Some("user") {
             return Err(fail!(
                 "MAS answered a resource of type {} where a user was expected: {data}",
@@ -100,8 +100,13 @@ impl MasAdmin {
         Ok(&self.site.config()?.server_name)
     }
 
+    /// The admin API session.
+    pub(crate) fn session(&self) -> &MasSession {
+        &self.session
+    }
+
     /// `@name:server` to `name`; a user of another server is an error (MAS serves one).
-    fn localpart<'u>(&self, user_id: &'u str) -> Result<&'u str> {
+    pub(crate) fn localpart<'u>(&self, user_id: &'u str) -> Result<&'u str> {
         let Some(rest) = user_id.strip_prefix('@') else {
             return Ok(user_id);
         };
@@ -115,7 +120,7 @@ impl MasAdmin {
         }
     }
 
-    fn user_id(&self, username: &str) -> Result<String> {
+    pub(crate) fn user_id(&self, username: &str) -> Result<String> {
         Ok(format!("@{username}:{}", self.server_name()?))
     }
 
@@ -179,7 +184,7 @@ impl MasAdmin {
     }
 
     /// `POST /users/{id}/set-password`.
-    fn set_password_of(&self, user: &MasUser, password: &str) -> Result<()> {
+    pub(crate) fn set_password_of(&self, user: &MasUser, password: &str) -> Result<()> {
         let mut body = json!({ "password": password });
         if self.skip_password_check {
             body["skip_password_check"] = Value::from(true);

@@ -15,6 +15,7 @@ pub mod dendrite_accounts;
 pub mod dendrite_admin;
 pub mod dendrite_lifecycle;
 pub mod dendrite_tokens;
+pub mod mas_lifecycle;
 pub mod mas_session;
 pub mod mas_tokens;
 pub mod mas_users;

@@ -138,6 +138,9 @@ impl PasswordReset for Checked<dyn PasswordReset> {
         )?;
         Ok(a)
     }
+    fn cannot_end_sessions(&self) -> Option<&'static str> {
+        self.inner.cannot_end_sessions()
+    }
 }
 
 impl Checked<dyn Lifecycle> {

@@ -1,5 +1,6 @@
-//! Matrix Authentication Service: users, passwords, the admin flag, e-mail addresses and
-//! registration tokens through its admin API, with a token of its own obtained for the task.
+//! Matrix Authentication Service: users, passwords, the admin flag, e-mail addresses, the
+//! account lifecycle (deactivation, reactivation, locks) and registration tokens through its
+//! admin API, with a token of its own obtained for the task.
 
 use super::backend::{Access, Backend, Capability, Reach, Server};
 use crate::ansible::Result;
@@ -38,6 +39,8 @@ fn open(access: Access) -> Result<Server> {
     server.set_listing(admin.clone());
     server.set_passwords(admin.clone());
     server.set_admin_flags(admin.clone());
+    server.set_lifecycle(admin.clone());
+    server.set_locks(admin.clone());
     server.set_emails(admin);
     server.set_tokens(MasTokens::new(session));
     server.set_identity(site);

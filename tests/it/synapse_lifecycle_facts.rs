@@ -25,12 +25,12 @@ fn settled(s: Synapse) -> Synapse {
     }
 }
 
-fn sqlite() -> &'static Synapse {
+pub(crate) fn sqlite() -> &'static Synapse {
     static S: OnceLock<Synapse> = OnceLock::new();
     S.get_or_init(|| settled(Synapse::start(&[], &[])))
 }
 
-fn pg() -> &'static Synapse {
+pub(crate) fn pg() -> &'static Synapse {
     static P: OnceLock<(Postgres, Synapse)> = OnceLock::new();
     &P.get_or_init(|| {
         let pg = Postgres::start();

@@ -18,7 +18,9 @@ FAKE_MAS_HOMESERVER_URL, FAKE_MAS_POLICY). Secrets are read from files in DIR, n
 admin-client-id, admin-client-secret (a client in admin_clients), client-id, client-secret (a
 client that is not), homeserver-secret (the secret shared with Synapse's
 matrix_authentication_service section). Each request line (method, path, status; query values
-of secret-looking keys redacted) is appended to DIR/fake-mas.log. The port is written to DIR/port.
+of secret-looking keys redacted; for lock, unlock, deactivate and reactivate also the request's
+content type and its body when that is a JSON object of booleans) is appended to
+DIR/fake-mas.log. The port is written to DIR/port.
 """
 
 import argparse
@@ -473,9 +475,9 @@ class Handler(CompatSessions, http.server.BaseHTTPRequestHandler):
                     v = "<redacted>"
                 parts.append(k + eq + v)
             path += "?" + "&".join(parts)
-        line = "%s %s %s %s\n" % (
+        line = "%s %s %s %s%s\n" % (
             dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            self.command, path, status)
+            self.command, path, status, self.log_extra)
         with self.server.log_lock:
             with open(self.server.log_path, "a", encoding="utf-8") as f:
                 f.write(line)
@@ -514,6 +516,8 @@ class Handler(CompatSessions, http.server.BaseHTTPRequestHandler):
 
     def handle_any(self):
         self.body = self.read_body()
+        # One handler serves every request of a kept-alive connection.
+        self.log_extra = ""
         try:
             self.route()
         except Reject as r:
@@ -1176,7 +1180,27 @@ class Handler(CompatSessions, http.server.BaseHTTPRequestHandler):
         uid = self.path_ulid(raw)
         self.single(200, user_resource(self.find_user(uid)))
 
+    def body_for_log(self):
+        """' ctype=.. body=..' for the log of a request whose body has no secret: its content
+        type, and the body itself only when it is a JSON object of booleans (as `skip_erase`);
+        otherwise its length. Lets tests see what exactly a client sent to the lifecycle actions."""
+        ctype = self.headers.get("Content-Type") or "-"
+        if not self.body:
+            shown = "-"
+        else:
+            try:
+                v = json.loads(self.body.decode("utf-8"))
+            except ValueError:
+                v = None
+            if isinstance(v, dict) and all(isinstance(x, bool) for x in v.values()):
+                shown = json.dumps(v, separators=(",", ":"))
+            else:
+                shown = "<%d bytes>" % len(self.body)
+        return " ctype=%s body=%s" % (ctype.replace(" ", ""), shown)
+
     def user_action(self, raw, action):
+        if action in ("lock", "unlock", "deactivate", "reactivate"):
+            self.log_extra = self.body_for_log()
         self.auth()
         uid = self.path_ulid(raw)
         link = "/api/admin/v1/users/%s/%s" % (uid, action)

@@ -77,7 +77,7 @@ pub struct Entry {
 }
 
 /// What an entry of `users` inherits from the top level.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Defaults {
     pub admin: Option<bool>,
     pub user_type: Option<String>,
@@ -85,6 +85,22 @@ pub struct Defaults {
     pub emails: Vec<String>,
     pub state: Option<State>,
     pub locked: Option<bool>,
+    /// Whether a missing account is created (a password is then required).
+    pub create: bool,
+}
+
+impl Default for Defaults {
+    fn default() -> Defaults {
+        Defaults {
+            admin: None,
+            user_type: None,
+            displayname: None,
+            emails: Vec::new(),
+            state: None,
+            locked: None,
+            create: true,
+        }
+    }
 }
 
 /// One account to ensure, validated.
@@ -133,7 +149,7 @@ impl Account {
             None => defaults.state.unwrap_or(State::Present),
         };
         let password = args::secret_option(p, "password", "password_file")?;
-        if password.is_none() && state == State::Present {
+        if password.is_none() && state == State::Present && defaults.create {
             return Err(fail!(
                 "password or password_file is required to register '{name}' (state=present)"
             ));

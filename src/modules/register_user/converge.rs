@@ -60,6 +60,8 @@ pub struct Convergence<'a> {
     /// A live admin session: the admin flag of an existing account can be read.
     pub has_admin: bool,
     pub always_update_password: bool,
+    /// A missing account is created.
+    pub create: bool,
     /// A deactivated account asked to be present is reactivated.
     pub reactivate: bool,
     /// Deactivation also erases the account's data.
@@ -180,7 +182,9 @@ pub fn ensure(task: &Convergence<'_>, acct: &Account) -> Result<AccountResult> {
         deactivate(task, acct, &mut r)?;
         return Ok(r);
     }
-    task.registrar.check(&new_user(acct))?;
+    if task.create {
+        task.registrar.check(&new_user(acct))?;
+    }
     match lookup(task, acct)? {
         Presence::Exists {
             admin,
@@ -190,6 +194,19 @@ pub fn ensure(task: &Convergence<'_>, acct: &Account) -> Result<AccountResult> {
         } => {
             r.existed = Some(true);
             converge_existing(task, acct, admin, deactivated, locked, &mut r)?;
+        }
+        Presence::Absent if !task.create => {
+            return Err(fail!(
+                "{} does not exist; nothing was created (create=false)",
+                acct.user.display()
+            ));
+        }
+        Presence::Unknown(why) if !task.create => {
+            return Err(fail!(
+                "cannot tell whether {} exists ({}), and create=false: give admin credentials (or server_name)",
+                acct.user.display(),
+                why.reason()
+            ));
         }
         Presence::Absent if task.check_mode => {
             r.existed = Some(false);
@@ -270,8 +287,8 @@ fn converge_existing(
         if !task.check_mode {
             lifecycle.reactivate(id, acct.password.as_deref())?;
         }
-        // The password was given back with the reactivation.
-        r.password_updated = acct.password.is_some() && lifecycle.reactivation_needs_password();
+        // The password is set with the reactivation (Lifecycle::reactivate's contract).
+        r.password_updated = acct.password.is_some();
     }
     converge_admin(task, acct, admin, r)?;
     converge_emails(task, acct, r)?;
@@ -466,7 +483,10 @@ fn set_password(task: &Convergence<'_>, acct: &Account, r: &mut AccountResult) -
         ));
     };
     let Some(password) = &acct.password else {
-        return Ok(());
+        return Err(fail!(
+            "update_password=always: no password given for {}",
+            acct.user.display()
+        ));
     };
     // Servers cannot compare a password without a login; setting it is the only sure way.
     r.password_updated = true;

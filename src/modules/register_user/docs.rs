@@ -3,8 +3,8 @@
 use crate::ansible::{Kind, ModuleDoc, Ret};
 
 pub static DOC: ModuleDoc = ModuleDoc {
-    short_description: "Ensure Matrix accounts exist (Synapse, Dendrite, MAS), one or many per task",
-    description: &["Registers accounts on a Matrix homeserver with the shared-secret registration API (C(/_synapse/admin/v1/register)), which Synapse and Dendrite serve even with public registration closed.", "An existing account is success with C(changed=false) and is never modified, unless I(update_password=always).", "When the full user ID is known (I(server_name), a full C(@user:server) I(username), or admin credentials), the account is looked up first, so the no-change path costs one small request instead of the bcrypt hash Synapse computes for every registration attempt.", "Registration sends C(inhibit_login), so a new account has no device and no access token (Dendrite ignores it; the module logs out the session Dendrite opens).", "With I(backend=mas), for a homeserver that delegates authentication to Matrix Authentication Service, accounts live in MAS: the module looks each one up by name, creates it (with its display name), sets its password (MAS's complexity rules apply unless I(skip_password_check)), its admin flag and its I(email) addresses, through MAS's admin API with an OAuth2 client-credentials token it renews during long tasks and revokes at the end. MAS provisions the account on the homeserver. An existing account is left as it is, except that I(admin) and I(email) converge when given and I(update_password=always) sets the password.", "A compiled binary module. Secrets never appear in its output; C(invocation.module_args) shows them as C(VALUE_SPECIFIED_IN_NO_LOG_PARAMETER)."],
+    short_description: "Ensure Matrix accounts exist, or are deactivated or locked (Synapse, Dendrite, MAS, tuwunel), one or many per task",
+    description: &["Registers accounts on a Matrix homeserver with the shared-secret registration API (C(/_synapse/admin/v1/register)), which Synapse and Dendrite serve even with public registration closed.", "An existing account is success with C(changed=false) and is never modified, unless I(update_password=always), or I(admin), I(locked) or I(email) ask for something it lacks.", "The account's lifecycle in Ansible's words: I(state=deactivated) deactivates it (I(erase) also erases its data), I(state=present) with I(reactivate=true) brings a deactivated account back, I(locked) locks or unlocks it. Every such write is read back from the server before it counts as done.", "When the full user ID is known (I(server_name), a full C(@user:server) I(username), or admin credentials), the account is looked up first, so the no-change path costs one small request instead of the bcrypt hash Synapse computes for every registration attempt.", "Registration sends C(inhibit_login), so a new account has no device and no access token (Dendrite ignores it; the module logs out the session Dendrite opens).", "With I(backend=mas), for a homeserver that delegates authentication to Matrix Authentication Service, accounts live in MAS: the module looks each one up by name, creates it (with its display name), sets its password (MAS's complexity rules apply unless I(skip_password_check)), its admin flag and its I(email) addresses, through MAS's admin API with an OAuth2 client-credentials token it renews during long tasks and revokes at the end. MAS provisions the account on the homeserver. An existing account is left as it is, except that I(admin) and I(email) converge when given and I(update_password=always) sets the password.", "A compiled binary module. Secrets never appear in its output; C(invocation.module_args) shows them as C(VALUE_SPECIFIED_IN_NO_LOG_PARAMETER)."],
     check_mode: "Looks accounts up and predicts C(changed); writes nothing. Without a known user ID it warns that it cannot tell and predicts a creation.",
     diff_mode: "Shows whether the account existed before and after.",
     notes: &["Ansible runs this module as a binary on the target host; it needs no Python there.", "The shared secret gives full power over the server. Keep it in Ansible Vault and leave C(no_log) on the task."],
@@ -44,6 +44,22 @@ pub static DOC: ModuleDoc = ModuleDoc {
     email: alice@example.org
   no_log: true
 
+- name: Deactivate a leaver (their sessions end; the name stays taken)
+  register_user:
+    username: bob
+    state: deactivated
+    access_token: "{{ matrix_admin_access_token }}"
+    shared_secret: "{{ matrix_synapse_registration_shared_secret }}"
+
+- name: Lock an account under investigation
+  register_user:
+    username: mallory
+    password: "{{ vault_mallory_password }}"
+    locked: true
+    access_token: "{{ matrix_admin_access_token }}"
+    shared_secret: "{{ matrix_synapse_registration_shared_secret }}"
+  no_log: true
+
 - name: Reset a password, acting as an admin
   register_user:
     username: alice
@@ -59,9 +75,9 @@ pub static DOC: ModuleDoc = ModuleDoc {
         Ret::new("password_updated", Kind::Bool, "with username", "Whether the password of an existing account was set (update_password=always).").sample(r#"false"#),
         Ret::new("admin_updated", Kind::Bool, "with username", "Whether the admin flag of an existing account was set to I(admin) (with admin credentials).").sample(r#"false"#),
         Ret::new("emails_added", Kind::List, "with username", "Backend mas: the e-mail addresses added to an existing account (in check mode, that would be).").sample(r#"["alice@example.org"]"#),
-        Ret::new("deactivated", Kind::Raw, "always", "Whether the account was deactivated (I(state=deactivated); in check mode, would be). With users, how many were.").sample(r#"false"#),
-        Ret::new("reactivated", Kind::Raw, "always", "Whether a deactivated account was reactivated (I(reactivate); in check mode, would be). With users, how many were.").sample(r#"false"#),
-        Ret::new("lock_changed", Kind::Raw, "with username", "C(true) if the account was locked, C(false) if unlocked, null if its lock was left as it was (in check mode, would be).").sample(r#"null"#),
+        Ret::new("deactivated", Kind::Raw, "always", "Whether the account was deactivated (in check mode, would be). With users, how many were.").sample(r#"false"#),
+        Ret::new("reactivated", Kind::Raw, "always", "Whether the account was reactivated (in check mode, would be). With users, how many were.").sample(r#"false"#),
+        Ret::new("lock_changed", Kind::Raw, "with username", "null when the lock was left as it was; true when the account was locked, false when unlocked (in check mode, would be).").sample(r#"null"#),
         Ret::new("locks_changed", Kind::Int, "with users", "How many accounts were locked or unlocked.").sample(r#"0"#),
         Ret::new("passwords_set", Kind::Int, "with users", "How many passwords of existing accounts were set (update_password=always).").sample(r#"0"#),
         Ret::new("admin_flags_changed", Kind::Int, "with users", "How many existing accounts got the admin flag asked for.").sample(r#"0"#),

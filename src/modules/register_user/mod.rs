@@ -56,6 +56,9 @@ static MODULE_OPTIONS: &[Opt] = &[
             "C(on_create) sets the password only for a new account.",
             "C(always) also sets it on an existing account, through the admin API, and reports C(changed) every time (a server cannot compare a password without a login). Needs I(access_token) or I(admin_username) + I(admin_password) (with backend C(mas), its credentials).",
         ]),
+    Opt::bool("create").default_bool(true).doc(&[
+        "Whether a missing account is created (I(state=present)). With C(false) a missing account is an error and nothing is created: for changing existing accounts only (a new password, a lock, a reactivation), as the C(update-user-password), C(lock-user) and C(reactivate-user) tags do. I(password) is then needed only where it is used (I(update_password=always), I(reactivate)).",
+    ]),
     Opt::bool("reactivate").default_bool(false).doc(&[
         "Whether a deactivated account with I(state=present) is reactivated (with I(password), which it gets back; Synapse needs it). Without it such an account fails, so that no account comes back by accident.",
     ]),
@@ -131,6 +134,7 @@ struct Args {
     concurrency: usize,
     /// Bulk results list unchanged accounts too.
     report_unchanged: bool,
+    create: bool,
     reactivate: bool,
     erase: bool,
     logout_devices: bool,
@@ -184,6 +188,16 @@ impl Args {
             Some(_) => None,
             None => args::admin_credentials(p)?,
         };
+        if !p.bool("create")
+            && update_password == UpdatePassword::Always
+            && !p.is_given("password")
+            && !p.is_given("password_file")
+            && !p.is_given("users")
+        {
+            return Err(fail!(
+                "update_password=always sets a password: give password (or password_file)"
+            ));
+        }
         if update_password == UpdatePassword::Always && admin.is_none() && mas.is_none() {
             return Err(fail!(
                 "update_password=always resets the password of existing accounts, which needs admin credentials: give access_token, or admin_username and admin_password"
@@ -200,6 +214,7 @@ impl Args {
             user_type: p.str("user_type").map(str::to_string),
             displayname: p.str("displayname").map(str::to_string),
             emails: emails(p),
+            create: p.bool("create"),
             state: p
                 .str("state")
                 .map(|_| p.choice::<State>("state"))
@@ -216,7 +231,10 @@ impl Args {
             Some(_) => Accounts::One(Account::from_params(
                 p,
                 p.str("server_name").map(|s| (s, NameSource::Option)),
-                &Defaults::default(),
+                &Defaults {
+                    create: p.bool("create"),
+                    ..Defaults::default()
+                },
             )?),
             None => Accounts::Many(bulk_accounts(
                 entries,
@@ -271,6 +289,7 @@ impl Args {
             update_password,
             concurrency: concurrency as usize,
             report_unchanged: p.bool("report_unchanged"),
+            create: p.bool("create"),
             reactivate: p.bool("reactivate"),
             erase: p.bool("erase"),
             logout_devices: p.bool("logout_devices"),
@@ -333,6 +352,7 @@ fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
                 lookups: LookupPolicy::default(),
                 has_admin: false,
                 always_update_password: false,
+                create: true,
                 reactivate: false,
                 erase: false,
                 logout_devices: false,
@@ -346,6 +366,22 @@ fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
         .registrar()
         .ok_or_else(|| fail!("backend {name} has no shared-secret registration"))?;
     // What this server cannot do at all is refused before any request.
+    if let Accounts::One(account) = &a.accounts {
+        let probe = Convergence {
+            server,
+            registrar,
+            listed: None,
+            lookups: LookupPolicy::default(),
+            has_admin: server.admin == AdminAccess::Live,
+            always_update_password: false,
+            create: a.create,
+            reactivate: a.reactivate,
+            erase: false,
+            logout_devices: false,
+            check_mode: m.check_mode,
+        };
+        converge::refuse_missing(&probe, account)?;
+    }
     if a.logout_devices {
         if let Some(why) = server.passwords().and_then(|p| p.cannot_end_sessions()) {
             return Err(fail!("logout_devices: {why}"));
@@ -393,6 +429,7 @@ fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
         lookups: LookupPolicy::default(),
         has_admin: server.admin == AdminAccess::Live,
         always_update_password: a.update_password == UpdatePassword::Always,
+        create: a.create,
         reactivate: a.reactivate,
         erase: a.erase,
         logout_devices: a.logout_devices,

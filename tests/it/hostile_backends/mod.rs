@@ -13,7 +13,9 @@
 //! - [`writes`]: a full user ID that cannot be checked is never registered;
 //! - [`leaks`]: no secret reaches the output in any encoding;
 //! - [`explains`]: messages name the option to fix, what answered, and what exists after a
-//!   partial success.
+//!   partial success;
+//! - [`mas_lifecycle`]: MAS's lock, unlock, deactivate and reactivate answered about another
+//!   user, empty, with a web page or a redirect are failures, never a success.
 //!
 //! The MAS stand-in ([`mas_shaped`]) is a hostile server that impersonates Matrix Authentication
 //! Service's OAuth discovery, token endpoint and admin API with the shapes of the real MAS 1.22
@@ -29,6 +31,8 @@ mod contradictions;
 mod endless;
 mod explains;
 mod leaks;
+mod lifecycle;
+mod mas_lifecycle;
 mod mas_shaped;
 mod slow;
 mod subjects;

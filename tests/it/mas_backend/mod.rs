@@ -13,11 +13,11 @@ use crate::common::fake_mas::FakeMas;
 use crate::common::{run_module_with, Run};
 use serde_json::{json, Value};
 
-const STRONG: &str = "Plum-Orbit-Lantern-42-Quietly";
-const STRONG2: &str = "Velvet-Harbor-Cactus-77-Softly";
+pub(crate) const STRONG: &str = "Plum-Orbit-Lantern-42-Quietly";
+pub(crate) const STRONG2: &str = "Velvet-Harbor-Cactus-77-Softly";
 
 /// The MAS options of a module: URL and the admin client's credentials (the secret in a file).
-fn mas_args(mas: &FakeMas, extra: Value) -> Value {
+pub(crate) fn mas_args(mas: &FakeMas, extra: Value) -> Value {
     let mut v = json!({
         "backend": "mas",
         "api_url": mas.url,
@@ -30,7 +30,7 @@ fn mas_args(mas: &FakeMas, extra: Value) -> Value {
     v
 }
 
-fn check_mode() -> [(&'static str, Value); 2] {
+pub(crate) fn check_mode() -> [(&'static str, Value); 2] {
     [
         ("_ansible_check_mode", json!(true)),
         ("_ansible_diff", json!(true)),
@@ -38,7 +38,7 @@ fn check_mode() -> [(&'static str, Value); 2] {
 }
 
 /// Lines of the fake's request log with this method and path prefix.
-fn logged(mas: &FakeMas, method: &str, path: &str) -> usize {
+pub(crate) fn logged(mas: &FakeMas, method: &str, path: &str) -> usize {
     mas.log()
         .lines()
         .filter(|l| {
@@ -73,7 +73,34 @@ fn shape(method: &str, path: &str) -> String {
     format!("{method} {} ?{}", segments.join("/"), keys.join("&"))
 }
 
-/// The shapes of the requests a real MAS answered in the recording (its own, not Synapse's).
+/// The lifecycle actions whose log lines (of the FAKE) also show what was sent: the request's
+/// content type and body (` ctype=<type or -> body=<JSON or ->`), part of their shape.
+const BODY_SHOWN: &[&str] = &["/lock", "/unlock", "/deactivate", "/reactivate"];
+
+/// A recorded lifecycle request's body, as the fake logs it.
+fn logged_body(request: &Value) -> String {
+    let ctype = request["headers"]["Content-Type"].as_str().unwrap_or("-");
+    let body = match &request["body"] {
+        Value::Null => "-".to_string(),
+        b => serde_json::to_string(b).unwrap(),
+    };
+    format!("ctype={ctype} body={body}")
+}
+
+/// The shape of a line of the fake's log: method, path and query keys, and for the lifecycle
+/// actions the content type and body sent.
+fn logged_shape(line: &str) -> String {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let sh = shape(f[1], f[2]);
+    if f.len() > 4 {
+        format!("{sh} {}", f[4..].join(" "))
+    } else {
+        sh
+    }
+}
+
+/// The shapes of the requests a real MAS answered in the recording (its own, not Synapse's);
+/// for the lifecycle actions with the content type and body sent.
 fn recorded_shapes() -> std::collections::HashSet<String> {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -85,10 +112,13 @@ fn recorded_shapes() -> std::collections::HashSet<String> {
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .filter(|x| !x["id"].as_str().unwrap().starts_with("synapse-"))
         .map(|x| {
-            shape(
-                x["request"]["method"].as_str().unwrap(),
-                x["request"]["path"].as_str().unwrap(),
-            )
+            let path = x["request"]["path"].as_str().unwrap();
+            let sh = shape(x["request"]["method"].as_str().unwrap(), path);
+            if BODY_SHOWN.iter().any(|a| path.ends_with(a)) {
+                format!("{sh} {}", logged_body(&x["request"]))
+            } else {
+                sh
+            }
         })
         .collect()
 }
@@ -108,7 +138,7 @@ fn run(mas: &FakeMas, module: &str, args: Value) -> Run {
     run_with(mas, module, args, &[])
 }
 
-fn run_with(mas: &FakeMas, module: &str, args: Value, flags: &[(&str, Value)]) -> Run {
+pub(crate) fn run_with(mas: &FakeMas, module: &str, args: Value, flags: &[(&str, Value)]) -> Run {
     let (grants, revokes) = (granted(mas), logged(mas, "POST", "/oauth2/revoke"));
     // The fake writes a log line just after its answer: wait until the harness's last request
     // is logged, so that the lines after `before` are the module's.
@@ -138,8 +168,7 @@ fn run_with(mas: &FakeMas, module: &str, args: Value, flags: &[(&str, Value)]) -
     // Every request the module sent has the shape of one a real MAS answered in the recording.
     let recorded = recorded_shapes();
     for line in mas.log().lines().skip(before) {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let sh = shape(f[1], f[2]);
+        let sh = logged_shape(line);
         assert!(
             recorded.contains(&sh),
             "{module} sent {sh}, a request the recording does not show ({line})"
@@ -149,16 +178,16 @@ fn run_with(mas: &FakeMas, module: &str, args: Value, flags: &[(&str, Value)]) -
 }
 
 /// A module run against `mas` with its MAS options and `extra` (checked as `run_with` does).
-fn task(mas: &FakeMas, module: &str, extra: Value) -> Run {
+pub(crate) fn task(mas: &FakeMas, module: &str, extra: Value) -> Run {
     run(mas, module, mas_args(mas, extra))
 }
 
 /// The same in check mode, with diff.
-fn check(mas: &FakeMas, module: &str, extra: Value) -> Run {
+pub(crate) fn check(mas: &FakeMas, module: &str, extra: Value) -> Run {
     run_with(mas, module, mas_args(mas, extra), &check_mode())
 }
 
-fn no_secret_in(run: &Run, secrets: &[&str]) {
+pub(crate) fn no_secret_in(run: &Run, secrets: &[&str]) {
     for s in secrets {
         assert!(
             !run.stdout.contains(s) && !run.stderr.contains(s),
@@ -206,5 +235,25 @@ fn the_request_shape_check_tells_recorded_from_unrecorded() {
         ),
     ] {
         assert!(!recorded.contains(&shape(m, p)), "{m} {p}");
+    }
+    // The lifecycle actions: their bodies are part of the shape, as the fake logs them.
+    let t = "2026-12-03T21:00:00.000000Z";
+    let u = "/api/admin/v1/users/01M83PX7NDQB6KXCB3W5STR3DY";
+    for line in [
+        format!("{t} POST {u}/lock 200 ctype=- body=-"),
+        format!("{t} POST {u}/deactivate 200 ctype=- body=-"),
+        format!("{t} POST {u}/deactivate 200 ctype=application/json body={{\"skip_erase\":true}}"),
+        format!("{t} POST {u}/reactivate 200 ctype=- body=-"),
+    ] {
+        assert!(recorded.contains(&logged_shape(&line)), "{line}");
+    }
+    for line in [
+        format!("{t} POST {u}/lock 200"),
+        format!("{t} POST {u}/lock 200 ctype=application/json body={{}}"),
+        format!("{t} POST {u}/deactivate 200 ctype=application/json body=-"),
+        format!("{t} POST {u}/deactivate 200 ctype=application/json body={{\"erase\":true}}"),
+        format!("{t} POST {u}/reactivate 200 ctype=application/json body=<20 bytes>"),
+    ] {
+        assert!(!recorded.contains(&logged_shape(&line)), "{line}");
     }
 }

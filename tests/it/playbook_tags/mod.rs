@@ -2,6 +2,7 @@
 //! run them: `playbooks/setup.yml --tags=register-user --extra-vars='username=.. password=.. admin=yes'`.
 
 mod ansible;
+mod lifecycle;
 
 use crate::common::library::module_names;
 use crate::common::*;
