@@ -9,7 +9,9 @@
 //!   (`POST /_dendrite/admin/evacuateUser`), as Dendrite's own deactivation does; without them it
 //!   stays a member of its rooms (it can no longer act in them).
 //! - Erasure: Dendrite has none (its own deactivation ignores `erase`): refused.
-//! - Reactivation: the password is set first through Dendrite's own admin API
+//! - Reactivation: without a password, the flag is cleared and the account logs in with the
+//!   password it had (Dendrite keeps the hash). A password given is set first through Dendrite's
+//!   own admin API
 //!   (`POST /_dendrite/admin/resetPassword`, which hashes it as Dendrite's configuration says and
 //!   works on a deactivated account without enabling its login), then the flag is cleared. A
 //!   failure in between leaves the account deactivated, as it was, with the new password: a
@@ -131,10 +133,10 @@ impl Lifecycle for DendriteLifecycle {
         Ok(Answered::default())
     }
 
-    /// Dendrite keeps the hash of a deactivated account, but the account comes back with the
-    /// password asked for (set through the admin API), never silently with its old one.
+    /// Dendrite keeps the hash of a deactivated account: without a password it comes back with
+    /// its old one (a password given is set, through the admin API).
     fn reactivation_needs_password(&self) -> bool {
-        true
+        false
     }
 }
 

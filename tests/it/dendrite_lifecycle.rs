@@ -289,6 +289,20 @@ fn reactivation_only_when_asked_and_with_the_new_password(d: &Dendrite) {
     let r = run(d, reactivate).ok();
     assert!(!r.changed(), "{}", r.stdout);
     assert!(d.can_login(&user, &new_pw));
+
+    // Without a password (create=false), and without admin credentials: it comes back with the
+    // password it had (Dendrite keeps the hash).
+    run(d, json!({"username": user, "state": "deactivated"})).ok();
+    assert_login_refused(d, &user, &new_pw);
+    let r = run(
+        d,
+        json!({"username": user, "create": false, "reactivate": true}),
+    )
+    .ok();
+    assert!(r.changed() && r.json["reactivated"] == true, "{}", r.stdout);
+    assert_eq!(r.json["password_updated"], false, "{}", r.stdout);
+    assert_eq!(deactivated(d, &user), Some(false));
+    assert!(d.can_login(&user, &new_pw));
 }
 
 fn logout_devices_ends_sessions_only_when_asked(d: &Dendrite) {
