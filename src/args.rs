@@ -120,6 +120,30 @@ pub fn refuse_mas_options(p: &Params, backend: &str) -> Result<()> {
     Ok(())
 }
 
+/// `database` with its password options, for a homeserver backend that also reaches its
+/// database (register_user's backend dendrite): the kind is told by the value's shape. None if
+/// `database` is not given.
+pub fn homeserver_database(p: &Params) -> Result<Option<crate::database::Database>> {
+    let Some(value) = p.str("database") else {
+        for o in ["database_password", "database_password_file"] {
+            if p.is_given(o) {
+                return Err(fail!("{o} is the password of database, which is not given"));
+            }
+        }
+        return Ok(None);
+    };
+    let password = secret_option(p, "database_password", "database_password_file")?;
+    let timeout = p.int("timeout").unwrap_or(30).clamp(1, 3600) as u64;
+    crate::database::either(
+        "database",
+        value,
+        password.as_deref(),
+        Duration::from_secs(timeout),
+        p.str("ca_path"),
+    )
+    .map(Some)
+}
+
 /// Relations of [`ADMIN_CREDENTIAL_OPTIONS`], for a module's spec.
 pub const ADMIN_CREDENTIALS_EXCLUSIVE: &[&str] = &["access_token", "admin_username"];
 pub const ADMIN_CREDENTIALS_TOGETHER: &[&str] = &["admin_username", "admin_password"];

@@ -80,6 +80,27 @@ pub fn sqlite_path(option: &str, value: &str) -> Result<String> {
     Ok(path.to_string())
 }
 
+/// A database of either kind, told apart by its shape (for a backend that reaches both): a
+/// PostgreSQL URL or libpq words, else a SQLite path. A password is for PostgreSQL only.
+pub fn either(
+    option: &str,
+    value: &str,
+    password: Option<&str>,
+    timeout: Duration,
+    ca_path: Option<&str>,
+) -> Result<Database> {
+    if looks_like_postgres(value) {
+        return postgres_target(option, value, password, timeout, ca_path)
+            .map(|t| Database::Postgres(Box::new(t)));
+    }
+    if password.is_some() {
+        return Err(fail!(
+            "{option} is a SQLite file, which has no password: leave database_password and database_password_file out"
+        ));
+    }
+    sqlite_path(option, value).map(Database::Sqlite)
+}
+
 fn looks_like_postgres(value: &str) -> bool {
     value.starts_with("postgres://")
         || value.starts_with("postgresql://")
@@ -520,6 +541,34 @@ mod tests {
             e.0.starts_with("database is not a PostgreSQL connection string"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn either_kind_by_its_shape() {
+        let t = Duration::from_secs(5);
+        let d = either(
+            "database",
+            "postgresql://dendrite@127.0.0.1/dendrite",
+            Some("pw"),
+            t,
+            None,
+        );
+        assert!(matches!(d, Ok(Database::Postgres(_))), "{d:?}");
+        let d = either(
+            "database",
+            "file:/var/lib/dendrite/dendrite_userapi.db",
+            None,
+            t,
+            None,
+        );
+        assert!(
+            matches!(d, Ok(Database::Sqlite(ref p)) if p == "/var/lib/dendrite/dendrite_userapi.db"),
+            "{d:?}"
+        );
+        let e = either("database", "/x/dendrite_userapi.db", Some("pw"), t, None).unwrap_err();
+        assert!(e.0.contains("no password"), "{e}");
+        let e = either("database", "dendrite_userapi.db", None, t, None).unwrap_err();
+        assert!(e.0.contains("absolute path"), "{e}");
     }
 
     #[test]

@@ -21,6 +21,25 @@ impl DendriteAdmin {
     }
 }
 
+impl DendriteAdmin {
+    /// `POST /_dendrite/admin/evacuateUser/{userID}`: the account leaves every room it is in
+    /// (what Dendrite's own deactivation does first). Idempotent. Dendrite answers
+    /// `{"affected": [room IDs]}`; returns how many rooms it left.
+    pub fn evacuate_user(&self, user_id: &str) -> Result<usize> {
+        let path = format!("/_dendrite/admin/evacuateUser/{}", encode_segment(user_id));
+        let action = format!("making {user_id} leave its rooms");
+        let r = admin_call(&self.session, Method::POST, &path, Body::Empty, &action)?;
+        match r.body.get("affected") {
+            Some(serde_json::Value::Array(rooms)) if rooms.iter().all(|v| v.is_string()) => {
+                Ok(rooms.len())
+            }
+            // Go's nil slice: no rooms.
+            Some(serde_json::Value::Null) => Ok(0),
+            _ => Err(r.unexpected(&action, "{\"affected\": [room IDs]}")),
+        }
+    }
+}
+
 impl PasswordReset for DendriteAdmin {
     /// `POST /_dendrite/admin/resetPassword/{userID}`; its `logout_devices` (default false)
     /// ends the account's sessions.

@@ -13,6 +13,7 @@ pub mod token_objects;
 
 pub mod dendrite_accounts;
 pub mod dendrite_admin;
+pub mod dendrite_lifecycle;
 pub mod dendrite_tokens;
 pub mod mas_lifecycle;
 pub mod mas_session;

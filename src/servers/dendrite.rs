@@ -1,12 +1,13 @@
 //! Dendrite: shared-secret registration (its own rules), public look-ups, its admin API for
-//! passwords and registration tokens, and its account table for the admin flag (Dendrite has no
-//! API for it).
+//! passwords and registration tokens, and its account table for the admin flag and the account
+//! lifecycle (Dendrite has no API for them).
 
 use super::backend::{Access, Backend, Capability, DatabaseKind, Reach, Server};
 use super::homeserver::Homeserver;
 use crate::ansible::Result;
 use crate::api::dendrite_accounts::DendriteAccounts;
 use crate::api::dendrite_admin::DendriteAdmin;
+use crate::api::dendrite_lifecycle::DendriteLifecycle;
 use crate::api::dendrite_tokens::DendriteTokens;
 use crate::api::shared_secret::{self, SharedSecretRegistration};
 use crate::database::Database;
@@ -55,6 +56,14 @@ fn open_api(access: Access) -> Result<Server> {
     if let Some(admin) = &hs.admin {
         server.set_passwords(DendriteAdmin::new(admin.clone()));
         server.set_tokens(DendriteTokens::new(admin.clone()));
+    }
+    // Deactivation and reactivation through the database where it is given (no API has them);
+    // a reactivated account's password through the admin API.
+    if let Some(database) = access.database {
+        server.set_lifecycle(DendriteLifecycle::new(
+            database,
+            hs.live_admin().map(DendriteAdmin::new),
+        ));
     }
     Ok(server)
 }

@@ -13,6 +13,7 @@ mod architecture;
 mod browser_registration;
 mod collection;
 mod dendrite_backends;
+mod dendrite_lifecycle;
 mod dendrite_lifecycle_facts;
 mod dendrite_server;
 mod hostile;

@@ -68,6 +68,14 @@ static MODULE_OPTIONS: &[Opt] = &[
     Opt::bool("logout_devices").default_bool(false).doc(&[
         "With I(update_password=always): also end the account's sessions when its password is set. By default they are kept, as matrix-docker-ansible-deploy's C(update-user-password) does (Synapse's own API would end them; the module tells it not to). Synapse, tuwunel and Dendrite; MAS's API cannot (refused, before anything is sent).",
     ]),
+    Opt::path("database").doc(&[
+        "Backend C(dendrite) only: Dendrite's user API database, for I(state=deactivated) and I(reactivate) (Dendrite has no API for them; without I(database) they are refused). Deactivation sets C(userapi_accounts.is_deactivated) and deletes the account's devices (its access tokens) in one transaction; Dendrite caches neither, so the account can no longer log in and its tokens are refused at once. With admin credentials the account first leaves its rooms (C(POST /_dendrite/admin/evacuateUser), as Dendrite's own deactivation does); without them it stays a member of its rooms. Reactivation clears the flag; a I(password) given is set first, through Dendrite's admin API (C(resetPassword), so it needs I(access_token) or I(admin_username) + I(admin_password)); without one (I(create=false)) the account logs in with the password it had. Dendrite has no erasure (I(erase) is refused) and no locks (I(locked) is refused).",
+        "Written as for module C(user_admin)'s C(dendrite_sqlite) and C(dendrite_postgres) backends - the absolute path of the SQLite file C(dendrite_userapi.db) (Dendrite's C(file:) connection strings are accepted; it is never created), or a libpq URL without password, e.g. C(postgresql://dendrite@127.0.0.1:5432/dendrite) (or libpq C(key=value) words), with TLS as C(sslmode) in the URL says. A URL that contains a password is refused: give it in I(database_password) or I(database_password_file).",
+    ]),
+    Opt::str("database_password")
+        .no_log()
+        .doc(&["The PostgreSQL password of the user in I(database)."]),
+    Opt::path("database_password_file").doc(&["A file on the target holding only the PostgreSQL password; surrounding whitespace is removed."]),
     Opt::list("users", Kind::Dict)
         .suboptions(USER_OPTIONS)
         .doc(&["Many accounts in one task. A bad or refused entry fails that entry only; the task then fails with a summary after every other entry is done, and a re-run converges."]),
@@ -99,6 +107,7 @@ pub static SPEC: Spec = Spec {
         MAS_CLIENT_EXCLUSIVE,
         &["shared_secret", "client_id"],
         &["shared_secret_file", "client_id"],
+        &["database_password", "database_password_file"],
     ],
     // shared_secret or shared_secret_file: required unless backend mas (checked in Args).
     required_one_of: &[&["username", "users"]],
@@ -245,6 +254,20 @@ impl Args {
                 Some(s)
             }
         };
+        // Dendrite's database: its lifecycle has no API.
+        let database = if std::ptr::eq(backend, &servers::dendrite::API) {
+            args::homeserver_database(p)?
+        } else {
+            for o in ["database", "database_password", "database_password_file"] {
+                if p.is_given(o) {
+                    return Err(fail!(
+                        "{o} is for backend dendrite only (Dendrite has no API to deactivate accounts), not {}",
+                        backend.name
+                    ));
+                }
+            }
+            None
+        };
         let access = match mas {
             Some(mas) => Access {
                 skip_password_check: p.bool("skip_password_check"),
@@ -254,6 +277,7 @@ impl Args {
                 connection: Some(args::connection(p, "homeserver_url")?),
                 shared_secret,
                 admin,
+                database,
                 ..Access::default()
             },
         };

@@ -14,6 +14,9 @@
 //! - [`leaks`]: no secret reaches the output in any encoding;
 //! - [`explains`]: messages name the option to fix, what answered, and what exists after a
 //!   partial success;
+//! - [`dendrite_lifecycle`]: Dendrite's evacuateUser and resetPassword (before the database
+//!   writes of a deactivation and a reactivation) answered empty, with a web page, the wrong
+//!   shape or a redirect stop the task before the database is written;
 //! - [`mas_lifecycle`]: MAS's lock, unlock, deactivate and reactivate answered about another
 //!   user, empty, with a web page or a redirect are failures, never a success.
 //!
@@ -28,6 +31,7 @@
 //! what the module said.
 
 mod contradictions;
+mod dendrite_lifecycle;
 mod endless;
 mod explains;
 mod leaks;
