@@ -26,6 +26,13 @@ pub enum Capability {
     Tokens,
     /// Report accounts in full, one or all (user_info).
     Records,
+    /// Deactivate and reactivate accounts through the server's API (admin credentials).
+    Lifecycle,
+    /// Deactivate and reactivate accounts through the server's database, its API having no way
+    /// (the `database` option besides the URL).
+    LifecycleByDatabase,
+    /// Lock and unlock accounts.
+    Locks,
 }
 
 impl Capability {
@@ -35,6 +42,8 @@ impl Capability {
             Capability::AdminFlag => "set the admin flag of accounts",
             Capability::Tokens => "keep registration tokens",
             Capability::Records => "list accounts",
+            Capability::Lifecycle | Capability::LifecycleByDatabase => "deactivate accounts",
+            Capability::Locks => "lock accounts",
         }
     }
 }

@@ -18,7 +18,11 @@ pub static API: Backend = Backend {
     name: "dendrite",
     server: "Dendrite",
     reach: Reach::Homeserver,
-    offers: &[Capability::Register, Capability::Tokens],
+    offers: &[
+        Capability::Register,
+        Capability::Tokens,
+        Capability::LifecycleByDatabase,
+    ],
     limits_public_lookups: false,
     open: open_api,
 };

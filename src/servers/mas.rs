@@ -18,6 +18,8 @@ pub static BACKEND: Backend = Backend {
         Capability::Register,
         Capability::AdminFlag,
         Capability::Tokens,
+        Capability::Lifecycle,
+        Capability::Locks,
     ],
     limits_public_lookups: false,
     open,

@@ -47,16 +47,25 @@ pub fn names_offering(c: Capability) -> &'static [&'static str] {
     static ADMIN_FLAG: OnceLock<Vec<&'static str>> = OnceLock::new();
     static TOKENS: OnceLock<Vec<&'static str>> = OnceLock::new();
     static RECORDS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    static LIFECYCLE: OnceLock<Vec<&'static str>> = OnceLock::new();
+    static LOCKS: OnceLock<Vec<&'static str>> = OnceLock::new();
     let cell = match c {
         Capability::Register => &REGISTER,
         Capability::AdminFlag => &ADMIN_FLAG,
         Capability::Tokens => &TOKENS,
         Capability::Records => &RECORDS,
+        Capability::Lifecycle | Capability::LifecycleByDatabase => &LIFECYCLE,
+        Capability::Locks => &LOCKS,
     };
     cell.get_or_init(|| {
         BACKENDS
             .iter()
-            .filter(|b| b.offers(c))
+            .filter(|b| match c {
+                Capability::Lifecycle | Capability::LifecycleByDatabase => {
+                    b.offers(Capability::Lifecycle) || b.offers(Capability::LifecycleByDatabase)
+                }
+                _ => b.offers(c),
+            })
             .map(|b| b.name)
             .collect()
     })

@@ -22,6 +22,8 @@ pub static API: Backend = Backend {
         Capability::Register,
         Capability::AdminFlag,
         Capability::Tokens,
+        Capability::Lifecycle,
+        Capability::Locks,
     ],
     limits_public_lookups: true,
     open: open_api,

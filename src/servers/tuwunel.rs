@@ -24,6 +24,8 @@ pub static API: Backend = Backend {
         Capability::Register,
         Capability::AdminFlag,
         Capability::Tokens,
+        Capability::Lifecycle,
+        Capability::Locks,
     ],
     // tuwunel has no request limiter outside 3PID mail, OIDC and rendezvous (docs/tuwunel.md 3).
     limits_public_lookups: false,

@@ -5,7 +5,7 @@ use super::accounts::{Account, State};
 use crate::ansible::{Diff, Outcome, Result};
 use crate::capabilities::{AccountListing, Listed, NewUser, Presence, Registration, Unknown};
 use crate::fail;
-use crate::servers::{AdminAccess, Reach, Server};
+use crate::servers::{self, AdminAccess, Capability, Server};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -133,30 +133,45 @@ pub fn list_accounts(
 /// the credentials given.
 pub fn refuse_missing(task: &Convergence<'_>, acct: &Account) -> Result<()> {
     let server = task.server;
-    let name = server.backend.name;
-    let needs = |what: &str| {
-        if !server.has_admin() && server.backend.reach != Reach::Mas {
-            fail!("{what} needs admin credentials: give access_token, or admin_username and admin_password")
-        } else {
-            fail!(
-                "{what}: backend {name} cannot do this ({} has no API for it)",
-                server.backend.server
-            )
-        }
+    let backend = server.backend;
+    let admin_hint = |what: &str| {
+        fail!("{what} needs admin credentials: give access_token, or admin_username and admin_password")
     };
-    let asks_lifecycle = acct.state == State::Deactivated || task.reactivate;
+    let cannot = |what: &str, c: Capability| {
+        fail!(
+            "{what}: backend {} cannot {} ({} has no API for it); the backends that can: {}",
+            backend.name,
+            c.what(),
+            backend.server,
+            servers::names_offering(c).join(", ")
+        )
+    };
     if server.admin == AdminAccess::NotLoggedIn {
         return Ok(());
     }
-    if asks_lifecycle && server.lifecycle().is_none() {
-        return Err(needs(if acct.state == State::Deactivated {
-            "state=deactivated"
+    let what = if acct.state == State::Deactivated {
+        "state=deactivated"
+    } else {
+        "reactivate"
+    };
+    if (acct.state == State::Deactivated || task.reactivate) && server.lifecycle().is_none() {
+        return Err(if backend.offers(Capability::LifecycleByDatabase) {
+            fail!(
+                "{what}: {} has no API to deactivate or reactivate accounts; give database (its user API database: a SQLite file, or a postgresql:// URL with database_password or database_password_file), which the module then writes",
+                backend.server
+            )
+        } else if !backend.offers(Capability::Lifecycle) {
+            cannot(what, Capability::Lifecycle)
         } else {
-            "reactivate"
-        }));
+            admin_hint(what)
+        });
     }
     if acct.locked.is_some() && server.locks().is_none() {
-        return Err(needs("locked"));
+        return Err(if backend.offers(Capability::Locks) {
+            admin_hint("locked")
+        } else {
+            cannot("locked", Capability::Locks)
+        });
     }
     Ok(())
 }

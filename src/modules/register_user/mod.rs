@@ -255,7 +255,7 @@ impl Args {
             }
         };
         // Dendrite's database: its lifecycle has no API.
-        let database = if std::ptr::eq(backend, &servers::dendrite::API) {
+        let database = if backend.offers(Capability::LifecycleByDatabase) {
             args::homeserver_database(p)?
         } else {
             for o in ["database", "database_password", "database_password_file"] {
