@@ -265,6 +265,26 @@ fn dendrite_update_user_admin_writes_the_database() {
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("postgres_connection_password"), "{out}");
     assert_eq!(d.account_type(&user), Some(1));
+
+    // deactivate-user writes the same database (Dendrite has no API for it): no admin
+    // credentials needed; the account then cannot log in. reactivate-user sets the new password
+    // through Dendrite's admin API, so it names the admin credentials to set.
+    c.link_mdad_inventory(&vars_yml("dendrite", &key, &pg_password, &publish_pg));
+    let (code, out) = c.just(&["deactivate-user", &user]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(changed_count(&out), "changed=1", "{out}");
+    assert!(
+        !d.can_login(&user, &password),
+        "a deactivated account logs in"
+    );
+    assert!(!out.contains(&pg_password));
+    let (code, out) = c.just(&["deactivate-user", &user]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(changed_count(&out), "changed=0", "{out}");
+    let (code, out) = c.just(&["reactivate-user", &user, &password]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("matrix_user_management_access_token"), "{out}");
+    assert!(!d.can_login(&user, &password));
 }
 
 /// MDAD with Synapse on its Postgres, `matrix_user_management_user_admin_backend: database`:
