@@ -38,5 +38,6 @@ mod ssh_cache;
 mod synapse_lifecycle;
 pub(crate) mod synapse_lifecycle_facts;
 mod tuwunel_backend;
+mod tuwunel_lifecycle;
 mod tuwunel_role;
 mod user_admin;

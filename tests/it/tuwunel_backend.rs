@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 const CHECK: (&str, Value) = ("_ansible_check_mode", Value::Bool(true));
 
 /// A FAKE tuwunel with an admin "admin" (its password returned) and `users` seeded.
-fn fake_tuwunel(users: &[Value], env: &[(&str, &str)]) -> (FakeServer, String) {
+pub(crate) fn fake_tuwunel(users: &[Value], env: &[(&str, &str)]) -> (FakeServer, String) {
     let admin_pw = random_secret("admin-pw");
     let mut all = vec![json!({"username": "admin", "password": admin_pw, "admin": true})];
     all.extend(users.iter().cloned());
@@ -22,7 +22,7 @@ fn fake_tuwunel(users: &[Value], env: &[(&str, &str)]) -> (FakeServer, String) {
     (s, admin_pw)
 }
 
-fn with(mut v: Value, extra: Value) -> Value {
+pub(crate) fn with(mut v: Value, extra: Value) -> Value {
     for (k, x) in extra.as_object().unwrap() {
         v[k] = x.clone();
     }
@@ -31,7 +31,7 @@ fn with(mut v: Value, extra: Value) -> Value {
 
 /// register_user's options for the FAKE tuwunel: its shared secret from its file (never in the
 /// arguments), its server name.
-fn reg_args(s: &FakeServer, extra: Value) -> Value {
+pub(crate) fn reg_args(s: &FakeServer, extra: Value) -> Value {
     let file = s.dir.path().join("registration-shared-secret");
     with(
         json!({"backend": "tuwunel", "homeserver_url": s.url, "server_name": "localhost",
@@ -55,7 +55,7 @@ fn logged(s: &FakeServer, method: &str, prefix: &str) -> usize {
 }
 
 /// The FAKE's record of an account (admin API), or None.
-fn record(s: &FakeServer, token: &str, user: &str) -> Option<Value> {
+pub(crate) fn record(s: &FakeServer, token: &str, user: &str) -> Option<Value> {
     let a = s.call(
         "GET",
         &format!("/_synapse/admin/v2/users/@{user}:localhost"),
@@ -69,7 +69,7 @@ fn record(s: &FakeServer, token: &str, user: &str) -> Option<Value> {
     }
 }
 
-fn admin_token(s: &FakeServer, admin_pw: &str) -> String {
+pub(crate) fn admin_token(s: &FakeServer, admin_pw: &str) -> String {
     let a = s.login("admin", admin_pw);
     assert_eq!(a.status, 200, "{:?}", a.body);
     a.body["access_token"].as_str().unwrap().to_string()
@@ -585,79 +585,4 @@ fn fake_tuwunel_behind_backend_synapse_is_named_only_after_a_refusal() {
     )
     .fails_with("use backend tuwunel");
     assert_eq!(probes(&s), 2);
-}
-
-/// The account lifecycle of issue 19 on the FAKE tuwunel, through its copy of Synapse's admin
-/// API (docs/tuwunel.md 4.3, 4.4): deactivation (with erasure), reactivation with a password,
-/// locks. Checked on the FAKE's own record and by logins.
-#[test]
-fn fake_tuwunel_deactivates_reactivates_and_locks() {
-    let (s, admin_pw) = fake_tuwunel(
-        &[
-            json!({"username": "leaver", "password": "leaver-pw-1"}),
-            json!({"username": "suspect", "password": "suspect-pw-1"}),
-        ],
-        &[],
-    );
-    let token = admin_token(&s, &admin_pw);
-    let args = |extra: Value| {
-        reg_args(
-            &s,
-            with(
-                json!({"admin_username": "admin", "admin_password": admin_pw}),
-                extra,
-            ),
-        )
-    };
-    let r = run_module(
-        "register_user",
-        args(json!({"username": "leaver", "state": "deactivated", "erase": true})),
-    )
-    .ok();
-    assert!(r.changed());
-    let rec = record(&s, &token, "leaver").unwrap();
-    assert_eq!(
-        (&rec["deactivated"], &rec["erased"]),
-        (&json!(true), &json!(true)),
-        "{rec}"
-    );
-    assert_eq!(
-        s.login("leaver", "leaver-pw-1").errcode(),
-        "M_USER_DEACTIVATED"
-    );
-    let again = run_module(
-        "register_user",
-        args(json!({"username": "leaver", "state": "deactivated", "erase": true})),
-    )
-    .ok();
-    assert!(!again.changed());
-
-    let back = random_secret("back-pw");
-    let r = run_module(
-        "register_user",
-        args(json!({"username": "leaver", "password": back, "reactivate": true})),
-    )
-    .ok();
-    assert!(r.changed() && r.json["reactivated"] == true, "{}", r.stdout);
-    assert_eq!(record(&s, &token, "leaver").unwrap()["deactivated"], false);
-    assert_eq!(s.login("leaver", &back).status, 200);
-
-    let r = run_module(
-        "register_user",
-        args(json!({"username": "suspect", "create": false, "locked": true})),
-    )
-    .ok();
-    assert!(r.changed());
-    assert_eq!(record(&s, &token, "suspect").unwrap()["locked"], true);
-    assert_eq!(
-        s.login("suspect", "suspect-pw-1").errcode(),
-        "M_USER_LOCKED"
-    );
-    let r = run_module(
-        "register_user",
-        args(json!({"username": "suspect", "create": false, "locked": false})),
-    )
-    .ok();
-    assert!(r.changed());
-    assert_eq!(s.login("suspect", "suspect-pw-1").status, 200);
 }

@@ -24,6 +24,7 @@ mod accounts;
 mod bulk;
 mod converge;
 mod docs;
+mod outcome;
 
 choice_enum! {
     enum UpdatePassword {
@@ -449,7 +450,7 @@ fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
             for w in &r.warnings {
                 m.warn(w.clone());
             }
-            converge::single_outcome(&r, m.check_mode)
+            outcome::single_outcome(&r, m.check_mode)
         }
         Accounts::Many(entries) => {
             if let Some(known) = known {
