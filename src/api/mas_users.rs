@@ -37,11 +37,13 @@ pub struct MasUser {
     pub deactivated: bool,
     /// `locked_at` is set (MAS's deactivation does not set it).
     pub locked: bool,
+    /// `created_at` (RFC 3339), where it reads as a time.
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl MasUser {
     /// A `user` resource; any other type (a `user-email`, ...) is not a user.
-    fn from_resource(data: &Value) -> Result<MasUser> {
+    pub(crate) fn from_resource(data: &Value) -> Result<MasUser> {
         if data.get("type").and_then(Value::as_str) != Some("user") {
             return Err(fail!(
                 "MAS answered a resource of type {} where a user was expected: {data}",
@@ -68,6 +70,11 @@ impl MasUser {
                 locked: attrs
                     .and_then(|a| a.get("locked_at"))
                     .is_some_and(|v| !v.is_null()),
+                created: attrs
+                    .and_then(|a| a.get("created_at"))
+                    .and_then(Value::as_str)
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.to_utc()),
             }),
             _ => Err(fail!("MAS sent a user without id or username: {data}")),
         }
@@ -95,13 +102,17 @@ impl MasAdmin {
         }
     }
 
+    pub(crate) fn session(&self) -> &MasSession {
+        &self.session
+    }
+
     /// The Matrix server name this MAS serves.
     pub fn server_name(&self) -> Result<&str> {
         Ok(&self.site.config()?.server_name)
     }
 
     /// `@name:server` to `name`; a user of another server is an error (MAS serves one).
-    fn localpart<'u>(&self, user_id: &'u str) -> Result<&'u str> {
+    pub(crate) fn localpart<'u>(&self, user_id: &'u str) -> Result<&'u str> {
         let Some(rest) = user_id.strip_prefix('@') else {
             return Ok(user_id);
         };
@@ -115,7 +126,7 @@ impl MasAdmin {
         }
     }
 
-    fn user_id(&self, username: &str) -> Result<String> {
+    pub(crate) fn user_id(&self, username: &str) -> Result<String> {
         Ok(format!("@{username}:{}", self.server_name()?))
     }
 
@@ -238,7 +249,7 @@ impl MasAdmin {
     }
 
     /// The addresses of a user (`GET /user-emails?filter[user]=`), every page.
-    fn emails_of(&self, user: &MasUser) -> Result<Vec<String>> {
+    pub(crate) fn emails_of(&self, user: &MasUser) -> Result<Vec<String>> {
         let mut out = Vec::new();
         let filter = format!("filter[user]={}", user.id);
         self.session

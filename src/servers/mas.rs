@@ -17,6 +17,7 @@ pub static BACKEND: Backend = Backend {
         Capability::Register,
         Capability::AdminFlag,
         Capability::Tokens,
+        Capability::Records,
     ],
     limits_public_lookups: false,
     open,
@@ -38,6 +39,7 @@ fn open(access: Access) -> Result<Server> {
     server.set_listing(admin.clone());
     server.set_passwords(admin.clone());
     server.set_admin_flags(admin.clone());
+    server.set_records(admin.clone());
     server.set_emails(admin);
     server.set_tokens(MasTokens::new(session));
     server.set_identity(site);

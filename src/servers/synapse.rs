@@ -22,6 +22,7 @@ pub static API: Backend = Backend {
         Capability::Register,
         Capability::AdminFlag,
         Capability::Tokens,
+        Capability::Records,
     ],
     limits_public_lookups: true,
     open: open_api,
@@ -66,6 +67,7 @@ fn open_api(access: Access) -> Result<Server> {
         server.set_listing(SynapseAdmin::new(live.clone()));
         server.set_lifecycle(SynapseAdmin::new(live.clone()));
         server.set_locks(SynapseAdmin::new(live.clone()));
+        server.set_records(SynapseAdmin::new(live.clone()));
         server.set_admin_flags(SynapseAdmin::new(live));
     }
     Ok(server)
