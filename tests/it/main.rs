@@ -36,3 +36,4 @@ mod ssh_cache;
 mod synapse_lifecycle_facts;
 mod tuwunel_backend;
 mod user_admin;
+mod user_info;
