@@ -437,3 +437,84 @@ fn a_record_of_another_user_fails() {
         r.msg()
     );
 }
+
+/// tuwunel, through the FAKE tuwunel (tests/servers/fake_tuwunel.py, which follows tuwunel
+/// v1.9.0's source; no registry ships tuwunel): locked accounts are listed (tuwunel leaves them
+/// out unless asked), its `creation_ts` of 0 is no creation time, and the result matches the
+/// FAKE's own records.
+#[test]
+fn fake_tuwunel_lists_locked_accounts_and_no_creation_time() {
+    use crate::common::fakes::{FakeServer, Flavor};
+    let admin_pw = random_secret("admin-pw");
+    let pw = "Seed-Password-42";
+    let seeded = json!({"users": [
+        {"username": "admin", "password": admin_pw, "admin": true},
+        {"username": "tu-plain", "password": pw, "displayname": "Plain"},
+        {"username": "tu-boss", "password": pw, "admin": true},
+        {"username": "tu-frozen", "password": pw, "locked": true},
+        {"username": "tu-gone", "password": pw, "deactivated": true},
+    ]});
+    let s = FakeServer::start(Flavor::Tuwunel, &[], Some(&seeded));
+    let login = s.login("admin", &admin_pw);
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    let token = login.body["access_token"].as_str().unwrap().to_string();
+    let says = |user: &str| -> Value {
+        let a = s.call(
+            "GET",
+            &format!("/_synapse/admin/v2/users/@{user}:localhost"),
+            Some(&token),
+            None,
+        );
+        assert_eq!(a.status, 200, "{:?}", a.body);
+        let u = a.body;
+        json!({"user_id": format!("@{user}:localhost"), "admin": u["admin"] == true,
+               "user_type": null, "deactivated": u["deactivated"] == true,
+               "locked": u["locked"] == true, "displayname": u["displayname"],
+               "created": null, "emails": null})
+    };
+    let mine = ["tu-plain", "tu-boss", "tu-frozen", "tu-gone"];
+    let truth: Vec<Value> = mine.iter().map(|u| says(u)).collect();
+    let base = json!({"backend": "tuwunel", "homeserver_url": s.url, "access_token": token});
+    type Want = fn(&Value) -> bool;
+    let rows: &[(Value, Want)] = &[
+        (json!({}), |_| true),
+        (json!({"locked": true}), |u| u["locked"] == true),
+        (json!({"admins": true}), |u| u["admin"] == true),
+        (json!({"deactivated": true}), |u| u["deactivated"] == true),
+        (json!({"deactivated": false}), |u| u["deactivated"] == false),
+    ];
+    for (filter, want) in rows {
+        let a = merged(base.clone(), merged(json!({"name": "tu-"}), filter.clone()));
+        let r = run_module("user_info", a).ok();
+        let got: BTreeSet<String> = listed(&r).iter().map(Value::to_string).collect();
+        let expected: BTreeSet<String> = truth
+            .iter()
+            .filter(|u| want(u))
+            .map(Value::to_string)
+            .collect();
+        assert_eq!(got, expected, "filter {filter}");
+        assert!(!r.stdout.contains(&token));
+    }
+    // Everything: the admin and tuwunel's own server user too.
+    let r = run_module("user_info", base.clone()).ok();
+    let ids: BTreeSet<String> = listed(&r)
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap().to_string())
+        .collect();
+    for u in [
+        "admin",
+        "conduit",
+        "tu-plain",
+        "tu-boss",
+        "tu-frozen",
+        "tu-gone",
+    ] {
+        assert!(
+            ids.contains(&format!("@{u}:localhost")),
+            "{u} missing: {ids:?}"
+        );
+    }
+    assert_eq!(ids.len(), 6, "{ids:?}");
+    let r = run_module("user_info", merged(base, json!({"username": "tu-frozen"}))).ok();
+    assert_eq!(r.json["users"], json!([says("tu-frozen")]), "{}", r.stdout);
+}
