@@ -422,6 +422,23 @@ fn hostile_listings_fail_and_never_give_a_partial_list() {
 }
 
 #[test]
+fn a_redirected_listing_is_reported_never_followed() {
+    let elsewhere = Hostile::always(Reply::json(200, json!({"users": [], "total": 0})));
+    let target = format!("{}/_synapse/admin/v3/users", elsewhere.url);
+    let server = synapse_like(move |_| Reply::Redirect(302, target.clone()));
+    let token = random_secret("hostile-tok");
+    let r = run_module(
+        "user_info",
+        json!({"homeserver_url": server.url, "access_token": token, "retries": 0}),
+    );
+    assert!(r.failed(), "{}", r.stdout);
+    assert!(r.json.get("users").is_none(), "{}", r.stdout);
+    assert!(r.msg().contains("redirect"), "{}", r.msg());
+    assert!(elsewhere.requests().is_empty(), "the redirect was followed");
+    assert!(!r.stdout.contains(&token));
+}
+
+#[test]
 fn a_record_of_another_user_fails() {
     let server = synapse_like(|_| users_page(&[], 0, None));
     let token = random_secret("hostile-tok");
