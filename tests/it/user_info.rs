@@ -268,7 +268,11 @@ fn bad_input_is_one_failure_naming_the_option() {
     for (extra, names) in [
         (json!({"user_type": "robot"}), "user_type"),
         (json!({"name": ""}), "name"),
-        (json!({"backend": "dendrite"}), "backend"),
+        (
+            json!({"backend": "dendrite"}),
+            "Dendrite has no API that lists",
+        ),
+        (json!({"backend": "dendrite_sqlite"}), "backend"),
         (json!({"username": "@x:bad server"}), "username"),
         (json!({"admins": "maybe"}), "admins"),
         (json!({"timeout": 0}), "timeout"),
