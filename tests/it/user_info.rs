@@ -443,6 +443,36 @@ fn a_redirected_listing_is_reported_never_followed() {
 }
 
 #[test]
+fn check_mode_with_a_login_reads_nothing_and_says_so() {
+    // Check mode never logs in (a login leaves a device); with admin_username the accounts
+    // cannot be read, which the module says instead of returning an empty list.
+    let hs =
+        crate::common::hostile::fake_homeserver("localhost", false, |u| format!("@{u}:localhost"));
+    let r = run_module_with(
+        "user_info",
+        json!({"homeserver_url": hs.url, "admin_username": "root", "admin_password": "adm-s3cret-pw"}),
+        &[("_ansible_check_mode", json!(true))],
+    );
+    assert!(!r.failed() && !r.changed(), "{}", r.stdout);
+    assert!(
+        r.msg().contains("check mode") && r.msg().contains("access_token"),
+        "{}",
+        r.msg()
+    );
+    assert!(
+        r.json.get("users").is_none() && r.json.get("count").is_none(),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("adm-s3cret-pw"));
+    assert!(
+        hs.requests_to("POST", "/_matrix/client/v3/login")
+            .is_empty(),
+        "no login"
+    );
+}
+
+#[test]
 fn a_record_of_another_user_fails() {
     let server = synapse_like(|_| users_page(&[], 0, None));
     let token = random_secret("hostile-tok");
