@@ -378,8 +378,9 @@ fn a_mas_user_listing_naming_what_is_not_a_user_fails_user_info() {
     // user_info lists MAS's users in full: an item of another resource type, a user listed twice
     // (on two pages), or a look-up that answers another user's record is a failure, and no list
     // is returned.
-    type Row = fn(&Req) -> Option<Reply>;
-    let rows: &[(&str, (Row, Value, &[&str]))] = &[
+    type Handler = fn(&Req) -> Option<Reply>;
+    type Row = (Handler, Value, &'static [&'static str]);
+    let rows: &[(&str, Row)] = &[
         (
             "a user-email in the users listing",
             (
