@@ -235,6 +235,7 @@ static DOC: ModuleDoc = ModuleDoc {
     notes: &[
         "Dendrite has no API that lists or reads accounts; the module does not offer it.",
         "Deactivated and locked accounts are included unless the filters leave them out; Synapse guests are never listed.",
+        "On Synapse and tuwunel the admin and deactivation filters are sent to the server; on MAS every user is read (1000 a page) and filtered by the module, since MAS's filters were recorded on single pages only. Every filter is applied again to what the server answered.",
     ],
     examples: r#"- name: Every admin on Synapse
   user_info:
