@@ -10,6 +10,7 @@
 # make bench         benchmarks against real Synapse servers, side by side with today's way (docs/benchmarks.md)
 # make bench-ssh     over SSH: the collection (binary cache cold, warm, off) against Ansible's floor and today's way
 # make bench-scale   a 10,000-user list on Synapse's defaults: import, re-runs with and without credentials
+# make bench-list-users  user_info listing 10,000 accounts against a curl + jq loop and a Python loop
 SHELL := /bin/bash
 TARGET := x86_64-unknown-linux-musl
 AARCH64 := aarch64-unknown-linux-musl
@@ -32,7 +33,7 @@ COLLECTION_SOURCES := collection/galaxy.yml collection/meta/runtime.yml docs/col
 	playbooks/setup.yml $(shell find roles -type f)
 
 .PHONY: build build-aarch64 toolchain venvs lint lint-ansible unit integration molecule collection \
-	collection-install test-collection sanity test demo bench bench-ssh bench-scale clean
+	collection-install test-collection sanity test demo bench bench-ssh bench-scale bench-list-users clean
 
 ## Installs what a static build needs: the musl targets and Debian's musl-tools.
 toolchain:
@@ -129,6 +130,9 @@ bench-ssh: $(COLLECTION) venvs
 ## 10,000 users on Synapse's defaults: first import, re-runs with and without credentials.
 bench-scale: build venvs
 	$(CACHE)/venv-ansible/bin/python bench/scale.py
+
+bench-list-users: build venvs
+	$(CACHE)/venv-ansible/bin/python bench/list_users.py
 
 clean:
 	cargo clean

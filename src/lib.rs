@@ -40,6 +40,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &modules::registration_token::MODULE,
     &modules::registration_token_info::MODULE,
     &modules::user_admin::MODULE,
+    &modules::user_info::MODULE,
 ];
 
 #[cfg(test)]

@@ -37,6 +37,8 @@ pub struct MasUser {
     pub deactivated: bool,
     /// `locked_at` is set (MAS's deactivation does not set it).
     pub locked: bool,
+    /// `created_at` (RFC 3339), where it reads as a time.
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl MasUser {
@@ -68,6 +70,11 @@ impl MasUser {
                 locked: attrs
                     .and_then(|a| a.get("locked_at"))
                     .is_some_and(|v| !v.is_null()),
+                created: attrs
+                    .and_then(|a| a.get("created_at"))
+                    .and_then(Value::as_str)
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.to_utc()),
             }),
             _ => Err(fail!("MAS sent a user without id or username: {data}")),
         }
@@ -243,7 +250,7 @@ impl MasAdmin {
     }
 
     /// The addresses of a user (`GET /user-emails?filter[user]=`), every page.
-    fn emails_of(&self, user: &MasUser) -> Result<Vec<String>> {
+    pub(crate) fn emails_of(&self, user: &MasUser) -> Result<Vec<String>> {
         let mut out = Vec::new();
         let filter = format!("filter[user]={}", user.id);
         self.session

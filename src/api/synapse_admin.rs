@@ -80,6 +80,10 @@ impl SynapseAdmin {
         &self.session
     }
 
+    pub(crate) fn dialect(&self) -> AdminDialect {
+        self.dialect
+    }
+
     /// The admin API's record of a user, or None if there is no such account.
     pub fn user(&self, user_id: &str) -> Result<Option<Value>> {
         let path = format!("/_synapse/admin/v2/users/{}", encode_segment(user_id));

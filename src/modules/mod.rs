@@ -4,3 +4,4 @@ pub mod register_user;
 pub mod registration_token;
 pub mod registration_token_info;
 pub mod user_admin;
+pub mod user_info;

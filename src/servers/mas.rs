@@ -20,6 +20,7 @@ pub static BACKEND: Backend = Backend {
         Capability::Tokens,
         Capability::Lifecycle,
         Capability::Locks,
+        Capability::Records,
     ],
     limits_public_lookups: false,
     open,
@@ -43,6 +44,7 @@ fn open(access: Access) -> Result<Server> {
     server.set_admin_flags(admin.clone());
     server.set_lifecycle(admin.clone());
     server.set_locks(admin.clone());
+    server.set_records(admin.clone());
     server.set_emails(admin);
     server.set_tokens(MasTokens::new(session));
     server.set_identity(site);

@@ -24,6 +24,7 @@ pub static API: Backend = Backend {
         Capability::Tokens,
         Capability::Lifecycle,
         Capability::Locks,
+        Capability::Records,
     ],
     limits_public_lookups: true,
     open: open_api,
@@ -68,6 +69,7 @@ fn open_api(access: Access) -> Result<Server> {
         server.set_listing(SynapseAdmin::new(live.clone()));
         server.set_lifecycle(SynapseAdmin::new(live.clone()));
         server.set_locks(SynapseAdmin::new(live.clone()));
+        server.set_records(SynapseAdmin::new(live.clone()));
         server.set_admin_flags(SynapseAdmin::new(live));
     }
     Ok(server)

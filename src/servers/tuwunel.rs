@@ -26,6 +26,7 @@ pub static API: Backend = Backend {
         Capability::Tokens,
         Capability::Lifecycle,
         Capability::Locks,
+        Capability::Records,
     ],
     // tuwunel has no request limiter outside 3PID mail, OIDC and rendezvous (docs/tuwunel.md 3).
     limits_public_lookups: false,
@@ -55,6 +56,7 @@ fn open(access: Access) -> Result<Server> {
         server.set_listing(admin_api(live.clone()));
         server.set_lifecycle(admin_api(live.clone()));
         server.set_locks(admin_api(live.clone()));
+        server.set_records(admin_api(live.clone()));
         server.set_admin_flags(admin_api(live));
     }
     Ok(server)

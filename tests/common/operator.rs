@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The modules the role calls.
-pub const MODULES: [&str; 4] = [
+pub const MODULES: [&str; 5] = [
     "register_user",
     "registration_token",
     "registration_token_info",
     "user_admin",
+    "user_info",
 ];
 
 /// The namespace Ansible's `to_uuid` filter uses.

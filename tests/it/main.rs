@@ -41,3 +41,4 @@ mod tuwunel_backend;
 mod tuwunel_lifecycle;
 mod tuwunel_role;
 mod user_admin;
+mod user_info;

@@ -81,8 +81,8 @@ fn endless_listing(collection: &'static str, mode: Cursor) -> (Hostile, Arc<Atom
 
 #[test]
 fn mas_listings_whose_cursor_never_ends_repeats_or_alternates_stop() {
-    // register_user lists MAS's users once for 50 or more accounts; registration_token_info lists
-    // every token. A loop is caught at once; a listing that never ends stops at a page cap (the
+    // register_user lists MAS's users once for 50 or more accounts; user_info lists them all;
+    // registration_token_info lists every token. A loop is caught at once; a listing that never ends stops at a page cap (the
     // stand-in says 60 items in all: 200 pages of one item is far beyond that).
     type Row = (&'static str, Cursor, usize);
     let rows: &[(&str, Row)] = &[
@@ -94,6 +94,18 @@ fn mas_listings_whose_cursor_never_ends_repeats_or_alternates_stop() {
         (
             "users, two cursors alternating",
             ("users", Cursor::Alternate, 10),
+        ),
+        (
+            "users via user_info, next never ends",
+            ("users-info", Cursor::Fresh, 200),
+        ),
+        (
+            "users via user_info, the same cursor again",
+            ("users-info", Cursor::Repeat, 10),
+        ),
+        (
+            "users via user_info, two cursors alternating",
+            ("users-info", Cursor::Alternate, 10),
         ),
         (
             "tokens, next never ends",
@@ -109,6 +121,39 @@ fn mas_listings_whose_cursor_never_ends_repeats_or_alternates_stop() {
         ),
     ];
     table(rows, true, |(collection, mode, cap)| {
+        if *collection == "users-info" {
+            let (mas, count) = endless_listing("users", *mode);
+            let module = "user_info";
+            let ended = run_bounded(
+                module,
+                mas_args(&mas.url, json!({})),
+                &[],
+                Duration::from_secs(30),
+            );
+            let pages = count.load(Ordering::Relaxed);
+            let (r, _) = ended
+                .ended(module)
+                .map_err(|e| format!("{e}, after {pages} listing requests"))?;
+            ensure!(
+                pages <= *cap,
+                "{pages} listing requests (at most {cap} expected)"
+            );
+            ensure!(pages >= 2, "the next link was never followed: {}", r.msg());
+            failure(&r, &[], &[CLIENT_SECRET])?;
+            ensure!(
+                r.json.get("users").is_none(),
+                "a partial list was returned: {}",
+                r.stdout
+            );
+            ensure!(
+                ["cursor", "pages", "loop", "repeat"]
+                    .iter()
+                    .any(|w| r.msg().contains(w)),
+                "the message must say the listing did not end: {}",
+                r.msg()
+            );
+            return Ok(());
+        }
         let (mas, count) = endless_listing(collection, *mode);
         let (module, args) = if *collection == "users" {
             let users: Vec<Value> = (0..60)

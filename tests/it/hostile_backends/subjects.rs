@@ -372,3 +372,72 @@ fn a_mas_address_answer_must_be_the_address_and_user_asked_for() {
         Ok(())
     });
 }
+
+#[test]
+fn a_mas_user_listing_naming_what_is_not_a_user_fails_user_info() {
+    // user_info lists MAS's users in full: an item of another resource type, a user listed twice
+    // (on two pages), or a look-up that answers another user's record is a failure, and no list
+    // is returned.
+    type Handler = fn(&Req) -> Option<Reply>;
+    type Row = (Handler, Value, &'static [&'static str]);
+    let rows: &[(&str, Row)] = &[
+        (
+            "a user-email in the users listing",
+            (
+                |r| {
+                    is(r, "GET", "/users").then(|| {
+                        page(
+                            "users",
+                            2,
+                            vec![
+                                user(ALICE, "alice", false),
+                                email(EMAIL_ID, ALICE, ALICE_EMAIL),
+                            ],
+                            None,
+                        )
+                    })
+                },
+                json!({}),
+                &["user-email"],
+            ),
+        ),
+        (
+            "the same user on two pages",
+            (
+                |r| {
+                    (r.method == "GET" && r.path.starts_with(&format!("{API}/users?"))).then(|| {
+                        if r.path.contains("page[after]") {
+                            page("users", 2, vec![user(OTHER_ID, "alice", false)], None)
+                        } else {
+                            page("users", 2, vec![user(ALICE, "alice", false)], Some(ALICE))
+                        }
+                    })
+                },
+                json!({}),
+                &["twice"],
+            ),
+        ),
+        (
+            "a look-up answering mallory's record",
+            (
+                |r| {
+                    (r.method == "GET" && r.path.starts_with(&format!("{API}/users/by-username/")))
+                        .then(|| one(200, user(MALLORY, "mallory", true)))
+                },
+                json!({"username": "alice"}),
+                &["mallory"],
+            ),
+        ),
+    ];
+    table(rows, true, |(handler, extra, want)| {
+        let mas = mas_like(*handler);
+        let r = run("user_info", mas_args(&mas.url, extra.clone()))?;
+        failure(&r, want, &[CLIENT_SECRET])?;
+        ensure!(
+            r.json.get("users").is_none(),
+            "a list was returned: {}",
+            r.stdout
+        );
+        Ok(())
+    });
+}

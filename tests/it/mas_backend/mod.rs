@@ -8,6 +8,7 @@
 mod register_user;
 mod tokens;
 mod user_admin;
+mod user_info;
 
 use crate::common::fake_mas::FakeMas;
 use crate::common::{run_module_with, Run};

@@ -1,0 +1,264 @@
+//! Module `user_info`: lists accounts, all or one, optionally filtered, read-only; the
+//! counterpart of `registration_token_info`. Every backend's accounts come out in one shape
+//! ([`AccountRecord`]); the filters are applied again by the shared layer whatever the server
+//! did with them, and a listing that fails anywhere is a failure, never a shorter list.
+
+use crate::ansible::{Kind, Module, ModuleDef, ModuleDoc, Opt, Outcome, Params, Result, Ret, Spec};
+use crate::args::{
+    self, ADMIN_CREDENTIALS_EXCLUSIVE, ADMIN_CREDENTIALS_TOGETHER, ADMIN_CREDENTIAL_OPTIONS,
+    CONNECTION_OPTIONS, MAS_CLIENT_EXCLUSIVE, MAS_CLIENT_OPTIONS, MAS_SECRET_EXCLUSIVE,
+    MAS_URL_OPTIONS,
+};
+use crate::capabilities::{AccountFilter, AccountRecord};
+use crate::fail;
+use crate::matrix::{validate_server_name, User};
+use crate::servers::{self, Access, AdminAccess, Backend, Capability, Reach, Server};
+use crate::token::rfc3339;
+use serde_json::{json, Value};
+
+static MODULE_OPTIONS: &[Opt] = &[
+    Opt::str("backend")
+        .choices_from(backend_choices)
+        .default_str("synapse")
+        .doc(&[
+            "Where the accounts are read.",
+            "C(synapse) - Synapse's admin API (C(GET /_synapse/admin/v3/users), one account C(GET /_synapse/admin/v2/users/<user_id>)), with the admin credentials.",
+            "C(tuwunel) - tuwunel's copy of that API, with the admin credentials. tuwunel keeps no creation time (C(created) is null) and no user types.",
+            "C(mas) - the users of Matrix Authentication Service (with I(api_url) and I(client_id) + I(client_secret), or I(access_token)). MAS keeps no display name and no user type.",
+            "C(dendrite) - refused with the reason: Dendrite's admin API has no endpoint that lists or reads accounts (only password resets, registration tokens, evacuations and purges), and its client API finds only users that share a room or are public. Its accounts are in its user API database (C(userapi_accounts)), which this module does not read yet.",
+        ]),
+    Opt::str("username").aliases(&["user"]).doc(&[
+        "Only this account, as a localpart (with I(server_name), or the server's name learnt from the admin credentials) or a full user ID. The result is then a list of one account, or an empty list when it does not exist (or the filters leave it out).",
+    ]),
+    Opt::str("server_name").doc(&["The server name, to build the user ID from a localpart in I(username)."]),
+    Opt::bool("admins").doc(&["Only server admins (C(true)) or only other accounts (C(false))."]),
+    Opt::bool("deactivated").doc(&["Only deactivated accounts (C(true)) or only active ones (C(false))."]),
+    Opt::bool("locked").doc(&["Only locked accounts (C(true)) or only unlocked ones (C(false))."]),
+    Opt::str("user_type")
+        .choices(&["regular", "bot", "support"])
+        .doc(&["Only accounts of this Synapse user type; C(regular) - accounts without one. tuwunel and MAS have no user types: all their accounts are C(regular)."]),
+    Opt::str("name").doc(&["Only accounts whose user ID contains this text (not case-sensitive)."]),
+];
+
+pub static SPEC: Spec = Spec {
+    groups: &[
+        MODULE_OPTIONS,
+        ADMIN_CREDENTIAL_OPTIONS,
+        MAS_URL_OPTIONS,
+        MAS_CLIENT_OPTIONS,
+        CONNECTION_OPTIONS,
+    ],
+    mutually_exclusive: &[
+        ADMIN_CREDENTIALS_EXCLUSIVE,
+        MAS_SECRET_EXCLUSIVE,
+        MAS_CLIENT_EXCLUSIVE,
+    ],
+    required_one_of: &[],
+    required_together: &[ADMIN_CREDENTIALS_TOGETHER],
+};
+
+pub static MODULE: ModuleDef = ModuleDef {
+    name: "user_info",
+    spec: &SPEC,
+    doc: &DOC,
+    run,
+};
+
+/// The backends that list accounts, and `dendrite`, which is refused with its reason.
+fn backend_choices() -> &'static [&'static str] {
+    static CHOICES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    CHOICES.get_or_init(|| {
+        let mut c = servers::record_backends().to_vec();
+        c.push(servers::dendrite::API.name);
+        c
+    })
+}
+
+/// The typed arguments.
+struct Args {
+    user: Option<User>,
+    filter: AccountFilter,
+    backend: &'static Backend,
+    access: Access,
+}
+
+impl Args {
+    fn from_params(p: &Params) -> Result<Args> {
+        if let Some(s) = p.str("server_name") {
+            validate_server_name("server_name", s)?;
+        }
+        let user = match p.str("username") {
+            Some(u) => Some(User::parse(
+                p.given_as("username"),
+                u,
+                p.str("server_name"),
+            )?),
+            None => None,
+        };
+        let name_contains = p.str("name").map(str::to_string);
+        if name_contains.as_deref() == Some("") {
+            return Err(fail!("name is empty: leave it out to list every account"));
+        }
+        let filter = AccountFilter {
+            admins: p.opt_bool("admins"),
+            deactivated: p.opt_bool("deactivated"),
+            locked: p.opt_bool("locked"),
+            user_type: p.str("user_type").map(|t| match t {
+                "regular" => String::new(),
+                t => t.to_string(),
+            }),
+            name_contains,
+        };
+        let asked = p.str("backend").unwrap_or_default();
+        if asked == servers::dendrite::API.name {
+            return Err(fail!(
+                "backend dendrite cannot list accounts: Dendrite has no API that lists or reads them (its admin API resets passwords, manages registration tokens, evacuates and purges; its client API finds only users who share a room or are public). Its accounts are in the userapi_accounts table of its user API database, which user_info does not read yet; the backends that can: {}",
+                servers::record_backends().join(", ")
+            ));
+        }
+        let backend = servers::require("backend", asked, Capability::Records)?;
+        let name = backend.name;
+        if backend.reach != Reach::Mas {
+            args::refuse_mas_options(p, name)?;
+            if p.is_given("api_url") {
+                return Err(fail!(
+                    "api_url is for backend mas only; backend {name} uses homeserver_url"
+                ));
+            }
+        }
+        let access = match backend.reach {
+            Reach::Mas => args::mas(p)?,
+            _ => Access {
+                admin: Some(args::admin_credentials(p)?.ok_or_else(|| {
+                    fail!("backend {name} needs admin credentials: access_token, or admin_username and admin_password")
+                })?),
+                connection: Some(args::connection(p, "homeserver_url")?),
+                ..Access::default()
+            },
+        };
+        Ok(Args {
+            user,
+            filter,
+            backend,
+            access,
+        })
+    }
+}
+
+fn run(m: &mut Module) -> Result<Outcome> {
+    let mut a = Args::from_params(&m.params)?;
+    let server = a.backend.open(std::mem::take(&mut a.access))?;
+    if server.admin == AdminAccess::NotLoggedIn {
+        m.warn("check mode does not log in as admin_username, so the accounts were not read; give access_token to list them in check mode".to_string());
+        return Ok(Outcome::changed(false)
+            .msg("not read: check mode does not log in as admin_username; give access_token"));
+    }
+    let outcome = list(&a, &server);
+    server.close_after(outcome)
+}
+
+/// The accounts asked for, from the opened server; all of them or nothing.
+fn list(a: &Args, server: &Server) -> Result<Outcome> {
+    let name = server.backend.name;
+    let records = server
+        .records()
+        .ok_or_else(|| fail!("backend {name} cannot list accounts with these credentials"))?;
+    // Records while listing (a quarter of the memory of JSON values), turned into JSON at the end.
+    let mut found: Vec<AccountRecord> = Vec::new();
+    match &a.user {
+        Some(user) => {
+            let user_id = match (user.id(), server.identity()) {
+                (Some(id), _) => id,
+                (None, Some(identity)) => match identity.server_name(None)? {
+                    Some((s, _)) => format!("@{}:{s}", user.localpart),
+                    None => return Err(full_id_needed(name, user)),
+                },
+                (None, None) => return Err(full_id_needed(name, user)),
+            };
+            if let Some(r) = records.record(&user_id)? {
+                if a.filter.admits(&r) {
+                    found.push(r);
+                }
+            }
+        }
+        None => records.records(&a.filter, &mut |r| found.push(r))?,
+    }
+    let users: Vec<Value> = found.into_iter().map(to_json).collect();
+    let count = users.len();
+    Ok(Outcome::changed(false)
+        .msg(format!("{count} account(s) on {}", server.backend.server))
+        .with("count", count)
+        .with("users", users))
+}
+
+fn full_id_needed(backend: &str, user: &User) -> crate::ansible::Error {
+    fail!(
+        "backend {backend} needs the full user ID: give server_name, or username as @{}:<server>",
+        user.localpart
+    )
+}
+
+/// An account as the module returns it.
+fn to_json(r: AccountRecord) -> Value {
+    json!({
+        "user_id": r.user_id,
+        "admin": r.admin,
+        "user_type": r.user_type,
+        "deactivated": r.deactivated,
+        "locked": r.locked,
+        "displayname": r.displayname,
+        "created": r.created.map(rfc3339),
+        "emails": r.emails,
+    })
+}
+
+static USER_FIELDS: &[Ret] = &[
+    Ret::new("user_id", Kind::Str, "always", "The full user ID.").sample("\"@alice:example.org\""),
+    Ret::new("admin", Kind::Bool, "always", "Whether it is a server admin (MAS - may ask for admin scopes).").sample("false"),
+    Ret::new("user_type", Kind::Str, "always", "Synapse's user type (C(bot), C(support)), or null for a regular account (always null on tuwunel and MAS).").sample("null"),
+    Ret::new("deactivated", Kind::Bool, "always", "Whether it is deactivated.").sample("false"),
+    Ret::new("locked", Kind::Bool, "always", "Whether it is locked; null where the server does not say.").sample("false"),
+    Ret::new("displayname", Kind::Str, "always", "Its display name, or null (always null on MAS, which keeps none).").sample("\"Alice\""),
+    Ret::new("created", Kind::Str, "always", "When it was created (RFC 3339, UTC), or null where the server does not keep it (tuwunel).").sample("\"2026-01-31T09:00:00Z\""),
+    Ret::new("emails", Kind::List, "always", "Its e-mail addresses with I(username) on Synapse and MAS; null in listings (the listing APIs do not show them, and a request per account would make long lists slow) and on tuwunel.").sample("[\"alice@example.org\"]"),
+];
+
+static DOC: ModuleDoc = ModuleDoc {
+    short_description: "List Matrix accounts (Synapse, tuwunel, MAS)",
+    description: &[
+        "Lists the accounts of a homeserver, all of them or one (I(username)), optionally filtered by admin flag, deactivation, lock, user type and a part of the user ID, in the same shape on Synapse, tuwunel and Matrix Authentication Service.",
+        "Listings are paged (1000 accounts a request) with a cap on the number of pages and a check that every page moves forward: a server that repeats a page, lists something that is not a user ID or lists an account twice fails the task, and no partial list is ever returned as a result.",
+        "Read-only; safe in check mode (with I(access_token) or MAS client credentials it reads the same in check mode).",
+    ],
+    check_mode: "Read-only: the same as a normal run, except that with I(admin_username) check mode does not log in and reads nothing.",
+    diff_mode: "Changes nothing.",
+    notes: &[
+        "Dendrite has no API that lists or reads accounts; the module does not offer it.",
+        "Deactivated and locked accounts are included unless the filters leave them out; Synapse guests are never listed.",
+        "On Synapse and tuwunel the admin and deactivation filters are sent to the server; on MAS every user is read (1000 a page) and filtered by the module, since MAS's filters were recorded on single pages only. Every filter is applied again to what the server answered.",
+    ],
+    examples: r#"- name: Every admin on Synapse
+  user_info:
+    access_token: "{{ matrix_admin_access_token }}"
+    admins: true
+  register: admins
+
+- name: One account
+  user_info:
+    access_token: "{{ matrix_admin_access_token }}"
+    username: "@alice:example.org"
+  register: alice
+
+- name: Locked users of a MAS-delegated homeserver
+  user_info:
+    backend: mas
+    api_url: http://127.0.0.1:8080
+    client_id: 01J0000000000000000000ADMN
+    client_secret_file: /matrix/mas/admin-client-secret
+    locked: true
+"#,
+    returns: &[
+        Ret::new("users", Kind::List, "unless check mode without access_token", "The accounts, ordered as the server lists them.").contains(USER_FIELDS),
+        Ret::new("count", Kind::Int, "unless check mode without access_token", "How many accounts C(users) holds.").sample("2"),
+    ],
+};
