@@ -42,6 +42,11 @@ lock-user USERNAME *EXTRA_ARGS:
 unlock-user USERNAME *EXTRA_ARGS:
     @scripts/run-tag.sh unlock-user username "$1" -- "${@:2}"
 
+# Lists the users as a table; filters as key=value: just list-users admins=yes locked=no name=ali
+list-users *FILTERS_AND_EXTRA_ARGS:
+    @pairs=(); rest=(); for a in "$@"; do case "$a" in admins=*|deactivated=*|locked=*|user_type=*|name=*|username=*) pairs+=("${a%%=*}" "${a#*=}") ;; *) rest+=("$a") ;; esac; done; \
+     scripts/run-tag.sh list-users "${pairs[@]}" -- "${rest[@]}"
+
 # Prints a registration link: just generate-matrix-registration-token yes 2026-12-31
 generate-matrix-registration-token ONE_TIME_YES_OR_NO="no" EX_DATE="" *EXTRA_ARGS:
     @if [ -n "$2" ]; then scripts/run-tag.sh generate-matrix-registration-token one_time "$1" ex_date "$2" -- "${@:3}"; \

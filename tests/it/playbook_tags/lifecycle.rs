@@ -182,3 +182,68 @@ fn deactivate_reactivate_lock_and_unlock_tags() {
     assert!(s.can_login(&name, &back));
     assert!(!out.contains(&back));
 }
+
+/// list-users prints a table of what Synapse holds (its own records say which state each
+/// account is in), filtered as asked.
+#[test]
+fn list_users_tag_prints_a_table_filtered_as_asked() {
+    let s = sqlite();
+    let a = ansible(s);
+    let prefix = unique_user("lst");
+    let (plain, locked, gone) = (
+        format!("{prefix}-plain"),
+        format!("{prefix}-locked"),
+        format!("{prefix}-gone"),
+    );
+    for u in [&plain, &locked, &gone] {
+        s.register_raw(u, "list-pw-123", false, true);
+    }
+    let ev = a.extra_vars(&[("username", &locked)]);
+    assert_eq!(a.playbook(&["--tags=lock-user", "--extra-vars", &ev]).0, 0);
+    let ev = a.extra_vars(&[("username", &gone)]);
+    assert_eq!(
+        a.playbook(&["--tags=deactivate-user", "--extra-vars", &ev])
+            .0,
+        0
+    );
+
+    let row = |out: &str, user: &str| -> Option<String> {
+        let id = format!("@{user}:localhost");
+        out.lines()
+            .find(|l| l.contains(&id))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+    };
+    let ev = a.extra_vars(&[("name", &prefix)]);
+    let (code, out) = a.playbook(&["--tags=list-users", "--extra-vars", &ev]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("USER") && out.contains("STATE"), "{out}");
+    for (user, state) in [
+        (&plain, "active"),
+        (&locked, "locked"),
+        (&gone, "deactivated"),
+    ] {
+        let r = row(&out, user).unwrap_or_else(|| panic!("{user} not listed: {out}"));
+        assert!(r.contains(&format!("no regular {state}")), "{user}: {r}");
+        let rec = s.user(&format!("@{user}:localhost")).unwrap();
+        assert_eq!(rec["locked"] == true, state == "locked", "{rec}");
+        assert_eq!(rec["deactivated"] == true, state == "deactivated", "{rec}");
+    }
+    assert!(out.contains("3 account(s)"), "{out}");
+
+    let ev = a.extra_vars(&[("name", &prefix), ("locked", "yes")]);
+    let (code, out) = a.playbook(&["--tags=list-users", "--extra-vars", &ev]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        row(&out, &locked).is_some() && row(&out, &plain).is_none(),
+        "{out}"
+    );
+    assert!(!out.contains(&s.admin_token));
+
+    let bare = Ansible::new(s, &secret_file_line(&s.secret_file()));
+    let (code, out) = bare.playbook(&["--tags=list-users"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("list-users reads the accounts with an admin's rights"),
+        "{out}"
+    );
+}
