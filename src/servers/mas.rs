@@ -20,8 +20,10 @@ pub static BACKEND: Backend = Backend {
         Capability::Tokens,
         Capability::Lifecycle,
         Capability::Locks,
+        Capability::Passwords,
     ],
     limits_public_lookups: false,
+    instead: &[],
     open,
 };
 

@@ -5,7 +5,8 @@
 use super::backend::{Access, Backend, Capability, DatabaseKind, Reach, Server};
 use super::homeserver::Homeserver;
 use crate::ansible::Result;
-use crate::api::shared_secret::{self, SharedSecretRegistration};
+use crate::api::shared_secret;
+use crate::api::token_registration;
 use crate::api::synapse_admin::SynapseAdmin;
 use crate::api::synapse_postgres::SynapsePostgres;
 use crate::api::synapse_sqlite::SynapseSqlite;
@@ -24,8 +25,10 @@ pub static API: Backend = Backend {
         Capability::Tokens,
         Capability::Lifecycle,
         Capability::Locks,
+        Capability::Passwords,
     ],
     limits_public_lookups: true,
+    instead: &[],
     open: open_api,
 };
 
@@ -36,6 +39,7 @@ pub static SQLITE: Backend = Backend {
     reach: Reach::Database(DatabaseKind::Sqlite),
     offers: &[Capability::AdminFlag],
     limits_public_lookups: false,
+    instead: &[],
     open: open_database,
 };
 
@@ -46,19 +50,19 @@ pub static POSTGRES: Backend = Backend {
     reach: Reach::Database(DatabaseKind::Postgres),
     offers: &[Capability::AdminFlag],
     limits_public_lookups: false,
+    instead: &[],
     open: open_database,
 };
 
-fn open_api(access: Access) -> Result<Server> {
+fn open_api(mut access: Access) -> Result<Server> {
     let mut server = Server::new(&API);
     let hs = Homeserver::open(&mut server, &access)?;
-    if let Some(secret) = access.shared_secret {
-        server.set_registrar(SharedSecretRegistration::new(
-            hs.client.clone(),
-            secret,
-            shared_secret::SYNAPSE,
-        ));
-    }
+    hs.set_registrar(
+        &mut server,
+        &mut access,
+        shared_secret::SYNAPSE,
+        token_registration::GENERIC,
+    );
     if let Some(admin) = &hs.admin {
         server.set_passwords(SynapseAdmin::new(admin.clone()));
         server.set_tokens(SynapseTokens::new(admin.clone()));

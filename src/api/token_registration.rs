@@ -1,0 +1,321 @@
+//! Registration through the client-server API with a registration token (the standard
+//! `m.login.registration_token` stage), for a homeserver that has token registration enabled and
+//! no shared secret at hand: continuwuity (docs/continuwuity.md 4), and any other server.
+//!
+//! The name is checked first with `GET /register/available` (200: free; 400 `M_USER_IN_USE`:
+//! taken, deactivated accounts included): continuwuity counts a token use before it checks the
+//! user name (docs/continuwuity.md 4.2 step 5), so an existing account must never reach the POST.
+//! Then one `POST /register` with `inhibit_login: true` and the token stage given without a
+//! session (continuwuity and Synapse both start a session and go on in the same request). It is
+//! never retried: a retry would spend another use of the token. Where the server's flow asks for
+//! `m.login.dummy` after the token (Synapse: `[token, dummy]`), that stage follows in the same
+//! session; any other stage is a failure naming what the server asks for. An access token that
+//! comes back anyway (a server that ignores `inhibit_login`) is logged out at once, so no device
+//! is left.
+
+use crate::ansible::{register_secret, Error, Result};
+use crate::capabilities::{Directory, NewUser, Presence, Registrar, Registration};
+use crate::client::{Auth, Body, Client, Response};
+use crate::fail;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const REGISTER: &str = "/_matrix/client/v3/register";
+const TOKEN_STAGE: &str = "m.login.registration_token";
+const DUMMY_STAGE: &str = "m.login.dummy";
+
+/// What a server's token registration needs said in its refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenRules {
+    /// For messages.
+    pub server: &'static str,
+    /// What to do instead of `admin: true` (client registration cannot make admins).
+    pub admin_hint: &'static str,
+    /// What to set when the server does not accept registrations.
+    pub enable_hint: &'static str,
+    /// Where the server's registration tokens come from.
+    pub token_hint: &'static str,
+}
+
+/// Any homeserver with token registration enabled.
+pub const GENERIC: TokenRules = TokenRules {
+    server: "the homeserver",
+    admin_hint: "give the account admin rights afterwards with the server's own tools (module user_admin where the backend can set admin flags)",
+    enable_hint: "enable registration with a registration token in the server's configuration (Synapse: enable_registration and registration_requires_token)",
+    token_hint: "it must be a registration token of the server that is neither expired nor used up",
+};
+
+/// continuwuity v26.7.3 (docs/continuwuity.md 4 and 8).
+pub const CONTINUWUITY: TokenRules = TokenRules {
+    server: "continuwuity",
+    admin_hint: "make the account an admin afterwards in continuwuity's admin room with `!admin users make-user-admin <user_id>`",
+    enable_hint: "set allow_registration = true in continuwuity's configuration (with matrix-docker-ansible-deploy: matrix_continuwuity_config_allow_registration: true)",
+    token_hint: "it must be continuwuity's registration_token (or a line of registration_token_file, read at start; with matrix-docker-ansible-deploy: matrix_continuwuity_config_registration_token), or a token issued in the admin room with `!admin token issue` that is neither expired nor used up",
+};
+
+/// Registration with a registration token through `POST /_matrix/client/v3/register`; also
+/// the look-up `GET /register/available`, which needs no credentials.
+pub struct TokenRegistration {
+    client: Client,
+    /// None: look-ups only.
+    token: Option<String>,
+    rules: TokenRules,
+}
+
+impl TokenRegistration {
+    pub fn new(client: Client, token: String, rules: TokenRules) -> TokenRegistration {
+        register_secret(&token);
+        TokenRegistration {
+            client,
+            token: Some(token),
+            rules,
+        }
+    }
+
+    /// `GET /register/available` alone, as a [`Directory`].
+    pub fn availability(client: Client, rules: TokenRules) -> TokenRegistration {
+        TokenRegistration {
+            client,
+            token: None,
+            rules,
+        }
+    }
+
+    /// Whether the user name is taken (Exists) or free (Absent), as the server says.
+    fn available(&self, localpart: &str) -> Result<Presence> {
+        let path = format!(
+            "{REGISTER}/available?username={}",
+            crate::client::encode_segment(localpart)
+        );
+        let action = format!("checking whether the user name '{localpart}' is taken");
+        let r = self
+            .client
+            .send(Method::GET, &path, Auth::None, Body::Empty, true)
+            .map_err(|e| fail!("{action}: {e}"))?;
+        if r.is_success() {
+            return match r.object(&action)?.get("available") {
+                Some(Value::Bool(true)) => Ok(Presence::Absent),
+                _ => Err(r.unexpected(&action, "{\"available\": true}")),
+            };
+        }
+        match (r.status.as_u16(), r.errcode()) {
+            (400, Some("M_USER_IN_USE")) => Ok(Presence::Exists {
+                admin: None,
+                named: None,
+                deactivated: None,
+                locked: None,
+            }),
+            _ => Err(self.refusal(&r, localpart, &action)),
+        }
+    }
+
+    /// A refusal of the look-up or the registration, explained.
+    fn refusal(&self, r: &Response, localpart: &str, action: &str) -> Error {
+        let server = self.rules.server;
+        let detail = r.summary();
+        if !r.is_matrix_error() {
+            return r.unexpected(action, "a Matrix answer");
+        }
+        match (r.status.as_u16(), r.errcode(), r.error_text().unwrap_or("")) {
+            (400, Some("M_INVALID_USERNAME" | "M_EXCLUSIVE"), _) => {
+                fail!("{action}: {server} refused the user name '{localpart}' ({detail})")
+            }
+            (403, Some("M_FORBIDDEN"), e)
+                if e.contains("not accepting registrations") || e.contains("disabled") =>
+            {
+                fail!(
+                    "{action}: registration is off on {server} ({detail}): {}",
+                    self.rules.enable_hint
+                )
+            }
+            (404 | 405, _, _) => fail!(
+                "{action}: the server does not serve {REGISTER} ({detail}): homeserver_url must be the homeserver's client API"
+            ),
+            (400, Some("M_INVALID_PARAM"), e) if e.contains("No flows include") => fail!(
+                "{action}: {server} does not take registration tokens ({detail}); registration_token can only be used where token registration is enabled: {}",
+                self.rules.enable_hint
+            ),
+            _ => fail!("{action} failed: {detail}"),
+        }
+    }
+
+    /// One POST of the registration request with `auth`; never retried (it spends a token use).
+    fn post(&self, user: &NewUser<'_>, auth: Value) -> Result<Response> {
+        let body = json!({
+            "username": user.localpart.to_lowercase(),
+            "password": user.password,
+            "inhibit_login": true,
+            "auth": auth,
+        });
+        self.client
+            .send(Method::POST, REGISTER, Auth::None, Body::Json(&body), false)
+            .map_err(|e| {
+                fail!(
+                    "registering '{}': {e}; whether the account was created is not known (look it up; the request is not repeated, it would spend another use of the token)",
+                    user.localpart
+                )
+            })
+    }
+
+    /// What a 401 answer means: the token refused, or stages besides the token asked for.
+    fn interactive(&self, r: &Response, user: &NewUser<'_>) -> Result<Option<String>> {
+        let localpart = user.localpart;
+        let completed: Vec<&str> = r
+            .body
+            .get("completed")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let flows: Vec<Vec<&str>> = r
+            .body
+            .get("flows")
+            .and_then(Value::as_array)
+            .map(|fs| {
+                fs.iter()
+                    .map(|f| {
+                        f.get("stages")
+                            .and_then(Value::as_array)
+                            .map(|s| s.iter().filter_map(Value::as_str).collect())
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !completed.contains(&TOKEN_STAGE) {
+            if matches!(r.errcode(), Some("M_FORBIDDEN" | "M_UNAUTHORIZED")) {
+                return Err(fail!(
+                    "registering '{localpart}': {} refused registration_token ({}): {}",
+                    self.rules.server,
+                    r.summary(),
+                    self.rules.token_hint
+                ));
+            }
+            return Err(self.stages_error(localpart, &flows));
+        }
+        // The token stage is done (its use spent): a flow that needs only m.login.dummy more
+        // is finished in the same session.
+        let only_dummy_left = flows.iter().any(|f| {
+            f.contains(&TOKEN_STAGE)
+                && f.iter()
+                    .all(|s| completed.contains(s) || *s == DUMMY_STAGE)
+        });
+        let session = r.body.get("session").and_then(Value::as_str);
+        match (only_dummy_left, session) {
+            (true, Some(s)) => Ok(Some(s.to_string())),
+            _ => Err(self.stages_error(localpart, &flows)),
+        }
+    }
+
+    fn stages_error(&self, localpart: &str, flows: &[Vec<&str>]) -> Error {
+        let shown: Vec<String> = flows
+            .iter()
+            .map(|f| format!("[{}]", f.join(", ")))
+            .collect();
+        fail!(
+            "registering '{localpart}': {} asks for the registration stages {} - none of them is a registration token alone (with m.login.dummy), so registration_token cannot register here: {}",
+            self.rules.server,
+            if shown.is_empty() { "(none listed)".to_string() } else { shown.join(" or ") },
+            self.rules.enable_hint
+        )
+    }
+
+    /// A server that ignored `inhibit_login` answered with an access token of a new device:
+    /// logging it out deletes the device. On failure, a note for the result.
+    fn log_out(&self, user_id: &str, token: &str) -> Option<String> {
+        register_secret(token);
+        let r = self.client.send(
+            Method::POST,
+            "/_matrix/client/v3/logout",
+            Auth::Bearer(token),
+            Body::Json(&json!({})),
+            true,
+        );
+        match r {
+            Ok(r) if r.is_success() => None,
+            Ok(r) => Some(r.summary()),
+            Err(e) => Some(e.0),
+        }
+        .map(|why| {
+            format!(
+                "{user_id} was registered, but the server logged it in despite inhibit_login and that session could not be logged out ({why}); delete its device"
+            )
+        })
+    }
+}
+
+impl Directory for TokenRegistration {
+    fn lookup(&self, user_id: &str) -> Result<Presence> {
+        let localpart = user_id
+            .strip_prefix('@')
+            .and_then(|u| u.split_once(':'))
+            .map_or(user_id, |(l, _)| l);
+        self.available(localpart)
+    }
+}
+
+impl Registrar for TokenRegistration {
+    /// Client registration has no user types and cannot make admins.
+    fn check(&self, user: &NewUser<'_>) -> Result<()> {
+        let localpart = user.localpart;
+        if let Some(t) = user.user_type {
+            return Err(fail!(
+                "user_type ('{t}') for '{localpart}': registration with registration_token goes through the client-server API, which has no user types; leave user_type out"
+            ));
+        }
+        if let Some(d) = user.displayname {
+            return Err(fail!(
+                "displayname ('{}') for '{localpart}': registration with registration_token goes through the client-server API, which sets no display name at registration (the server picks one); leave displayname out",
+                crate::ansible::escape_text(d)
+            ));
+        }
+        if user.admin {
+            return Err(fail!(
+                "admin: true for '{localpart}': client registration cannot make admins (registration_token registers ordinary accounts); leave admin out, and {}",
+                self.rules.admin_hint
+            ));
+        }
+        Ok(())
+    }
+
+    fn register(&self, user: &NewUser<'_>) -> Result<Registration> {
+        self.check(user)?;
+        let Some(token) = &self.token else {
+            return Err(fail!("registering '{}': no registration_token", user.localpart));
+        };
+        let localpart = user.localpart;
+        // The token is spent before the server checks the name: check it first.
+        if self.available(&localpart.to_lowercase())? != Presence::Absent {
+            return Ok(Registration::Exists);
+        }
+        let mut r = self.post(user, json!({"type": TOKEN_STAGE, "token": token}))?;
+        if r.status.as_u16() == 401 && r.body.get("flows").is_some() {
+            if let Some(session) = self.interactive(&r, user)? {
+                r = self.post(user, json!({"type": DUMMY_STAGE, "session": session}))?;
+            }
+        }
+        let action = format!("registering '{localpart}'");
+        if r.is_success() {
+            let user_id = r.str_field(&action, "user_id")?.to_string();
+            let note = r
+                .body
+                .get("access_token")
+                .and_then(Value::as_str)
+                .and_then(|t| self.log_out(&user_id, t));
+            return Ok(Registration::Created { user_id, note });
+        }
+        match (r.status.as_u16(), r.errcode()) {
+            (400, Some("M_USER_IN_USE")) => {
+                // Taken between the look-up and the POST: the token's use is spent all the same.
+                crate::ansible::warn(format!(
+                    "'{localpart}' was registered by someone else between the name check and the registration; {} counted a use of registration_token all the same",
+                    self.rules.server
+                ));
+                Ok(Registration::Exists)
+            }
+            (401, _) => Err(self.interactive(&r, user).err().unwrap_or_else(|| {
+                fail!("{action}: {} asked for more stages ({})", self.rules.server, r.summary())
+            })),
+            _ => Err(self.refusal(&r, localpart, &action)),
+        }
+    }
+}
