@@ -157,8 +157,11 @@ impl TokenRegistration {
             })
     }
 
-    /// What a 401 answer means: the token refused, or stages besides the token asked for.
-    fn interactive(&self, r: &Response, user: &NewUser<'_>) -> Result<Option<String>> {
+    /// What a 401 answer asks next: the token stage again within the session the server
+    /// opened (Synapse wants the session inside the stage: `M_MISSING_PARAM`, the token not yet
+    /// spent), `m.login.dummy` after the token (Synapse's `[token, dummy]`), or nothing this
+    /// module can give (the token refused, other stages): a failure.
+    fn next_stage(&self, r: &Response, user: &NewUser<'_>, token: &str) -> Result<Value> {
         let localpart = user.localpart;
         let completed: Vec<&str> = r
             .body
@@ -181,40 +184,42 @@ impl TokenRegistration {
                     .collect()
             })
             .unwrap_or_default();
+        let session = r.body.get("session").and_then(Value::as_str);
         if !completed.contains(&TOKEN_STAGE) {
-            if matches!(r.errcode(), Some("M_FORBIDDEN" | "M_UNAUTHORIZED")) {
-                return Err(fail!(
+            return match (r.errcode(), session) {
+                (Some("M_MISSING_PARAM"), Some(s)) => {
+                    Ok(json!({"type": TOKEN_STAGE, "token": token, "session": s}))
+                }
+                (Some("M_FORBIDDEN" | "M_UNAUTHORIZED"), _) => Err(fail!(
                     "registering '{localpart}': {} refused registration_token ({}): {}",
                     self.rules.server,
                     r.summary(),
                     self.rules.token_hint
-                ));
-            }
-            return Err(self.stages_error(localpart, &flows));
+                )),
+                _ => Err(self.stages_error(localpart, &flows, r)),
+            };
         }
         // The token stage is done (its use spent): a flow that needs only m.login.dummy more
         // is finished in the same session.
         let only_dummy_left = flows.iter().any(|f| {
-            f.contains(&TOKEN_STAGE)
-                && f.iter()
-                    .all(|s| completed.contains(s) || *s == DUMMY_STAGE)
+            f.contains(&TOKEN_STAGE) && f.iter().all(|s| completed.contains(s) || *s == DUMMY_STAGE)
         });
-        let session = r.body.get("session").and_then(Value::as_str);
         match (only_dummy_left, session) {
-            (true, Some(s)) => Ok(Some(s.to_string())),
-            _ => Err(self.stages_error(localpart, &flows)),
+            (true, Some(s)) => Ok(json!({"type": DUMMY_STAGE, "session": s})),
+            _ => Err(self.stages_error(localpart, &flows, r)),
         }
     }
 
-    fn stages_error(&self, localpart: &str, flows: &[Vec<&str>]) -> Error {
+    fn stages_error(&self, localpart: &str, flows: &[Vec<&str>], r: &Response) -> Error {
         let shown: Vec<String> = flows
             .iter()
             .map(|f| format!("[{}]", f.join(", ")))
             .collect();
         fail!(
-            "registering '{localpart}': {} asks for the registration stages {} - none of them is a registration token alone (with m.login.dummy), so registration_token cannot register here: {}",
+            "registering '{localpart}': {} asks for the registration stages {} ({}) - none of them is a registration token alone (with m.login.dummy), so registration_token cannot register here: {}",
             self.rules.server,
             if shown.is_empty() { "(none listed)".to_string() } else { shown.join(" or ") },
+            r.summary(),
             self.rules.enable_hint
         )
     }
@@ -280,18 +285,25 @@ impl Registrar for TokenRegistration {
     fn register(&self, user: &NewUser<'_>) -> Result<Registration> {
         self.check(user)?;
         let Some(token) = &self.token else {
-            return Err(fail!("registering '{}': no registration_token", user.localpart));
+            return Err(fail!(
+                "registering '{}': no registration_token",
+                user.localpart
+            ));
         };
         let localpart = user.localpart;
         // The token is spent before the server checks the name: check it first.
         if self.available(&localpart.to_lowercase())? != Presence::Absent {
             return Ok(Registration::Exists);
         }
+        // At most three requests: the token, the token again in Synapse's session, the dummy
+        // stage. A stage is never repeated once the server counted it.
         let mut r = self.post(user, json!({"type": TOKEN_STAGE, "token": token}))?;
-        if r.status.as_u16() == 401 && r.body.get("flows").is_some() {
-            if let Some(session) = self.interactive(&r, user)? {
-                r = self.post(user, json!({"type": DUMMY_STAGE, "session": session}))?;
+        for _ in 0..2 {
+            if r.status.as_u16() != 401 || r.body.get("flows").is_none() {
+                break;
             }
+            let next = self.next_stage(&r, user, token)?;
+            r = self.post(user, next)?;
         }
         let action = format!("registering '{localpart}'");
         if r.is_success() {
@@ -312,9 +324,15 @@ impl Registrar for TokenRegistration {
                 ));
                 Ok(Registration::Exists)
             }
-            (401, _) => Err(self.interactive(&r, user).err().unwrap_or_else(|| {
-                fail!("{action}: {} asked for more stages ({})", self.rules.server, r.summary())
-            })),
+            (401, _) if r.body.get("flows").is_some() => {
+                Err(self.next_stage(&r, user, token).err().unwrap_or_else(|| {
+                    fail!(
+                        "{action}: {} kept asking for more stages ({})",
+                        self.rules.server,
+                        r.summary()
+                    )
+                }))
+            }
             _ => Err(self.refusal(&r, localpart, &action)),
         }
     }

@@ -6,11 +6,11 @@ use super::backend::{Access, Backend, Capability, DatabaseKind, Reach, Server};
 use super::homeserver::Homeserver;
 use crate::ansible::Result;
 use crate::api::shared_secret;
-use crate::api::token_registration;
 use crate::api::synapse_admin::SynapseAdmin;
 use crate::api::synapse_postgres::SynapsePostgres;
 use crate::api::synapse_sqlite::SynapseSqlite;
 use crate::api::synapse_tokens::SynapseTokens;
+use crate::api::token_registration;
 use crate::database::Database;
 use crate::fail;
 

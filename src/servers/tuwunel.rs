@@ -12,9 +12,9 @@ use super::backend::{Access, Backend, Capability, Reach, Server};
 use super::homeserver::Homeserver;
 use crate::ansible::Result;
 use crate::api::shared_secret;
-use crate::api::token_registration;
 use crate::api::synapse_admin::{self, SynapseAdmin};
 use crate::api::synapse_tokens::{self, SynapseTokens};
+use crate::api::token_registration;
 
 /// tuwunel's client API with its copy of Synapse's admin API.
 pub static API: Backend = Backend {

@@ -214,6 +214,21 @@ impl Args {
                 "update_password=always sets a password: give password (or password_file)"
             ));
         }
+        let deactivates = p.str("state") == Some("deactivated")
+            || entries
+                .iter()
+                .any(|e| e.get("state").and_then(|s| s.as_str()) == Some("deactivated"));
+        if (deactivates || p.bool("reactivate"))
+            && !backend.offers(Capability::Lifecycle)
+            && !backend.offers(Capability::LifecycleByDatabase)
+        {
+            let what = if deactivates {
+                "state=deactivated"
+            } else {
+                "reactivate"
+            };
+            return Err(servers::cannot(what, backend, Capability::Lifecycle));
+        }
         if update_password == UpdatePassword::Always && !backend.offers(Capability::Passwords) {
             return Err(servers::cannot(
                 "update_password=always",
