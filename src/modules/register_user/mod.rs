@@ -396,7 +396,7 @@ fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
                 server,
                 registrar: server.registrar().ok_or_else(|| {
                     fail!(
-                        "backend {} has no shared-secret registration",
+                        "backend {} has no registration here (give shared_secret or registration_token)",
                         server.backend.name
                     )
                 })?,
@@ -414,9 +414,9 @@ fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
         }
     }
     let name = server.backend.name;
-    let registrar = server
-        .registrar()
-        .ok_or_else(|| fail!("backend {name} has no shared-secret registration"))?;
+    let registrar = server.registrar().ok_or_else(|| {
+        fail!("backend {name} has no registration here (give shared_secret or registration_token)")
+    })?;
     // What this server cannot do at all is refused before any request.
     if let Accounts::One(account) = &a.accounts {
         let probe = Convergence {
