@@ -337,3 +337,98 @@ impl Registrar for TokenRegistration {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Connection;
+    use reqwest::StatusCode;
+
+    fn registrar() -> TokenRegistration {
+        let conn = Connection {
+            base: "http://127.0.0.1:9".parse().unwrap(),
+            url_option: "homeserver_url".into(),
+            validate_certs: true,
+            ca_path: None,
+            timeout: std::time::Duration::from_secs(1),
+            retries: 0,
+        };
+        TokenRegistration::new(Client::new(conn).unwrap(), "tok".into(), CONTINUWUITY)
+    }
+
+    fn answer(body: Value) -> Response {
+        Response {
+            status: StatusCode::UNAUTHORIZED,
+            body,
+            text: String::new(),
+            content_type: "application/json".into(),
+            len: 1,
+            request: "POST /register".into(),
+            url_option: "homeserver_url".into(),
+        }
+    }
+
+    const USER: NewUser<'static> = NewUser {
+        localpart: "kim",
+        password: "pw",
+        admin: false,
+        user_type: None,
+        displayname: None,
+        emails: &[],
+    };
+
+    #[test]
+    fn synapse_asks_for_the_token_inside_its_session_then_the_dummy_stage() {
+        let r = registrar();
+        let flows = json!([{"stages": [TOKEN_STAGE, DUMMY_STAGE]}]);
+        let missing = answer(json!({"flows": flows, "session": "s1",
+            "errcode": "M_MISSING_PARAM", "error": "Missing UIA session"}));
+        assert_eq!(
+            r.next_stage(&missing, &USER, "tok").unwrap(),
+            json!({"type": TOKEN_STAGE, "token": "tok", "session": "s1"})
+        );
+        let done = answer(json!({"flows": flows, "session": "s1", "completed": [TOKEN_STAGE]}));
+        assert_eq!(
+            r.next_stage(&done, &USER, "tok").unwrap(),
+            json!({"type": DUMMY_STAGE, "session": "s1"})
+        );
+    }
+
+    #[test]
+    fn a_refused_token_or_other_stages_fail_saying_so() {
+        let r = registrar();
+        let bad = answer(json!({"flows": [{"stages": [TOKEN_STAGE]}], "session": "s",
+            "errcode": "M_FORBIDDEN", "error": "Invalid registration token"}));
+        let e = r.next_stage(&bad, &USER, "tok").unwrap_err().0;
+        assert!(e.contains("registration_token") && e.contains("Invalid registration token"));
+        let captcha = answer(json!({"flows": [{"stages": ["m.login.recaptcha"]}], "session": "s"}));
+        let e = r.next_stage(&captcha, &USER, "tok").unwrap_err().0;
+        assert!(e.contains("[m.login.recaptcha]"), "{e}");
+        // The token done, but an e-mail stage still asked for: not finished with a dummy.
+        let email = answer(
+            json!({"flows": [{"stages": [TOKEN_STAGE, "m.login.email.identity"]}],
+            "session": "s", "completed": [TOKEN_STAGE]}),
+        );
+        assert!(r.next_stage(&email, &USER, "tok").is_err());
+    }
+
+    #[test]
+    fn client_registration_refuses_what_it_cannot_do() {
+        let r = registrar();
+        let admin = NewUser {
+            admin: true,
+            ..USER
+        };
+        assert!(r
+            .check(&admin)
+            .unwrap_err()
+            .0
+            .contains("!admin users make-user-admin"));
+        let typed = NewUser {
+            user_type: Some("bot"),
+            ..USER
+        };
+        assert!(r.check(&typed).unwrap_err().0.contains("user_type"));
+        assert!(r.check(&USER).is_ok());
+    }
+}
