@@ -39,6 +39,7 @@ static MODULE_OPTIONS: &[Opt] = &[
             "C(dendrite_sqlite), C(dendrite_postgres) - Dendrite's database (C(userapi_accounts.account_type), 3 admin, 1 user): Dendrite has no API for the admin flag. Dendrite reads it on every request, so the change counts at once (C(restart_required=false)).",
             "C(tuwunel) - tuwunel's copy of Synapse's admin API, with the admin credentials: the flag is membership of tuwunel's admin room, set with C(PUT /_synapse/admin/v2/users/<user_id>) (tuwunel does not serve the C(/admin) endpoint Synapse uses). Without an admin room granting does nothing, which the module reports as a failure.",
             "C(mas) - the admin flag of Matrix Authentication Service (with I(api_url) and I(client_id) + I(client_secret), or I(access_token)), for a homeserver that delegates authentication to MAS.",
+            "C(continuwuity) - refused before any request: continuwuity has no API for the admin flag; the message names its admin-room command C(!admin users make-user-admin <user_id>).",
         ]),
     Opt::path("database").doc(&[
         "The database backends only, required there.",

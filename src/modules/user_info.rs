@@ -26,6 +26,7 @@ static MODULE_OPTIONS: &[Opt] = &[
             "C(tuwunel) - tuwunel's copy of that API, with the admin credentials. tuwunel keeps no creation time (C(created) is null) and no user types.",
             "C(mas) - the users of Matrix Authentication Service (with I(api_url) and I(client_id) + I(client_secret), or I(access_token)). MAS keeps no display name and no user type.",
             "C(dendrite) - refused with the reason: Dendrite's admin API has no endpoint that lists or reads accounts (only password resets, registration tokens, evacuations and purges), and its client API finds only users that share a room or are public. Its accounts are in its user API database (C(userapi_accounts)), which this module does not read yet.",
+            "C(continuwuity) - refused naming its admin-room command (C(!admin users list-users)): it has no API that lists accounts.",
         ]),
     Opt::str("username").aliases(&["user"]).doc(&[
         "Only this account, as a localpart (with I(server_name), or the server's name learnt from the admin credentials) or a full user ID. The result is then a list of one account, or an empty list when it does not exist (or the filters leave it out).",
@@ -64,14 +65,9 @@ pub static MODULE: ModuleDef = ModuleDef {
     run,
 };
 
-/// The backends that list accounts, and `dendrite`, which is refused with its reason.
+/// The backends that list accounts, and those refused with their reason (dendrite).
 fn backend_choices() -> &'static [&'static str] {
-    static CHOICES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-    CHOICES.get_or_init(|| {
-        let mut c = servers::record_backends().to_vec();
-        c.push(servers::dendrite::API.name);
-        c
-    })
+    servers::record_backends()
 }
 
 /// The typed arguments.
@@ -110,12 +106,6 @@ impl Args {
             name_contains,
         };
         let asked = p.str("backend").unwrap_or_default();
-        if asked == servers::dendrite::API.name {
-            return Err(fail!(
-                "backend dendrite cannot list accounts: Dendrite has no API that lists or reads them (its admin API resets passwords, manages registration tokens, evacuates and purges; its client API finds only users who share a room or are public). Its accounts are in the userapi_accounts table of its user API database, which user_info does not read yet; the backends that can: {}",
-                servers::record_backends().join(", ")
-            ));
-        }
         let backend = servers::require("backend", asked, Capability::Records)?;
         let name = backend.name;
         if backend.reach != Reach::Mas {

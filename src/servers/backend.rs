@@ -33,6 +33,8 @@ pub enum Capability {
     LifecycleByDatabase,
     /// Lock and unlock accounts.
     Locks,
+    /// Set the password of existing accounts (register_user's `update_password: always`).
+    Passwords,
 }
 
 impl Capability {
@@ -44,6 +46,7 @@ impl Capability {
             Capability::Records => "list accounts",
             Capability::Lifecycle | Capability::LifecycleByDatabase => "deactivate accounts",
             Capability::Locks => "lock accounts",
+            Capability::Passwords => "set the password of existing accounts",
         }
     }
 }
@@ -81,6 +84,9 @@ pub struct Backend {
     /// Whether the server rate-limits the public look-ups that stand in for admin look-ups
     /// (Synapse's `rc_profile`): long lists then want admin credentials.
     pub limits_public_lookups: bool,
+    /// What an operator can do instead of a capability this backend lacks (e.g. an admin-room
+    /// command), for the refusal's message; `&[]` where there is nothing to add.
+    pub instead: &'static [(Capability, &'static str)],
     pub open: fn(Access) -> Result<Server>,
 }
 
@@ -109,6 +115,8 @@ pub struct Access {
     pub connection: Option<Connection>,
     /// The homeserver's registration shared secret.
     pub shared_secret: Option<String>,
+    /// A registration token, for client-server registration where no shared secret is given.
+    pub registration_token: Option<String>,
     /// A homeserver admin's credentials.
     pub admin: Option<AdminCredentials>,
     /// MAS's admin credentials.

@@ -9,7 +9,8 @@ use crate::api::dendrite_accounts::DendriteAccounts;
 use crate::api::dendrite_admin::DendriteAdmin;
 use crate::api::dendrite_lifecycle::DendriteLifecycle;
 use crate::api::dendrite_tokens::DendriteTokens;
-use crate::api::shared_secret::{self, SharedSecretRegistration};
+use crate::api::shared_secret;
+use crate::api::token_registration;
 use crate::database::Database;
 use crate::fail;
 
@@ -22,8 +23,13 @@ pub static API: Backend = Backend {
         Capability::Register,
         Capability::Tokens,
         Capability::LifecycleByDatabase,
+        Capability::Passwords,
     ],
     limits_public_lookups: false,
+    instead: &[(
+        Capability::Records,
+        "Dendrite has no API that lists or reads accounts (its admin API resets passwords, manages registration tokens, evacuates and purges; its client API finds only users who share a room or are public); its accounts are in the userapi_accounts table of its user API database, which user_info does not read yet",
+    )],
     open: open_api,
 };
 
@@ -34,6 +40,7 @@ pub static SQLITE: Backend = Backend {
     reach: Reach::Database(DatabaseKind::Sqlite),
     offers: &[Capability::AdminFlag],
     limits_public_lookups: false,
+    instead: &[],
     open: open_database,
 };
 
@@ -44,19 +51,19 @@ pub static POSTGRES: Backend = Backend {
     reach: Reach::Database(DatabaseKind::Postgres),
     offers: &[Capability::AdminFlag],
     limits_public_lookups: false,
+    instead: &[],
     open: open_database,
 };
 
-fn open_api(access: Access) -> Result<Server> {
+fn open_api(mut access: Access) -> Result<Server> {
     let mut server = Server::new(&API);
     let hs = Homeserver::open(&mut server, &access)?;
-    if let Some(secret) = access.shared_secret {
-        server.set_registrar(SharedSecretRegistration::new(
-            hs.client.clone(),
-            secret,
-            shared_secret::DENDRITE,
-        ));
-    }
+    hs.set_registrar(
+        &mut server,
+        &mut access,
+        shared_secret::DENDRITE,
+        token_registration::GENERIC,
+    );
     if let Some(admin) = &hs.admin {
         server.set_passwords(DendriteAdmin::new(admin.clone()));
         server.set_tokens(DendriteTokens::new(admin.clone()));

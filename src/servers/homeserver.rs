@@ -6,6 +6,8 @@ use super::backend::{Access, AdminAccess, Server};
 use crate::ansible::Result;
 use crate::api::admin_session::AdminSession;
 use crate::api::profiles::{server_name_from_keys, ProfileDirectory};
+use crate::api::shared_secret::{RegistrationRules, SharedSecretRegistration};
+use crate::api::token_registration::{TokenRegistration, TokenRules};
 use crate::capabilities::Identity;
 use crate::client::Client;
 use crate::matrix::NameSource;
@@ -49,6 +51,27 @@ impl Homeserver {
     /// The admin session where it can act (check mode never logs in).
     pub fn live_admin(&self) -> Option<Arc<AdminSession>> {
         self.admin.clone().filter(|s| s.is_live())
+    }
+
+    /// The registrar: shared-secret registration (with the server's `shared_secret` rules)
+    /// when the secret is given, else client-server registration with the registration token
+    /// when that is given (any server with token registration enabled).
+    pub fn set_registrar(
+        &self,
+        server: &mut Server,
+        access: &mut Access,
+        shared_secret: RegistrationRules,
+        token: TokenRules,
+    ) {
+        if let Some(secret) = access.shared_secret.take() {
+            server.set_registrar(SharedSecretRegistration::new(
+                self.client.clone(),
+                secret,
+                shared_secret,
+            ));
+        } else if let Some(t) = access.registration_token.take() {
+            server.set_registrar(TokenRegistration::new(self.client.clone(), t, token));
+        }
     }
 }
 

@@ -21,8 +21,10 @@ pub static BACKEND: Backend = Backend {
         Capability::Lifecycle,
         Capability::Locks,
         Capability::Records,
+        Capability::Passwords,
     ],
     limits_public_lookups: false,
+    instead: &[],
     open,
 };
 

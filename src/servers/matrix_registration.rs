@@ -10,6 +10,7 @@ pub static BACKEND: Backend = Backend {
     reach: Reach::TokenService,
     offers: &[Capability::Tokens],
     limits_public_lookups: false,
+    instead: &[],
     open,
 };
 

@@ -9,6 +9,7 @@
 
 pub mod backend;
 mod checked;
+pub mod continuwuity;
 pub mod dendrite;
 mod homeserver;
 pub mod mas;
@@ -33,6 +34,7 @@ pub static BACKENDS: &[&Backend] = &[
     &dendrite::POSTGRES,
     &mas::BACKEND,
     &tuwunel::API,
+    &continuwuity::API,
 ];
 
 /// The backend named `name`.
@@ -49,6 +51,7 @@ pub fn names_offering(c: Capability) -> &'static [&'static str] {
     static RECORDS: OnceLock<Vec<&'static str>> = OnceLock::new();
     static LIFECYCLE: OnceLock<Vec<&'static str>> = OnceLock::new();
     static LOCKS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    static PASSWORDS: OnceLock<Vec<&'static str>> = OnceLock::new();
     let cell = match c {
         Capability::Register => &REGISTER,
         Capability::AdminFlag => &ADMIN_FLAG,
@@ -56,6 +59,7 @@ pub fn names_offering(c: Capability) -> &'static [&'static str] {
         Capability::Records => &RECORDS,
         Capability::Lifecycle | Capability::LifecycleByDatabase => &LIFECYCLE,
         Capability::Locks => &LOCKS,
+        Capability::Passwords => &PASSWORDS,
     };
     cell.get_or_init(|| {
         BACKENDS
@@ -71,31 +75,88 @@ pub fn names_offering(c: Capability) -> &'static [&'static str] {
     })
 }
 
+/// The `backend` choices of a module that needs `c`: the backends that can, then those that
+/// cannot but name what to do instead (refused by [`require`] with that hint).
+fn choices(c: Capability, cell: &'static OnceLock<Vec<&'static str>>) -> &'static [&'static str] {
+    cell.get_or_init(|| {
+        let mut names = names_offering(c).to_vec();
+        names.extend(
+            BACKENDS
+                .iter()
+                .filter(|b| !b.offers(c) && instead(b, c).is_some())
+                .map(|b| b.name),
+        );
+        names
+    })
+}
+
 /// The `backend` choices of register_user.
 pub fn account_backends() -> &'static [&'static str] {
-    names_offering(Capability::Register)
+    static CELL: OnceLock<Vec<&'static str>> = OnceLock::new();
+    choices(Capability::Register, &CELL)
 }
 
 /// The `backend` choices of user_admin.
 pub fn admin_flag_backends() -> &'static [&'static str] {
-    names_offering(Capability::AdminFlag)
+    static CELL: OnceLock<Vec<&'static str>> = OnceLock::new();
+    choices(Capability::AdminFlag, &CELL)
 }
 
 /// The `backend` choices of the token modules.
 pub fn token_backends() -> &'static [&'static str] {
-    names_offering(Capability::Tokens)
+    static CELL: OnceLock<Vec<&'static str>> = OnceLock::new();
+    choices(Capability::Tokens, &CELL)
 }
 
 /// The `backend` choices of user_info.
 pub fn record_backends() -> &'static [&'static str] {
-    names_offering(Capability::Records)
+    static CELL: OnceLock<Vec<&'static str>> = OnceLock::new();
+    choices(Capability::Records, &CELL)
+}
+
+/// What `backend` names to do instead of `c`, where it cannot (e.g. an admin-room command).
+pub fn instead(backend: &Backend, c: Capability) -> Option<&'static str> {
+    let same = |x: Capability| {
+        x == c
+            || matches!(
+                (x, c),
+                (Capability::Lifecycle, Capability::LifecycleByDatabase)
+                    | (Capability::LifecycleByDatabase, Capability::Lifecycle)
+            )
+    };
+    backend
+        .instead
+        .iter()
+        .find(|(x, _)| same(*x))
+        .map(|(_, hint)| *hint)
+}
+
+/// The refusal of `what` (an option, or a module's need) on `backend`, which cannot do `c`:
+/// the backends that can, and what this one's server offers instead where it names something.
+pub fn cannot(what: &str, backend: &Backend, c: Capability) -> crate::ansible::Error {
+    let can = names_offering(c).join(", ");
+    match instead(backend, c) {
+        Some(hint) => fail!(
+            "{what}: backend {} cannot {} ({} has no API for it): {hint}; the backends that can: {can}",
+            backend.name,
+            c.what(),
+            backend.server
+        ),
+        None => fail!(
+            "{what}: backend {} cannot {} ({} has no API for it); the backends that can: {can}",
+            backend.name,
+            c.what(),
+            backend.server
+        ),
+    }
 }
 
 /// The backend of option `option` that can do `c`: any other is refused before any request,
-/// naming those that can.
+/// naming those that can (and what to do instead, where the backend names it).
 pub fn require(option: &str, name: &str, c: Capability) -> Result<&'static Backend> {
     match named(name) {
         Some(b) if b.offers(c) => Ok(b),
+        Some(b) if instead(b, c).is_some() => Err(cannot(option, b, c)),
         _ => Err(fail!(
             "{option} {name} cannot {}; the backends that can: {}",
             c.what(),

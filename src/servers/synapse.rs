@@ -5,11 +5,12 @@
 use super::backend::{Access, Backend, Capability, DatabaseKind, Reach, Server};
 use super::homeserver::Homeserver;
 use crate::ansible::Result;
-use crate::api::shared_secret::{self, SharedSecretRegistration};
+use crate::api::shared_secret;
 use crate::api::synapse_admin::SynapseAdmin;
 use crate::api::synapse_postgres::SynapsePostgres;
 use crate::api::synapse_sqlite::SynapseSqlite;
 use crate::api::synapse_tokens::SynapseTokens;
+use crate::api::token_registration;
 use crate::database::Database;
 use crate::fail;
 
@@ -25,8 +26,10 @@ pub static API: Backend = Backend {
         Capability::Lifecycle,
         Capability::Locks,
         Capability::Records,
+        Capability::Passwords,
     ],
     limits_public_lookups: true,
+    instead: &[],
     open: open_api,
 };
 
@@ -37,6 +40,7 @@ pub static SQLITE: Backend = Backend {
     reach: Reach::Database(DatabaseKind::Sqlite),
     offers: &[Capability::AdminFlag],
     limits_public_lookups: false,
+    instead: &[],
     open: open_database,
 };
 
@@ -47,19 +51,19 @@ pub static POSTGRES: Backend = Backend {
     reach: Reach::Database(DatabaseKind::Postgres),
     offers: &[Capability::AdminFlag],
     limits_public_lookups: false,
+    instead: &[],
     open: open_database,
 };
 
-fn open_api(access: Access) -> Result<Server> {
+fn open_api(mut access: Access) -> Result<Server> {
     let mut server = Server::new(&API);
     let hs = Homeserver::open(&mut server, &access)?;
-    if let Some(secret) = access.shared_secret {
-        server.set_registrar(SharedSecretRegistration::new(
-            hs.client.clone(),
-            secret,
-            shared_secret::SYNAPSE,
-        ));
-    }
+    hs.set_registrar(
+        &mut server,
+        &mut access,
+        shared_secret::SYNAPSE,
+        token_registration::GENERIC,
+    );
     if let Some(admin) = &hs.admin {
         server.set_passwords(SynapseAdmin::new(admin.clone()));
         server.set_tokens(SynapseTokens::new(admin.clone()));

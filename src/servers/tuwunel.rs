@@ -11,9 +11,10 @@
 use super::backend::{Access, Backend, Capability, Reach, Server};
 use super::homeserver::Homeserver;
 use crate::ansible::Result;
-use crate::api::shared_secret::{self, SharedSecretRegistration};
+use crate::api::shared_secret;
 use crate::api::synapse_admin::{self, SynapseAdmin};
 use crate::api::synapse_tokens::{self, SynapseTokens};
+use crate::api::token_registration;
 
 /// tuwunel's client API with its copy of Synapse's admin API.
 pub static API: Backend = Backend {
@@ -27,22 +28,23 @@ pub static API: Backend = Backend {
         Capability::Lifecycle,
         Capability::Locks,
         Capability::Records,
+        Capability::Passwords,
     ],
     // tuwunel has no request limiter outside 3PID mail, OIDC and rendezvous (docs/tuwunel.md 3).
     limits_public_lookups: false,
+    instead: &[],
     open,
 };
 
-fn open(access: Access) -> Result<Server> {
+fn open(mut access: Access) -> Result<Server> {
     let mut server = Server::new(&API);
     let hs = Homeserver::open(&mut server, &access)?;
-    if let Some(secret) = access.shared_secret {
-        server.set_registrar(SharedSecretRegistration::new(
-            hs.client.clone(),
-            secret,
-            shared_secret::TUWUNEL,
-        ));
-    }
+    hs.set_registrar(
+        &mut server,
+        &mut access,
+        shared_secret::TUWUNEL,
+        token_registration::GENERIC,
+    );
     let admin_api = |s| SynapseAdmin::speaking(s, synapse_admin::TUWUNEL);
     if let Some(admin) = &hs.admin {
         server.set_passwords(admin_api(admin.clone()));

@@ -12,6 +12,7 @@ mod aarch64;
 mod architecture;
 mod browser_registration;
 mod collection;
+mod continuwuity_backend;
 mod dendrite_backends;
 mod dendrite_lifecycle;
 mod dendrite_lifecycle_facts;

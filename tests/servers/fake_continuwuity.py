@@ -106,6 +106,8 @@ class Handler(fm.BaseHandler):
                 return self.allow(m, "POST") or self.logout(len(rest) == 2)
             if rest == ["account", "whoami"]:
                 return self.allow(m, "GET") or self.whoami()
+            if rest == ["devices"]:
+                return self.allow(m, "GET") or self.devices()
             if rest[0] in ("account", "profile", "devices", "sync", "rooms", "register"):
                 return self.not_implemented()
         if self.raw_path in ("/_matrix/client/v1/register/m.login.registration_token/validity",
@@ -368,6 +370,14 @@ class Handler(fm.BaseHandler):
     def whoami(self):  # src/api/client/account/mod.rs:225-234
         user_id, device_id = self.auth()
         self.send(200, {"user_id": user_id, "is_guest": False, "device_id": device_id})
+
+    def devices(self):
+        """src/api/client/device.rs get_devices_route: every device of the sender (ruma's
+        Device leaves out the display name, IP and time it does not have)."""
+        user_id, _ = self.auth()
+        with self.store.lock:
+            ids = sorted(self.store.accounts[user_id].devices)
+        self.send(200, {"devices": [{"device_id": d} for d in ids]})
 
     # -------- MSC4323 (src/api/client/admin/lock.rs, suspend.rs at v26.7.3)
 

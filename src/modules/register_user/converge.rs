@@ -136,15 +136,11 @@ pub fn refuse_missing(task: &Convergence<'_>, acct: &Account) -> Result<()> {
     let admin_hint = |what: &str| {
         fail!("{what} needs admin credentials: give access_token, or admin_username and admin_password")
     };
-    let cannot = |what: &str, c: Capability| {
-        fail!(
-            "{what}: backend {} cannot {} ({} has no API for it); the backends that can: {}",
-            backend.name,
-            c.what(),
-            backend.server,
-            servers::names_offering(c).join(", ")
-        )
-    };
+    let cannot = |what: &str, c: Capability| servers::cannot(what, backend, c);
+    // What registration could not do is refused before any request (the server's name too).
+    if task.create && acct.state != State::Deactivated {
+        task.registrar.check(&new_user(acct))?;
+    }
     if server.admin == AdminAccess::NotLoggedIn {
         return Ok(());
     }

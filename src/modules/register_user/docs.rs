@@ -68,6 +68,16 @@ pub static DOC: ModuleDoc = ModuleDoc {
     access_token: "{{ matrix_admin_access_token }}"
     shared_secret: "{{ matrix_synapse_registration_shared_secret }}"
   no_log: true
+
+- name: Register on continuwuity with its registration token
+  register_user:
+    backend: continuwuity
+    homeserver_url: http://127.0.0.1:8008
+    server_name: example.org
+    username: carol
+    password: "{{ vault_carol_password }}"
+    registration_token: "{{ matrix_continuwuity_config_registration_token }}"
+  no_log: true
 "#,
     returns: &[
         Ret::new("user_id", Kind::Str, "with username", "The account's full user ID; null when it existed and its server name is not known.").sample(r#""@john:example.org""#),

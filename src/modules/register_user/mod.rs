@@ -42,12 +42,18 @@ static MODULE_OPTIONS: &[Opt] = &[
             "C(synapse) - look-ups through the admin API when admin credentials are given, passwords set with C(PUT /_synapse/admin/v2/users/<user_id>).",
             "C(dendrite) - look-ups through the public profile API, passwords set with C(POST /_dendrite/admin/resetPassword/<user_id>) (an admin account's token). Dendrite has no user types (I(user_type) is refused), takes passwords of 8 characters or more, and ignores C(inhibit_login) - the module logs out the session Dendrite opens for each new account (its device C(shared_secret_registration)), and warns if it cannot. Admin rights of existing accounts - module C(user_admin), backends C(dendrite_sqlite) and C(dendrite_postgres).",
             "C(tuwunel) - tuwunel 1.7 or later (its C(registration_shared_secret) or C(registration_shared_secret_file), or the variable C(TUWUNEL_REGISTRATION_SHARED_SECRET)): look-ups, passwords and the admin flag of existing accounts through its copy of Synapse's admin API, with the admin credentials. tuwunel has no user types (it would drop one silently: I(user_type) is refused); its nonces are single-use and live a minute, so each is fetched right before its registration. Setting the password of a deactivated account would re-activate it on tuwunel: refused.",
+            "C(continuwuity) - continuwuity (v26.7.3 as matrix-docker-ansible-deploy deploys it), which has no shared-secret registration and no admin API: accounts are registered with I(registration_token) through the client-server API (each name checked first with C(GET /_matrix/client/v3/register/available), which also finds existing accounts without admin credentials). I(locked) goes through MSC4323 (C(/_matrix/client/v1/admin/lock/<user_id>)) with an admin's credentials; continuwuity 26.7.3 suspends there instead of locking, which the module detects and reports with the admin-room command C(!admin users lock <user_id>). What continuwuity can only do in its admin room is refused before any request, naming the command: I(admin=true) (C(!admin users make-user-admin)), I(update_password=always) (C(!admin users reset-password)), I(state=deactivated) (C(!admin users deactivate)); I(reactivate) has no command at all.",
             "C(mas) is for a homeserver that delegates authentication to Matrix Authentication Service (MAS; C(matrix_authentication_service_enabled) in matrix-docker-ansible-deploy): accounts are created through MAS's admin API at I(api_url), with I(client_id) + I(client_secret) (or I(access_token), a MAS admin token); no shared secret. MAS has no user types (I(user_type) is refused), and sets a display name at creation only.",
         ]),
     Opt::str("shared_secret")
         .no_log()
         .doc(&["The homeserver's C(registration_shared_secret)."]),
     Opt::path("shared_secret_file").doc(&["A file holding only the shared secret, as Synapse's C(registration_shared_secret_path); surrounding whitespace is removed."]),
+    Opt::str("registration_token").no_log().doc(&[
+        "A registration token of the homeserver, instead of the shared secret: accounts are registered through the client-server API (C(POST /_matrix/client/v3/register) with the C(m.login.registration_token) stage and C(inhibit_login), so no device is left), on any server that has token registration enabled and no shared secret available - continuwuity (its C(registration_token); matrix-docker-ansible-deploy: C(matrix_continuwuity_config_registration_token), with C(matrix_continuwuity_config_allow_registration: true)), or Synapse with C(registration_requires_token).",
+        "Each name is checked with C(GET /_matrix/client/v3/register/available) first: an existing account costs no use of the token. A name taken in between still costs one (continuwuity counts the use before it checks the name). Client registration has no user types, sets no display name and cannot make admins: I(user_type), I(displayname) and I(admin=true) are refused for new accounts.",
+    ]),
+    Opt::path("registration_token_file").doc(&["A file holding only the registration token; surrounding whitespace is removed."]),
     Opt::bool("skip_password_check").default_bool(false).doc(&["Backend C(mas) only: set passwords without MAS's complexity check (C(passwords.minimum_complexity)), as C(mas-cli manage set-password --ignore-password-complexity) does. By default MAS refuses weak passwords and the module fails for that account."]),
     Opt::str("server_name").doc(&["The homeserver's server name (C(matrix_domain)); with it, accounts are looked up before any registration attempt and check mode can tell whether an account exists."]),
     Opt::str("update_password")
@@ -101,6 +107,11 @@ pub static SPEC: Spec = Spec {
         &["username", "users"],
         &["password", "password_file"],
         &["shared_secret", "shared_secret_file"],
+        &["registration_token", "registration_token_file"],
+        &["shared_secret", "registration_token"],
+        &["shared_secret", "registration_token_file"],
+        &["shared_secret_file", "registration_token"],
+        &["shared_secret_file", "registration_token_file"],
         ADMIN_CREDENTIALS_EXCLUSIVE,
         &["users", "password"],
         &["users", "password_file"],
@@ -110,7 +121,7 @@ pub static SPEC: Spec = Spec {
         &["shared_secret_file", "client_id"],
         &["database_password", "database_password_file"],
     ],
-    // shared_secret or shared_secret_file: required unless backend mas (checked in Args).
+    // shared_secret(_file) or registration_token(_file): required unless backend mas (Args).
     required_one_of: &[&["username", "users"]],
     required_together: &[ADMIN_CREDENTIALS_TOGETHER],
 };
@@ -169,6 +180,11 @@ impl Args {
                     "backend mas creates accounts through MAS's admin API, not with the homeserver's shared secret: leave shared_secret out and give client_id and client_secret (or access_token)"
                 ));
             }
+            if p.is_given("registration_token") || p.is_given("registration_token_file") {
+                return Err(fail!(
+                    "backend mas creates accounts through MAS's admin API, not with a registration token: leave registration_token out and give client_id and client_secret (or access_token)"
+                ));
+            }
             Some(args::mas(p)?)
         } else {
             args::refuse_mas_options(p, backend.name)?;
@@ -197,6 +213,28 @@ impl Args {
         {
             return Err(fail!(
                 "update_password=always sets a password: give password (or password_file)"
+            ));
+        }
+        let deactivates = p.str("state") == Some("deactivated")
+            || entries
+                .iter()
+                .any(|e| e.get("state").and_then(|s| s.as_str()) == Some("deactivated"));
+        if (deactivates || p.bool("reactivate"))
+            && !backend.offers(Capability::Lifecycle)
+            && !backend.offers(Capability::LifecycleByDatabase)
+        {
+            let what = if deactivates {
+                "state=deactivated"
+            } else {
+                "reactivate"
+            };
+            return Err(servers::cannot(what, backend, Capability::Lifecycle));
+        }
+        if update_password == UpdatePassword::Always && !backend.offers(Capability::Passwords) {
+            return Err(servers::cannot(
+                "update_password=always",
+                backend,
+                Capability::Passwords,
             ));
         }
         if update_password == UpdatePassword::Always && admin.is_none() && mas.is_none() {
@@ -243,16 +281,29 @@ impl Args {
                 p.str("server_name").map(|s| (s, NameSource::Option)),
             )),
         };
-        let shared_secret = match mas {
-            Some(_) => None,
+        let (shared_secret, registration_token) = match mas {
+            Some(_) => (None, None),
             None => {
-                let s = args::secret_option(p, "shared_secret", "shared_secret_file")?.ok_or_else(
-                    || fail!("one of the following is required: shared_secret, shared_secret_file"),
-                )?;
-                if s.is_empty() {
-                    return Err(fail!("shared_secret is empty"));
+                let secret = args::secret_option(p, "shared_secret", "shared_secret_file")?;
+                let token = match secret {
+                    Some(_) => None,
+                    None => {
+                        args::secret_option(p, "registration_token", "registration_token_file")?
+                    }
+                };
+                match (&secret, &token) {
+                    (None, None) => return Err(fail!(
+                        "one of the following is required: shared_secret, shared_secret_file, registration_token, registration_token_file"
+                    )),
+                    (Some(s), _) if s.is_empty() => {
+                        return Err(fail!("shared_secret is empty"))
+                    }
+                    (_, Some(t)) if t.trim().is_empty() => {
+                        return Err(fail!("registration_token is empty"))
+                    }
+                    _ => {}
                 }
-                Some(s)
+                (secret, token.map(|t| t.trim().to_string()))
             }
         };
         // Dendrite's database: its lifecycle has no API.
@@ -277,6 +328,7 @@ impl Args {
             None => Access {
                 connection: Some(args::connection(p, "homeserver_url")?),
                 shared_secret,
+                registration_token,
                 admin,
                 database,
                 ..Access::default()
@@ -345,7 +397,7 @@ fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
                 server,
                 registrar: server.registrar().ok_or_else(|| {
                     fail!(
-                        "backend {} has no shared-secret registration",
+                        "backend {} has no registration here (give shared_secret or registration_token)",
                         server.backend.name
                     )
                 })?,
@@ -363,9 +415,9 @@ fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
         }
     }
     let name = server.backend.name;
-    let registrar = server
-        .registrar()
-        .ok_or_else(|| fail!("backend {name} has no shared-secret registration"))?;
+    let registrar = server.registrar().ok_or_else(|| {
+        fail!("backend {name} has no registration here (give shared_secret or registration_token)")
+    })?;
     // What this server cannot do at all is refused before any request.
     if let Accounts::One(account) = &a.accounts {
         let probe = Convergence {
