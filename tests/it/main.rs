@@ -13,6 +13,7 @@ mod architecture;
 mod browser_registration;
 mod collection;
 mod continuwuity_backend;
+mod continuwuity_role;
 mod dendrite_backends;
 mod dendrite_lifecycle;
 mod dendrite_lifecycle_facts;
