@@ -170,6 +170,33 @@ fn mas_enabled_makes_every_tag_use_mas() {
     no_secret(&out);
     let t = mas.registration_token(&name).unwrap();
     assert!(t["attributes"]["revoked_at"].is_string(), "revoked: {t}");
+
+    // The account tags and list-users (issue 19) on MAS, with its admin client, no homeserver
+    // admin needed.
+    let new_pw = random_secret("Jane-New-Passphrase");
+    let (code, out) = c.ansible_playbook(&[
+        "-i",
+        "inventory/hosts",
+        "setup.yml",
+        &format!("--extra-vars=username=jane password={new_pw}"),
+        "--tags=update-user-password",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(mas.can_login("jane", &new_pw) && !mas.can_login("jane", &password));
+    let (code, out) = c.just(&["lock-user", "jane"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(mas.user("jane").unwrap()["attributes"]["locked_at"].is_string());
+    assert!(!mas.can_login("jane", &new_pw));
+    let (code, out) = c.just(&["list-users", "locked=yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("@jane:") && !out.contains("@john:"), "{out}");
+    no_secret(&out);
+    let (code, out) = c.just(&["deactivate-user", "john"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(mas.user("john").unwrap()["attributes"]["deactivated_at"].is_string());
+    let (code, out) = c.just(&["deactivate-user", "john"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(changed_count(&out), "changed=0", "{out}");
 }
 
 /// Without an admin client, the MAS tags fail once, naming the vars.yml lines to add.
