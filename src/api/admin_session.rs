@@ -3,6 +3,7 @@
 
 use crate::ansible::{register_secret, Error, Result};
 use crate::api::delegation::delegation_error;
+use crate::api::logout::log_out;
 use crate::client::{Auth, Body, Client, Refusal, Response};
 use crate::fail;
 use crate::matrix::validate_server_name;
@@ -171,21 +172,7 @@ impl AdminSession {
         if !self.logged_in.swap(false, Ordering::SeqCst) {
             return Ok(());
         }
-        let r = self.client.send(
-            Method::POST,
-            "/_matrix/client/v3/logout",
-            Auth::Bearer(&self.token),
-            Body::Json(&json!({})),
-            true,
-        )?;
-        if r.is_success() {
-            r.object("logging out the admin session").map(drop)
-        } else {
-            Err(fail!(
-                "logging out the admin session failed: {}",
-                r.summary()
-            ))
-        }
+        log_out(&self.client, &self.token, "logging out the admin session")
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod admin_session;
 pub mod delegation;
+pub mod logout;
 pub mod profiles;
 pub mod token_objects;
 

@@ -16,7 +16,8 @@
 //! it is refused here instead of silently lost. Each nonce is fetched right before its POST (a
 //! bulk run never holds nonces ahead), and a refused nonce is fetched again once.
 
-use crate::ansible::{register_secret, Result};
+use crate::ansible::Result;
+use crate::api::logout;
 use crate::capabilities::{NewUser, Registrar, Registration};
 use crate::client::{Auth, Body, Client, Response};
 use crate::fail;
@@ -229,24 +230,14 @@ fn stale_nonce(rules: RegistrationRules, code: &str, text: &str) -> bool {
 /// A server that ignored `inhibit_login` (Dendrite) answered with an access token of a new
 /// device: logging it out deletes the device. On failure, a note for the result.
 fn log_out(client: &Client, user_id: &str, token: &str) -> Option<String> {
-    register_secret(token);
-    let r = client.send(
-        Method::POST,
-        "/_matrix/client/v3/logout",
-        Auth::Bearer(token),
-        Body::Json(&json!({})),
-        true,
-    );
-    match r {
-        Ok(r) if r.is_success() => None,
-        Ok(r) => Some(r.summary()),
-        Err(e) => Some(e.0),
-    }
-    .map(|why| {
-        format!(
-            "{user_id} was registered, but the session the server opened for it (device shared_secret_registration) could not be logged out ({why}); delete that device"
-        )
-    })
+    logout::log_out(client, token, "logging out the session opened for the new account")
+        .err()
+        .map(|why| {
+            format!(
+                "{user_id} was registered, but the session the server opened for it (device shared_secret_registration) could not be logged out ({}); delete that device",
+                why.0
+            )
+        })
 }
 
 fn get_nonce(client: &Client, rules: RegistrationRules, localpart: &str) -> Result<String> {

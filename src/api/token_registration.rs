@@ -14,6 +14,7 @@
 //! is left.
 
 use crate::ansible::{register_secret, Error, Result};
+use crate::api::logout;
 use crate::capabilities::{Directory, NewUser, Presence, Registrar, Registration};
 use crate::client::{Auth, Body, Client, Response};
 use crate::fail;
@@ -227,24 +228,14 @@ impl TokenRegistration {
     /// A server that ignored `inhibit_login` answered with an access token of a new device:
     /// logging it out deletes the device. On failure, a note for the result.
     fn log_out(&self, user_id: &str, token: &str) -> Option<String> {
-        register_secret(token);
-        let r = self.client.send(
-            Method::POST,
-            "/_matrix/client/v3/logout",
-            Auth::Bearer(token),
-            Body::Json(&json!({})),
-            true,
-        );
-        match r {
-            Ok(r) if r.is_success() => None,
-            Ok(r) => Some(r.summary()),
-            Err(e) => Some(e.0),
-        }
-        .map(|why| {
-            format!(
-                "{user_id} was registered, but the server logged it in despite inhibit_login and that session could not be logged out ({why}); delete its device"
-            )
-        })
+        logout::log_out(&self.client, token, "logging out the session opened for the new account")
+            .err()
+            .map(|why| {
+                format!(
+                    "{user_id} was registered, but the server logged it in despite inhibit_login and that session could not be logged out ({}); delete its device",
+                    why.0
+                )
+            })
     }
 }
 
