@@ -65,6 +65,13 @@ pub fn run_module(name: &str, args: Value) -> Run {
 /// `flags` are extra `_ansible_*` keys, e.g. ("_ansible_check_mode", true).
 pub fn run_module_with(name: &str, args: Value, flags: &[(&str, Value)]) -> Run {
     let dir = tempfile::tempdir().unwrap();
+    let args_path = args_file(dir.path(), name, args, flags);
+    run_raw(name, &[args_path.to_str().unwrap()])
+}
+
+/// Writes the args file Ansible would hand module `name` into `dir`: `args` with the
+/// `_ansible_*` keys Ansible adds (defaults first, then `flags` on top). Returns its path.
+pub fn args_file(dir: &Path, name: &str, args: Value, flags: &[(&str, Value)]) -> PathBuf {
     let mut map: Map<String, Value> = args.as_object().cloned().unwrap_or_default();
     for (k, v) in [
         ("_ansible_check_mode", json!(false)),
@@ -79,9 +86,9 @@ pub fn run_module_with(name: &str, args: Value, flags: &[(&str, Value)]) -> Run 
     for (k, v) in flags {
         map.insert(k.to_string(), v.clone());
     }
-    let args_path = dir.path().join("args");
+    let args_path = dir.join("args");
     std::fs::write(&args_path, serde_json::to_vec(&Value::Object(map)).unwrap()).unwrap();
-    run_raw(name, &[args_path.to_str().unwrap()])
+    args_path
 }
 
 /// Runs a module binary with raw argv, checking the output is exactly one JSON object.

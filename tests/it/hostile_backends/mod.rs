@@ -43,8 +43,9 @@ mod subjects;
 mod writes;
 
 use crate::common::hostile::{Reply, Req};
+use crate::common::module::args_file;
 use crate::common::{module_bin, Run};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -112,22 +113,7 @@ impl Bounded {
 /// killing it after `limit`: a module that hangs ends the row, not the test run.
 pub fn run_bounded(module: &str, args: Value, flags: &[(&str, Value)], limit: Duration) -> Bounded {
     let dir = tempfile::tempdir().unwrap();
-    let mut map: Map<String, Value> = args.as_object().cloned().unwrap_or_default();
-    for (k, v) in [
-        ("_ansible_check_mode", json!(false)),
-        ("_ansible_no_log", json!(false)),
-        ("_ansible_diff", json!(false)),
-        ("_ansible_verbosity", json!(0)),
-        ("_ansible_version", json!("2.19.14")),
-        ("_ansible_module_name", json!(module)),
-    ] {
-        map.entry(k.to_string()).or_insert(v);
-    }
-    for (k, v) in flags {
-        map.insert(k.to_string(), v.clone());
-    }
-    let path = dir.path().join("args");
-    std::fs::write(&path, serde_json::to_vec(&Value::Object(map)).unwrap()).unwrap();
+    let path = args_file(dir.path(), module, args, flags);
     let mut child = Command::new(module_bin(module))
         .arg(&path)
         .stdout(Stdio::piped())
