@@ -4,10 +4,11 @@
 //! /root/.ansible/tmp, which the collection tests must not see); watchdogs tear it down when the
 //! test process exits.
 
-use super::{repo, unique_user};
+use super::collection::collections_path;
+use super::{cache_dir, repo, unique_user};
 use serde_json::json;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 pub struct SshHost {
@@ -113,6 +114,26 @@ impl SshHost {
             .unwrap()
     }
 
+    /// A playbook directory outside this repository whose inventory `hosts` names this host in
+    /// the group matrix_servers, with `group_vars` lines (each `name=value`).
+    pub fn play_dir(&self, group_vars: &[String]) -> tempfile::TempDir {
+        let work = tempfile::Builder::new()
+            .prefix("operator-")
+            .tempdir()
+            .unwrap();
+        assert!(!work.path().starts_with(repo()));
+        let mut inv = format!(
+            "[matrix_servers]\nmatrix.example.test {}\n\n[matrix_servers:vars]\n",
+            self.ansible_vars
+        );
+        for v in group_vars {
+            inv.push_str(v);
+            inv.push('\n');
+        }
+        std::fs::write(work.path().join("hosts"), inv).unwrap();
+        work
+    }
+
     /// A directory of the caller's own on the host: (path on the host, path here).
     pub fn scratch(&self, name: &str) -> (String, PathBuf) {
         let n = unique_user(name);
@@ -153,4 +174,41 @@ impl SshHost {
         let out = child.wait_with_output().unwrap();
         String::from_utf8_lossy(&out.stdout).trim() == "200"
     }
+}
+
+/// Runs ansible-playbook in the playbook directory `dir` against its `hosts`, with `args` (the
+/// playbook among them) and extra environment `env`: no ansible.cfg, library, roles or binary
+/// cache setting of this repository or this shell applies; the modules and the role come from
+/// the installed collection.
+pub fn ansible_playbook(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let bin = cache_dir().join("venv-ansible/bin");
+    let out = Command::new(bin.join("ansible-playbook"))
+        .current_dir(dir)
+        .args(["-i", "hosts"])
+        .args(args)
+        .env_remove("ANSIBLE_CONFIG")
+        .env_remove("ANSIBLE_LIBRARY")
+        .env_remove("ANSIBLE_ROLES_PATH")
+        .env_remove("MATRIX_USERS_BINARY_CACHE")
+        .env_remove("MATRIX_USERS_BINARY_CACHE_DIR")
+        .envs(env.iter().copied())
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("ANSIBLE_COLLECTIONS_PATH", collections_path())
+        .env("ANSIBLE_COLLECTIONS_SCAN_SYS_PATH", "false")
+        .env("ANSIBLE_SSH_CONTROL_PATH_DIR", dir.join("cp"))
+        .env("ANSIBLE_LOCAL_TEMP", dir.join("tmp"))
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_FORCE_COLOR", "0")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
 }

@@ -2,12 +2,10 @@
 //! Debian minbase without python3 (tests/servers/ssh-host.sh), with its own Synapse on the
 //! namespace's 127.0.0.1; and the operator's playbook directory outside this repository.
 
-use crate::common::collection::collections_path;
-use crate::common::ssh_host::SshHost;
-use crate::common::{cache_dir, repo, unique_user};
+use crate::common::ssh_host::{ansible_playbook, SshHost};
+use crate::common::unique_user;
 use serde_json::json;
 use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
 
 /// The SSH host with its Synapse, one per test run for the collection tests (the binary cache
@@ -67,22 +65,16 @@ impl Target {
     /// A playbook directory outside this repository: an inventory for the target in the shape
     /// of matrix-docker-ansible-deploy's, plus `vars` lines.
     pub fn play(&self, vars: &[String]) -> Play {
-        let work = tempfile::Builder::new()
-            .prefix("operator-")
-            .tempdir()
-            .unwrap();
-        assert!(!work.path().starts_with(repo()));
-        let mut inv = format!(
-            "[matrix_servers]\nmatrix.example.test {}\n\n[matrix_servers:vars]\nmatrix_domain=localhost\n\
-             matrix_synapse_container_client_api_host_bind_port=127.0.0.1:8008\n\
-             matrix_user_management_shared_secret_file={}/synapse/shared-secret\n",
-            self.ansible_vars, self.remote
-        );
-        for v in vars {
-            inv.push_str(v);
-            inv.push('\n');
-        }
-        std::fs::write(work.path().join("hosts"), inv).unwrap();
+        let mut lines = vec![
+            "matrix_domain=localhost".to_string(),
+            "matrix_synapse_container_client_api_host_bind_port=127.0.0.1:8008".to_string(),
+            format!(
+                "matrix_user_management_shared_secret_file={}/synapse/shared-secret",
+                self.remote
+            ),
+        ];
+        lines.extend(vars.iter().cloned());
+        let work = self.play_dir(&lines);
         std::fs::write(work.path().join("setup.yml"), SETUP_PLAYBOOK).unwrap();
         Play { work }
     }
@@ -124,32 +116,9 @@ impl Play {
     /// Runs ansible-playbook in the playbook directory: no ansible.cfg or library of this
     /// repository applies there; the modules and the role come from the installed collection.
     pub fn run(&self, playbook: &str, args: &[&str]) -> (i32, String) {
-        let bin = cache_dir().join("venv-ansible/bin");
-        let out = Command::new(bin.join("ansible-playbook"))
-            .current_dir(self.path())
-            .args(["-i", "hosts", playbook])
-            .args(args)
-            .env_remove("ANSIBLE_CONFIG")
-            .env_remove("ANSIBLE_LIBRARY")
-            .env_remove("ANSIBLE_ROLES_PATH")
-            .env(
-                "PATH",
-                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
-            )
-            .env("ANSIBLE_COLLECTIONS_PATH", collections_path())
-            .env("ANSIBLE_COLLECTIONS_SCAN_SYS_PATH", "false")
-            .env("ANSIBLE_SSH_CONTROL_PATH_DIR", self.path().join("cp"))
-            .env("ANSIBLE_LOCAL_TEMP", self.path().join("tmp"))
-            .env("ANSIBLE_NOCOLOR", "1")
-            .env("ANSIBLE_FORCE_COLOR", "0")
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code().unwrap_or(-1), text)
+        let mut all = vec![playbook];
+        all.extend_from_slice(args);
+        ansible_playbook(self.path(), &all, &[])
     }
 }
 

@@ -3,10 +3,10 @@
 
 pub use crate::common::cache_dir;
 pub use crate::common::collection::collections_path;
-use crate::common::ssh_host::SshHost;
+use crate::common::ssh_host::{ansible_playbook, SshHost};
 pub use crate::common::unique_user as unique;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
 pub fn modules_dir() -> PathBuf {
@@ -58,21 +58,11 @@ impl Target {
 
     /// A playbook directory outside the repository, with `vars` lines in its inventory.
     pub fn play(&self, vars: &[String]) -> Play {
-        let work = tempfile::Builder::new()
-            .prefix("operator-")
-            .tempdir()
-            .unwrap();
-        let mut inv = format!(
-            "[matrix_servers]\nmatrix.example.test {}\n\n[matrix_servers:vars]\n\
-             secret_file={}/synapse/shared-secret\n",
-            self.ansible_vars, self.remote
-        );
-        for v in vars {
-            inv.push_str(v);
-            inv.push('\n');
+        let mut lines = vec![format!("secret_file={}/synapse/shared-secret", self.remote)];
+        lines.extend(vars.iter().cloned());
+        Play {
+            work: self.play_dir(&lines),
         }
-        std::fs::write(work.path().join("hosts"), inv).unwrap();
-        Play { work }
     }
 }
 
@@ -138,34 +128,7 @@ impl Play {
 
     /// ansible-playbook in the playbook directory (its ansible.cfg, if any, applies).
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
-        let bin = cache_dir().join("venv-ansible/bin");
-        let out = Command::new(bin.join("ansible-playbook"))
-            .current_dir(self.path())
-            .args(["-i", "hosts"])
-            .args(args)
-            .env_remove("ANSIBLE_CONFIG")
-            .env_remove("ANSIBLE_LIBRARY")
-            .env_remove("MATRIX_USERS_BINARY_CACHE")
-            .env_remove("MATRIX_USERS_BINARY_CACHE_DIR")
-            .envs(env.iter().copied())
-            .env(
-                "PATH",
-                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
-            )
-            .env("ANSIBLE_COLLECTIONS_PATH", collections_path())
-            .env("ANSIBLE_COLLECTIONS_SCAN_SYS_PATH", "false")
-            .env("ANSIBLE_SSH_CONTROL_PATH_DIR", self.path().join("cp"))
-            .env("ANSIBLE_LOCAL_TEMP", self.path().join("tmp"))
-            .env("ANSIBLE_NOCOLOR", "1")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code().unwrap_or(-1), text)
+        ansible_playbook(self.path(), args, env)
     }
 }
 
