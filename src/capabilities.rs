@@ -116,6 +116,9 @@ pub struct Listed {
     /// None where the listing does not say.
     pub deactivated: Option<bool>,
     pub locked: Option<bool>,
+    /// Whether an application service (a bridge, a bot) registered the account; None where the
+    /// listing does not say (Synapse: its record does, see [`AccountRecord::appservice`]).
+    pub appservice: Option<bool>,
 }
 
 /// Sets the password of an existing account.
@@ -300,6 +303,9 @@ pub struct AccountRecord {
     pub created: Option<DateTime<Utc>>,
     /// E-mail addresses, where the backend keeps them (MAS).
     pub emails: Option<Vec<String>>,
+    /// Whether an application service registered the account; None where the server does not
+    /// say.
+    pub appservice: Option<bool>,
 }
 
 /// Which accounts a listing returns; None: any.

@@ -23,6 +23,7 @@ impl MasAdmin {
             displayname: None,
             created: u.created,
             emails,
+            appservice: Some(false),
         })
     }
 }

@@ -495,6 +495,8 @@ impl AccountListing for MasAdmin {
                     admin: u.admin,
                     deactivated: Some(u.deactivated),
                     locked: Some(u.locked),
+                    // MAS's users are people: application services register on the homeserver.
+                    appservice: Some(false),
                 };
                 each(&self.user_id(&u.username)?, listed);
                 Ok(())

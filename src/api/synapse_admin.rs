@@ -326,6 +326,8 @@ impl AccountListing for SynapseAdmin {
                         admin: flag(u, "admin"),
                         deactivated: Some(flag(u, "deactivated")),
                         locked: u.get("locked").map(|l| l.as_bool() == Some(true)),
+                        // The listing leaves appservice_id out; the account's record has it.
+                        appservice: None,
                     };
                     each(name, listed);
                 }

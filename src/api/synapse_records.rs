@@ -65,6 +65,8 @@ fn normalise(server: &str, action: &str, u: &Value, unit: Unit) -> Result<Accoun
         displayname: text("displayname"),
         created,
         emails,
+        // Only the single-user record has `appservice_id` (null for a person's account).
+        appservice: u.get("appservice_id").map(|a| !a.is_null()),
     })
 }
 
