@@ -47,6 +47,11 @@ list-users *FILTERS_AND_EXTRA_ARGS:
     @pairs=(); rest=(); for a in "$@"; do case "$a" in admins=*|deactivated=*|locked=*|user_type=*|name=*|username=*) pairs+=("${a%%=*}" "${a#*=}") ;; *) rest+=("$a") ;; esac; done; \
      scripts/run-tag.sh list-users "${pairs[@]}" -- "${rest[@]}"
 
+# Converges the declared users (MDAD's matrix_user_creator_users_* and matrix_user_management_users):
+# just ensure-matrix-users-created --check --diff   shows the plan and changes nothing
+ensure-matrix-users-created *EXTRA_ARGS:
+    @scripts/run-tag.sh ensure-matrix-users-created -- "$@"
+
 # Prints a registration link: just generate-matrix-registration-token yes 2026-12-31
 generate-matrix-registration-token ONE_TIME_YES_OR_NO="no" EX_DATE="" *EXTRA_ARGS:
     @if [ -n "$2" ]; then scripts/run-tag.sh generate-matrix-registration-token one_time "$1" ex_date "$2" -- "${@:3}"; \

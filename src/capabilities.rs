@@ -88,6 +88,10 @@ pub trait Registrar: Sync {
     fn check(&self, _user: &NewUser<'_>) -> Result<()> {
         Ok(())
     }
+    /// Whether a new account's `user_type` is kept (Synapse's `bot`, `support`, ...).
+    fn keeps_user_types(&self) -> bool {
+        true
+    }
     fn register(&self, user: &NewUser<'_>) -> Result<Registration>;
 }
 

@@ -138,13 +138,13 @@ impl AdminSession {
         }
     }
 
-    /// The server name, from the user ID the token belongs to (`@admin:server`).
-    pub fn server_name(&self) -> Result<String> {
+    /// The user ID the token belongs to (`whoami`): the account the task acts as.
+    pub fn user_id(&self) -> Result<String> {
         let action = "checking the admin credentials (whoami)";
         let r = self.client.send(
             Method::GET,
             "/_matrix/client/v3/account/whoami",
-            self.auth("learning the server name")?,
+            self.auth("learning the admin's user ID")?,
             Body::Empty,
             true,
         )?;
@@ -154,13 +154,18 @@ impl AdminSession {
             );
         }
         let user_id = r.str_field(action, "user_id")?;
-        let server = user_id
+        user_id
             .strip_prefix('@')
             .and_then(|id| id.split_once(':'))
-            .map(|(_, s)| s)
-            .filter(|s| validate_server_name("server_name", s).is_ok())
+            .filter(|(l, s)| !l.is_empty() && validate_server_name("server_name", s).is_ok())
             .ok_or_else(|| r.unexpected(action, "a user ID such as @admin:example.org"))?;
-        Ok(server.to_string())
+        Ok(user_id.to_string())
+    }
+
+    /// The server name, from the user ID the token belongs to (`@admin:server`).
+    pub fn server_name(&self) -> Result<String> {
+        let user_id = self.user_id()?;
+        Ok(user_id.split_once(':').map_or("", |(_, s)| s).to_string())
     }
 
     /// Logs out a session this task logged in, reporting failure.

@@ -409,6 +409,11 @@ fn title(r: &Response) -> String {
 }
 
 impl Registrar for MasAdmin {
+    /// MAS has no user types.
+    fn keeps_user_types(&self) -> bool {
+        false
+    }
+
     /// Every account gets a password: MAS must have password login on.
     fn preflight(&self) -> Result<()> {
         if !self.site.config()?.password_login_enabled {

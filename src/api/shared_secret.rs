@@ -99,6 +99,10 @@ impl Registrar for SharedSecretRegistration {
         check(self.rules, user)
     }
 
+    fn keeps_user_types(&self) -> bool {
+        self.rules.user_types
+    }
+
     fn register(&self, user: &NewUser<'_>) -> Result<Registration> {
         check(self.rules, user)?;
         register(&self.client, &self.shared_secret, self.rules, user)

@@ -250,6 +250,10 @@ impl Directory for TokenRegistration {
 }
 
 impl Registrar for TokenRegistration {
+    fn keeps_user_types(&self) -> bool {
+        false
+    }
+
     /// Client registration has no user types and cannot make admins.
     fn check(&self, user: &NewUser<'_>) -> Result<()> {
         let localpart = user.localpart;

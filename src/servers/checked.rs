@@ -50,6 +50,9 @@ impl Registrar for Checked<dyn Registrar> {
     fn check(&self, user: &NewUser<'_>) -> Result<()> {
         self.inner.check(user)
     }
+    fn keeps_user_types(&self) -> bool {
+        self.inner.keeps_user_types()
+    }
     fn register(&self, user: &NewUser<'_>) -> Result<Registration> {
         let r = self.inner.register(user)?;
         if let Registration::Created { user_id, .. } = &r {

@@ -44,3 +44,4 @@ mod tuwunel_lifecycle;
 mod tuwunel_role;
 mod user_admin;
 mod user_info;
+mod users_as_code;

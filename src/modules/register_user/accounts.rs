@@ -10,6 +10,24 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 choice_enum! {
+    /// When a password given is set.
+    pub enum UpdatePassword {
+        Always = "always",
+        OnCreate = "on_create",
+    }
+}
+
+choice_enum! {
+    /// matrix-docker-ansible-deploy's `initial_type` (its `matrix_user_creator_users`).
+    pub enum InitialType {
+        Admin = "admin",
+        User = "user",
+        Bot = "bot",
+        Support = "support",
+    }
+}
+
+choice_enum! {
     /// What the account should be.
     pub enum State {
         Present = "present",
@@ -29,6 +47,20 @@ pub static USER_OPTIONS: &[Opt] = &[
     ]),
     Opt::path("password_file").doc(&[
         "A file holding the password; surrounding whitespace is removed, as C(register_new_matrix_user --password-file) does.",
+    ]),
+    Opt::str("update_password").choices(UpdatePassword::NAMES).doc(&[
+        "C(on_create) (the default) sets the password only for a new account.",
+        "C(always) also sets it on an existing account, through the admin API, and reports C(changed) every time (a server cannot compare a password without a login). Needs I(access_token) or I(admin_username) + I(admin_password) (with backend C(mas), its credentials).",
+        "With I(users), the default for entries that do not set it; an entry may set its own.",
+    ]),
+    Opt::str("initial_password").no_log().doc(&[
+        "matrix-docker-ansible-deploy's field (C(matrix_user_creator_users)): the password of a new account, never set on an existing one (as I(password) with I(update_password=on_create)). Needs I(initial_type).",
+    ]),
+    Opt::str("initial_type").choices(InitialType::NAMES).doc(&[
+        "matrix-docker-ansible-deploy's field (C(matrix_user_creator_users)), with its meaning: what a new account is created as - C(admin) a server admin, C(user) a regular user, C(bot) or C(support) a regular user of that user type (on Synapse; servers without user types create a regular user, as matrix-docker-ansible-deploy does). An existing account is left as it is: its admin flag and type are not converged (use I(admin) for that).",
+    ]),
+    Opt::str("origin").doc(&[
+        "For entries of I(users): how messages and results name the entry, e.g. C(matrix_user_creator_users_additional[2]) (the variable it came from). Default C(users[N]).",
     ]),
     Opt::bool("admin").doc(&[
         "Whether the account is a server admin. A new account gets it. An existing account gets it too when admin credentials are given and the backend can set it (Synapse); otherwise the module warns and names the command to run. Left out, an existing account's rights are left alone.",
@@ -56,10 +88,19 @@ pub static USER_OPTIONS: &[Opt] = &[
     ]),
 ];
 
+/// Options that exclude each other in one account (top level, or an entry).
+pub const PASSWORD_EXCLUSIVE: &[&[&str]] = &[
+    &["password", "password_file"],
+    &["password", "initial_password"],
+    &["password_file", "initial_password"],
+    &["initial_type", "admin"],
+    &["initial_type", "user_type"],
+];
+
 /// The spec of one `users` entry, validated entry by entry so that a bad entry fails alone.
 pub static ENTRY_SPEC: Spec = Spec {
     groups: &[USER_OPTIONS],
-    mutually_exclusive: &[&["password", "password_file"]],
+    mutually_exclusive: PASSWORD_EXCLUSIVE,
     // password or password_file: required with state=present (checked in Account::from_params).
     required_one_of: &[&["username"]],
     required_together: &[],
@@ -74,7 +115,11 @@ pub enum Accounts {
 /// One entry of `users`: its name as given (for messages), and the account or why it is bad.
 pub struct Entry {
     pub name: String,
+    /// How messages name the entry: its `origin`, or `users[N]`.
+    pub label: String,
     pub account: std::result::Result<Account, Error>,
+    /// An account no entry names, deactivated by `exclusive`.
+    pub unnamed: bool,
 }
 
 /// What an entry of `users` inherits from the top level.
@@ -86,6 +131,7 @@ pub struct Defaults {
     pub emails: Vec<String>,
     pub state: Option<State>,
     pub locked: Option<bool>,
+    pub update_password: UpdatePassword,
     /// Whether a missing account is created (a password is then required).
     pub create: bool,
 }
@@ -99,6 +145,7 @@ impl Default for Defaults {
             emails: Vec::new(),
             state: None,
             locked: None,
+            update_password: UpdatePassword::OnCreate,
             create: true,
         }
     }
@@ -119,6 +166,10 @@ pub struct Account {
     pub displayname: Option<String>,
     /// Addresses to attach (backend mas).
     pub emails: Vec<String>,
+    /// Whether the password is set on an existing account too.
+    pub update_password: UpdatePassword,
+    /// What a new account is created as (matrix-docker-ansible-deploy's create-only meaning).
+    pub initial_type: Option<InitialType>,
 }
 
 /// `email`: one address or a list, blanks dropped.
@@ -136,6 +187,22 @@ pub fn emails(p: &Params) -> Vec<String> {
 }
 
 impl Account {
+    /// An account with nothing asked of it but what `defaults` say (no password).
+    pub fn from_defaults(user: User, defaults: &Defaults) -> Account {
+        Account {
+            user,
+            password: None,
+            state: defaults.state.unwrap_or(State::Present),
+            locked: defaults.locked,
+            admin: defaults.admin,
+            user_type: defaults.user_type.clone(),
+            displayname: defaults.displayname.clone(),
+            emails: defaults.emails.clone(),
+            update_password: defaults.update_password,
+            initial_type: None,
+        }
+    }
+
     /// One account from validated params (top level, or an entry of `users`, whose missing
     /// admin/user_type/displayname fall back to `defaults`).
     pub fn from_params(
@@ -149,7 +216,34 @@ impl Account {
             Some(_) => p.choice::<State>("state")?,
             None => defaults.state.unwrap_or(State::Present),
         };
-        let password = args::secret_option(p, "password", "password_file")?;
+        let initial = p.str("initial_password").map(str::to_string);
+        let initial_type = p
+            .str("initial_type")
+            .map(|_| p.choice::<InitialType>("initial_type"))
+            .transpose()?;
+        if initial.is_some() && initial_type.is_none() {
+            return Err(fail!(
+                "initial_type is required with initial_password for '{name}' (as in matrix_user_creator_users): one of admin, user, bot, support"
+            ));
+        }
+        let update_password = match p.str("update_password") {
+            Some(_) => p.choice::<UpdatePassword>("update_password")?,
+            None => defaults.update_password,
+        };
+        if initial.is_some() && p.str("update_password") == Some("always") {
+            return Err(fail!(
+                "initial_password of '{name}' is set at creation only; with update_password=always give password instead"
+            ));
+        }
+        let update_password = if initial.is_some() {
+            UpdatePassword::OnCreate
+        } else {
+            update_password
+        };
+        let password = match initial {
+            Some(p) => Some(p),
+            None => args::secret_option(p, "password", "password_file")?,
+        };
         if password.is_none() && state == State::Present && defaults.create {
             return Err(fail!(
                 "password or password_file is required to register '{name}' (state=present)"
@@ -188,6 +282,8 @@ impl Account {
             } else {
                 defaults.emails.clone()
             },
+            update_password,
+            initial_type,
         })
     }
 }
@@ -198,7 +294,7 @@ pub fn bulk_accounts(
     defaults: &Defaults,
     server_name: Option<(&str, NameSource)>,
 ) -> Vec<Entry> {
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
     entries
         .iter()
         .enumerate()
@@ -208,25 +304,32 @@ pub fn bulk_accounts(
                 .find_map(|k| entry.get(*k).and_then(Value::as_str))
                 .unwrap_or("")
                 .to_string();
+            let label = match entry.get("origin").and_then(Value::as_str) {
+                Some(o) if !o.trim().is_empty() => o.trim().to_string(),
+                _ => format!("users[{i}]"),
+            };
             let account = (|| {
                 let obj = entry
                     .as_object()
-                    .ok_or_else(|| fail!("users[{i}] must be a dict with username and password"))?;
+                    .ok_or_else(|| fail!("{label} must be a dict with username and password"))?;
                 let p = ENTRY_SPEC
                     .validate(obj)
-                    .map_err(|e| fail!("users[{i}]: {}", e.join("; ")))?;
+                    .map_err(|e| fail!("{label}: {}", e.join("; ")))?;
                 let a = Account::from_params(&p, server_name, defaults)
-                    .map_err(|e| fail!("users[{i}]: {e}"))?;
+                    .map_err(|e| fail!("{label}: {e}"))?;
                 let key = a.user.localpart.clone();
                 if let Some(first) = seen.get(&key) {
-                    return Err(fail!(
-                        "users[{i}]: '{key}' is already listed as users[{first}]"
-                    ));
+                    return Err(fail!("{label}: '{key}' is already listed as {first}"));
                 }
-                seen.insert(key, i);
+                seen.insert(key, label.clone());
                 Ok(a)
             })();
-            Entry { name, account }
+            Entry {
+                name,
+                label,
+                account,
+                unnamed: false,
+            }
         })
         .collect()
 }

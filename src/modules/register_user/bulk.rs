@@ -4,6 +4,7 @@
 use super::accounts::{full_or_local, Account, Entry};
 use super::converge::AccountResult;
 use super::converge::{ensure, Convergence};
+use super::plan::{changes, Change, Plan};
 use crate::ansible::{Diff, Error, Module, Outcome};
 use crate::fail;
 use crate::matrix::{NameSource, User};
@@ -13,13 +14,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Checks the entries against the server name learnt from the server (the admin's user ID, its
 /// keys, MAS's site config): localparts get it, full IDs must be on it.
 pub fn learn_server_name(entries: &mut [Entry], server: (&str, NameSource)) {
-    for (i, e) in entries.iter_mut().enumerate() {
+    for e in entries.iter_mut() {
         if let Ok(a) = &e.account {
             if !a.user.confirmed {
                 let user = User::parse_on("username", &full_or_local(&a.user), Some(server));
                 e.account = match user {
                     Ok(user) => Ok(Account { user, ..a.clone() }),
-                    Err(err) => Err(fail!("users[{i}]: {err}")),
+                    Err(err) => Err(fail!("{}: {err}", e.label)),
                 };
             }
         }
@@ -59,17 +60,30 @@ pub fn bulk(
     let results = slots.into_iter().enumerate().map(|(i, slot)| {
         slot.into_inner()
             .unwrap_or_else(|e| e.into_inner())
-            .unwrap_or_else(|| Err(fail!("users[{i}] was not processed")))
+            .unwrap_or_else(|| Err(fail!("{} was not processed", entries[i].label)))
     });
 
     let (mut created, mut existing, mut updated, mut admins) = (0, 0, 0, 0);
     let (mut deactivated, mut reactivated, mut locks, mut changed) = (0, 0, 0, 0);
     let mut failures = Vec::new();
-    let mut items = Vec::with_capacity(entries.len());
+    let mut items = Vec::new();
+    let mut plan = Plan::default();
     for (i, r) in results.enumerate() {
-        let name = &entries[i].name;
+        let Entry {
+            name,
+            label,
+            unnamed,
+            ..
+        } = &entries[i];
         match r {
             Ok(r) => {
+                let kinds = changes(&r, *unnamed);
+                for c in &kinds {
+                    plan.add(*c, &r.username);
+                }
+                if kinds.is_empty() {
+                    plan.unchanged += 1;
+                }
                 for w in &r.warnings {
                     m.warn(w.clone());
                 }
@@ -90,17 +104,18 @@ pub fn bulk(
                 }
                 if r.changed() || report_unchanged {
                     items.push(json!({
-                        "index": i, "username": r.username, "user_id": r.user_id,
+                        "index": i, "entry": label, "username": r.username, "user_id": r.user_id,
                         "changed": r.changed(), "created": r.created,
                         "password_updated": r.password_updated, "admin_updated": r.admin_updated,
                         "deactivated": r.deactivated, "reactivated": r.reactivated,
-                        "lock_changed": r.lock_changed, "failed": false,
+                        "lock_changed": r.lock_changed, "named": !unnamed, "failed": false,
                     }));
                 }
             }
             Err(e) => {
                 failures.push(e.0.clone());
-                items.push(json!({"index": i, "username": name, "changed": false, "created": false, "failed": true, "msg": e.0}));
+                plan.add(Change::Failed, if name.is_empty() { label } else { name });
+                items.push(json!({"index": i, "entry": label, "username": name, "changed": false, "created": false, "failed": true, "msg": e.0}));
             }
         }
     }
@@ -135,6 +150,7 @@ pub fn bulk(
         },
         failures.len()
     );
+    let lines = plan.lines(m.check_mode);
     let mut out = Outcome::changed(changed > 0)
         .msg(summary.clone())
         .with("results", items)
@@ -146,12 +162,19 @@ pub fn bulk(
         .with("reactivated", reactivated)
         .with("locks_changed", locks)
         .with("failed_count", failures.len())
+        .with("plan", lines.clone())
         .diff(Diff {
-            before: json!({"created": 0}),
-            after: json!({"created": created, "passwords_set": updated, "admin_flags_changed": admins,
-                "deactivated": deactivated, "reactivated": reactivated, "locks_changed": locks}),
-            before_header: None,
-            after_header: None,
+            before: json!(""),
+            after: json!(format!("{}\n", lines.join("\n"))),
+            before_header: Some("the accounts as they were".into()),
+            after_header: Some(
+                if m.check_mode {
+                    "the plan"
+                } else {
+                    "what was done"
+                }
+                .into(),
+            ),
         });
     if !failures.is_empty() {
         let shown: Vec<&str> = failures.iter().take(5).map(String::as_str).collect();

@@ -1,7 +1,7 @@
 //! register_user's work on one account: look it up (one listing, an admin look-up, or a public
 //! one while it pays), create it, or converge what was asked of an existing one.
 
-use super::accounts::{Account, State};
+use super::accounts::{Account, InitialType, State, UpdatePassword};
 use crate::ansible::Result;
 use crate::capabilities::{AccountListing, Listed, NewUser, Presence, Registration, Unknown};
 use crate::fail;
@@ -58,7 +58,6 @@ pub struct Convergence<'a> {
     pub lookups: LookupPolicy,
     /// A live admin session: the admin flag of an existing account can be read.
     pub has_admin: bool,
-    pub always_update_password: bool,
     /// A missing account is created.
     pub create: bool,
     /// A deactivated account asked to be present is reactivated.
@@ -80,6 +79,8 @@ pub struct AccountResult {
     pub password_updated: bool,
     /// The admin flag of an existing account was set to the one asked for.
     pub admin_updated: bool,
+    /// The admin flag asked for (with `admin_updated`).
+    pub admin_now: Option<bool>,
     /// Addresses added to an existing account.
     pub emails_added: Vec<String>,
     /// The account was deactivated.
@@ -139,7 +140,7 @@ pub fn refuse_missing(task: &Convergence<'_>, acct: &Account) -> Result<()> {
     let cannot = |what: &str, c: Capability| servers::cannot(what, backend, c);
     // What registration could not do is refused before any request (the server's name too).
     if task.create && acct.state != State::Deactivated {
-        task.registrar.check(&new_user(acct))?;
+        task.registrar.check(&new_user(task, acct))?;
     }
     if server.admin == AdminAccess::NotLoggedIn {
         return Ok(());
@@ -193,7 +194,7 @@ pub fn ensure(task: &Convergence<'_>, acct: &Account) -> Result<AccountResult> {
         return Ok(r);
     }
     if task.create {
-        task.registrar.check(&new_user(acct))?;
+        task.registrar.check(&new_user(task, acct))?;
     }
     match lookup(task, acct)? {
         Presence::Exists {
@@ -232,7 +233,7 @@ pub fn ensure(task: &Convergence<'_>, acct: &Account) -> Result<AccountResult> {
             r.created = true;
         }
         Presence::Absent | Presence::Unknown(_) => {
-            match task.registrar.register(&new_user(acct))? {
+            match task.registrar.register(&new_user(task, acct))? {
                 Registration::Created { user_id, note } => {
                     // The account created must be the one asked for (a full ID on another
                     // server registers its localpart here: that is a failure, not success).
@@ -302,7 +303,7 @@ fn converge_existing(
     }
     converge_admin(task, acct, admin, r)?;
     converge_emails(task, acct, r)?;
-    if task.always_update_password && !r.password_updated {
+    if acct.update_password == UpdatePassword::Always && !r.password_updated {
         set_password(task, acct, r)?;
     }
     if let (Some(want), Some(id)) = (acct.locked, &user_id) {
@@ -389,13 +390,25 @@ fn deactivate(task: &Convergence<'_>, acct: &Account, r: &mut AccountResult) -> 
     Ok(())
 }
 
-fn new_user(acct: &Account) -> NewUser<'_> {
+/// The account to register. matrix-docker-ansible-deploy's `initial_type` counts here only: a
+/// `bot` or `support` type where the server keeps user types (a regular user elsewhere, as its
+/// matrix-user-creator does on Dendrite and MAS).
+fn new_user<'a>(task: &Convergence<'_>, acct: &'a Account) -> NewUser<'a> {
+    let initial = |t: InitialType| acct.initial_type == Some(t);
+    let typed = match acct.initial_type {
+        Some(InitialType::Bot) => Some("bot"),
+        Some(InitialType::Support) => Some("support"),
+        _ => None,
+    };
     NewUser {
         localpart: &acct.user.localpart,
         // state=present accounts always have one (checked with the options).
         password: acct.password.as_deref().unwrap_or_default(),
-        admin: acct.admin.unwrap_or(false),
-        user_type: acct.user_type.as_deref(),
+        admin: acct.admin.unwrap_or(initial(InitialType::Admin)),
+        user_type: acct
+            .user_type
+            .as_deref()
+            .or(typed.filter(|_| task.registrar.keeps_user_types())),
         displayname: acct.displayname.as_deref(),
         emails: &acct.emails,
     }
@@ -458,6 +471,7 @@ fn converge_admin(
         (Some(flags), Some(user_id)) => {
             let change = flags.converge(&user_id, want, task.check_mode)?;
             r.admin_updated = change.changed;
+            r.admin_now = Some(want).filter(|_| change.changed);
         }
         _ if !task.has_admin => r.warnings.push(format!(
             "{who} already exists; whether it has admin={yes_no} cannot be checked without admin credentials (access_token, or admin_username and admin_password): give them to converge it, or {instead}"

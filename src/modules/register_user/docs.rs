@@ -69,6 +69,31 @@ pub static DOC: ModuleDoc = ModuleDoc {
     shared_secret: "{{ matrix_synapse_registration_shared_secret }}"
   no_log: true
 
+- name: The accounts there should be - matrix-docker-ansible-deploy's list, then full entries; others deactivated
+  register_user:
+    users:
+      # matrix_user_creator_users: created with this password and type, never changed later
+      - username: bot.baibot
+        initial_password: "{{ matrix_bot_baibot_config_user_password }}"
+        initial_type: bot
+        origin: matrix_user_creator_users_auto[0]
+      # everything an entry says is converged, every run
+      - username: alice
+        password_file: /etc/matrix-users/alice.password
+        admin: true
+      - username: bob
+        password: "{{ vault_bob_password }}"
+        locked: true
+      - username: eve
+        state: deactivated
+    exclusive: true
+    max_deactivations: 5
+    keep: ["telegram_*"]
+    server_name: example.org
+    access_token: "{{ matrix_admin_access_token }}"
+    shared_secret: "{{ matrix_synapse_registration_shared_secret }}"
+  no_log: true
+
 - name: Register on continuwuity with its registration token
   register_user:
     backend: continuwuity
@@ -91,7 +116,8 @@ pub static DOC: ModuleDoc = ModuleDoc {
         Ret::new("locks_changed", Kind::Int, "with users", "How many accounts were locked or unlocked.").sample(r#"0"#),
         Ret::new("passwords_set", Kind::Int, "with users", "How many passwords of existing accounts were set (update_password=always).").sample(r#"0"#),
         Ret::new("admin_flags_changed", Kind::Int, "with users", "How many existing accounts got the admin flag asked for.").sample(r#"0"#),
-        Ret::new("results", Kind::List, "with users", "One entry per account that changed or failed (every account with I(report_unchanged)), in order; C(index) is its position in I(users).").sample(r#"[{"index": 0, "username": "alice", "user_id": "@alice:example.org", "changed": true, "created": true, "password_updated": false, "failed": false}]"#),
+        Ret::new("results", Kind::List, "with users", "One entry per account that changed or failed (every account with I(report_unchanged)), in order; C(index) is its position in I(users) (accounts deactivated by I(exclusive) come after the entries, with C(named) false), C(entry) its I(origin) or C(users[N]).").sample(r#"[{"index": 0, "entry": "users[0]", "named": true, "username": "alice", "user_id": "@alice:example.org", "changed": true, "created": true, "password_updated": false, "failed": false}]"#),
+        Ret::new("plan", Kind::List, "with users", "What changed (in check mode, what would change), a few readable lines whatever the length of the list: one per kind of change with its count and at most 50 names, then how many accounts are unchanged. The same lines are the diff (with --diff). Names only, never a secret.").sample(r#"["to create (2): alice, bob", "to make admins (1): carol", "to deactivate, named in no list (1): mallory", "unchanged: 9996"]"#),
         Ret::new("existing", Kind::Int, "with users", "How many accounts of users already existed.").sample(r#"3"#),
         Ret::new("failed_count", Kind::Int, "with users", "How many entries of users failed.").sample(r#"0"#),
     ],

@@ -11,12 +11,12 @@ use crate::args::{
     CONNECTION_OPTIONS, MAS_CLIENT_EXCLUSIVE, MAS_CLIENT_OPTIONS, MAS_SECRET_EXCLUSIVE,
     MAS_URL_OPTIONS,
 };
-use crate::choice_enum;
 use crate::fail;
 use crate::matrix::{validate_server_name, NameSource, User};
 use crate::servers::{self, Access, AdminAccess, Backend, Capability, Reach, Server};
 use accounts::{
-    bulk_accounts, emails, full_or_local, Account, Accounts, Defaults, State, USER_OPTIONS,
+    bulk_accounts, emails, full_or_local, Account, Accounts, Defaults, State, UpdatePassword,
+    USER_OPTIONS,
 };
 use converge::{list_accounts, Convergence, LookupPolicy, LISTING_MIN_ACCOUNTS, PROFILE_BURST};
 
@@ -24,14 +24,9 @@ mod accounts;
 mod bulk;
 mod converge;
 mod docs;
+mod exclusive;
 mod outcome;
-
-choice_enum! {
-    enum UpdatePassword {
-        Always = "always",
-        OnCreate = "on_create",
-    }
-}
+mod plan;
 
 static MODULE_OPTIONS: &[Opt] = &[
     Opt::str("backend")
@@ -56,13 +51,6 @@ static MODULE_OPTIONS: &[Opt] = &[
     Opt::path("registration_token_file").doc(&["A file holding only the registration token; surrounding whitespace is removed."]),
     Opt::bool("skip_password_check").default_bool(false).doc(&["Backend C(mas) only: set passwords without MAS's complexity check (C(passwords.minimum_complexity)), as C(mas-cli manage set-password --ignore-password-complexity) does. By default MAS refuses weak passwords and the module fails for that account."]),
     Opt::str("server_name").doc(&["The homeserver's server name (C(matrix_domain)); with it, accounts are looked up before any registration attempt and check mode can tell whether an account exists."]),
-    Opt::str("update_password")
-        .choices(UpdatePassword::NAMES)
-        .default_str("on_create")
-        .doc(&[
-            "C(on_create) sets the password only for a new account.",
-            "C(always) also sets it on an existing account, through the admin API, and reports C(changed) every time (a server cannot compare a password without a login). Needs I(access_token) or I(admin_username) + I(admin_password) (with backend C(mas), its credentials).",
-        ]),
     Opt::bool("create").default_bool(true).doc(&[
         "Whether a missing account is created (I(state=present)). With C(false) a missing account is an error and nothing is created: for changing existing accounts only (a new password, a lock, a reactivation), as the C(update-user-password), C(lock-user) and C(reactivate-user) tags do. I(password) is then needed only where it is used (I(update_password=always), I(reactivate)).",
     ]),
@@ -89,6 +77,16 @@ static MODULE_OPTIONS: &[Opt] = &[
     Opt::int("concurrency")
         .default_int(4)
         .doc(&["How many accounts of I(users) are handled at once (1 to 64)."]),
+    Opt::bool("exclusive").default_bool(false).doc(&[
+        "Whether the accounts of I(users) are all the accounts there should be: every other account of the server (one listing) is deactivated, as with I(state=deactivated) (never erased), unless it is a server admin, an account an application service registered (bridges and their bots: Synapse's C(appservice_id), Dendrite's account type), the account the admin credentials belong to, or one I(keep) names. An entry names its account whatever else it says, also when it fails. Guests are never listed.",
+        "Refused where the server cannot list its accounts (Dendrite without I(database); continuwuity), and with an empty I(users). Check mode shows which accounts would go (C(plan)). Where the server cannot tell whether an application service uses an account (tuwunel), the account is kept and a warning names it.",
+    ]),
+    Opt::int("max_deactivations").default_int(exclusive::MAX_DEACTIVATIONS).doc(&[
+        "With I(exclusive): the most accounts one run may deactivate because no entry names them. More than that fails the task before anything is written (a typo in a list, or a list read from the wrong place, must not deactivate a server's users), naming the accounts.",
+    ]),
+    Opt::list("keep", Kind::Str).doc(&[
+        "With I(exclusive): accounts never deactivated although no entry names them - localparts or full user IDs, C(*) matching any run of characters (C(telegram_*)).",
+    ]),
     Opt::bool("report_unchanged").default_bool(false).doc(&[
         "With I(users), also list the accounts that needed no change in C(results). By default C(results) holds only what changed or failed, and the counts say the rest, so that a re-run of thousands of existing accounts prints a few lines.",
     ]),
@@ -105,7 +103,12 @@ pub static SPEC: Spec = Spec {
     ],
     mutually_exclusive: &[
         &["username", "users"],
+        // accounts::PASSWORD_EXCLUSIVE, for the one account of `username`.
         &["password", "password_file"],
+        &["password", "initial_password"],
+        &["password_file", "initial_password"],
+        &["initial_type", "admin"],
+        &["initial_type", "user_type"],
         &["shared_secret", "shared_secret_file"],
         &["registration_token", "registration_token_file"],
         &["shared_secret", "registration_token"],
@@ -115,6 +118,7 @@ pub static SPEC: Spec = Spec {
         ADMIN_CREDENTIALS_EXCLUSIVE,
         &["users", "password"],
         &["users", "password_file"],
+        &["users", "initial_password"],
         MAS_SECRET_EXCLUSIVE,
         MAS_CLIENT_EXCLUSIVE,
         &["shared_secret", "client_id"],
@@ -142,7 +146,6 @@ struct Args {
     /// What reaches the server, handed to the backend when it opens.
     access: Access,
     server_name: Option<String>,
-    update_password: UpdatePassword,
     concurrency: usize,
     /// Bulk results list unchanged accounts too.
     report_unchanged: bool,
@@ -150,6 +153,7 @@ struct Args {
     reactivate: bool,
     erase: bool,
     logout_devices: bool,
+    exclusive: Option<exclusive::Exclusive>,
 }
 
 impl Args {
@@ -162,7 +166,15 @@ impl Args {
         if let Some(s) = p.str("server_name") {
             validate_server_name("server_name", s)?;
         }
-        let update_password = p.choice::<UpdatePassword>("update_password")?;
+        let update_password = match p.str("update_password") {
+            Some(_) => p.choice::<UpdatePassword>("update_password")?,
+            None => UpdatePassword::OnCreate,
+        };
+        if p.is_given("origin") {
+            return Err(fail!(
+                "origin names an entry of users in messages: give it in the entries of users, not at the top level"
+            ));
+        }
         let entries = p.list("users").map(Vec::as_slice).unwrap_or_default();
         let entries_set = |key: &str| {
             entries
@@ -215,6 +227,11 @@ impl Args {
                 "update_password=always sets a password: give password (or password_file)"
             ));
         }
+        // update_password=always, at the top level or in an entry.
+        let always = update_password == UpdatePassword::Always
+            || entries
+                .iter()
+                .any(|e| e.get("update_password").and_then(|s| s.as_str()) == Some("always"));
         let deactivates = p.str("state") == Some("deactivated")
             || entries
                 .iter()
@@ -230,14 +247,14 @@ impl Args {
             };
             return Err(servers::cannot(what, backend, Capability::Lifecycle));
         }
-        if update_password == UpdatePassword::Always && !backend.offers(Capability::Passwords) {
+        if always && !backend.offers(Capability::Passwords) {
             return Err(servers::cannot(
                 "update_password=always",
                 backend,
                 Capability::Passwords,
             ));
         }
-        if update_password == UpdatePassword::Always && admin.is_none() && mas.is_none() {
+        if always && admin.is_none() && mas.is_none() {
             return Err(fail!(
                 "update_password=always resets the password of existing accounts, which needs admin credentials: give access_token, or admin_username and admin_password"
             ));
@@ -259,8 +276,9 @@ impl Args {
                 .map(|_| p.choice::<State>("state"))
                 .transpose()?,
             locked: p.opt_bool("locked"),
+            update_password,
         };
-        if p.bool("logout_devices") && update_password != UpdatePassword::Always {
+        if p.bool("logout_devices") && !always {
             return Err(fail!(
                 "logout_devices ends sessions when a password is set: it needs update_password=always"
             ));
@@ -339,13 +357,13 @@ impl Args {
             backend,
             access,
             server_name: p.str("server_name").map(str::to_string),
-            update_password,
             concurrency: concurrency as usize,
             report_unchanged: p.bool("report_unchanged"),
             create: p.bool("create"),
             reactivate: p.bool("reactivate"),
             erase: p.bool("erase"),
             logout_devices: p.bool("logout_devices"),
+            exclusive: exclusive::Exclusive::from_params(p)?,
         })
     }
 }
@@ -404,7 +422,6 @@ fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
                 listed: None,
                 lookups: LookupPolicy::default(),
                 has_admin: false,
-                always_update_password: false,
                 create: true,
                 reactivate: false,
                 erase: false,
@@ -426,7 +443,6 @@ fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
             listed: None,
             lookups: LookupPolicy::default(),
             has_admin: server.admin == AdminAccess::Live,
-            always_update_password: false,
             create: a.create,
             reactivate: a.reactivate,
             erase: false,
@@ -456,12 +472,38 @@ fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
         // localpart here could create an account on the wrong server. Refused before any write.
         refuse_unconfirmed_full_ids(&mut a.accounts)?;
     }
+    if a.exclusive.is_some() {
+        exclusive::possible(server, known.is_some())?;
+    }
     let listed = match (&a.accounts, &server.listing()) {
-        (Accounts::Many(entries), Some(listing)) if entries.len() >= LISTING_MIN_ACCOUNTS => {
-            list_accounts(*listing, entries.len(), known.map(|(n, _)| n))?
+        (Accounts::Many(entries), Some(listing))
+            if entries.len() >= LISTING_MIN_ACCOUNTS || a.exclusive.is_some() =>
+        {
+            // Exclusive mode lists every account, whatever the length of the list.
+            let wanted = match a.exclusive {
+                Some(_) => usize::MAX,
+                None => entries.len(),
+            };
+            list_accounts(*listing, wanted, known.map(|(n, _)| n))?
         }
         _ => None,
     };
+    if let (Some(ex), Accounts::Many(entries), Some(known)) =
+        (&a.exclusive, &mut a.accounts, known)
+    {
+        let listed = listed.as_ref().ok_or_else(|| {
+            fail!("exclusive: the listing of the accounts stopped early; nothing was changed")
+        })?;
+        let found = exclusive::unnamed(server, entries, listed, ex, known)?;
+        if !found.unknown.is_empty() {
+            m.warn(format!(
+                "exclusive: {} cannot tell whether an application service uses these accounts, so they were kept (add them to a list or to keep to silence this): {}",
+                server.backend.server,
+                found.unknown.join(", ")
+            ));
+        }
+        entries.extend(found.entries);
+    }
     if let Accounts::Many(entries) = &a.accounts {
         if entries.len() > PROFILE_BURST
             && !server.has_admin()
@@ -481,7 +523,6 @@ fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
         listed,
         lookups: LookupPolicy::default(),
         has_admin: server.admin == AdminAccess::Live,
-        always_update_password: a.update_password == UpdatePassword::Always,
         create: a.create,
         reactivate: a.reactivate,
         erase: a.erase,
