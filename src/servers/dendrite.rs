@@ -8,6 +8,7 @@ use crate::ansible::Result;
 use crate::api::dendrite_accounts::DendriteAccounts;
 use crate::api::dendrite_admin::DendriteAdmin;
 use crate::api::dendrite_lifecycle::DendriteLifecycle;
+use crate::api::dendrite_listing::DendriteListing;
 use crate::api::dendrite_tokens::DendriteTokens;
 use crate::api::shared_secret;
 use crate::api::token_registration;
@@ -69,8 +70,10 @@ fn open_api(mut access: Access) -> Result<Server> {
         server.set_tokens(DendriteTokens::new(admin.clone()));
     }
     // Deactivation and reactivation through the database where it is given (no API has them);
-    // a reactivated account's password through the admin API.
+    // a reactivated account's password through the admin API. The listing of long lists reads
+    // the same database (no API lists accounts).
     if let Some(database) = access.database {
+        server.set_listing(DendriteListing::new(database.clone()));
         server.set_lifecycle(DendriteLifecycle::new(
             database,
             hs.live_admin().map(DendriteAdmin::new),

@@ -23,7 +23,7 @@ on_both_databases!(
 const CHECK: (&str, Value) = ("_ansible_check_mode", Value::Bool(true));
 
 /// `database` (and its password) for this server's user API database.
-fn database_args(d: &Dendrite) -> Value {
+pub(crate) fn database_args(d: &Dendrite) -> Value {
     match &d.database {
         Some(db) => json!({"database": format!("{}?sslmode=disable", db.url),
                            "database_password_file": db.password_file}),
@@ -32,7 +32,7 @@ fn database_args(d: &Dendrite) -> Value {
 }
 
 /// register_user, backend dendrite with its database, on `d`, plus `extra`.
-fn args(d: &Dendrite, extra: Value) -> Value {
+pub(crate) fn args(d: &Dendrite, extra: Value) -> Value {
     merged(
         merged(
             json!({"backend": "dendrite", "homeserver_url": d.url,
@@ -43,7 +43,7 @@ fn args(d: &Dendrite, extra: Value) -> Value {
     )
 }
 
-fn run(d: &Dendrite, extra: Value) -> Run {
+pub(crate) fn run(d: &Dendrite, extra: Value) -> Run {
     run_module("register_user", args(d, extra))
 }
 
@@ -52,7 +52,7 @@ fn run_check(d: &Dendrite, extra: Value) -> Run {
 }
 
 /// A new account with a password, made by hand (its registration device logged out).
-fn new_user(d: &Dendrite, prefix: &str) -> (String, String) {
+pub(crate) fn new_user(d: &Dendrite, prefix: &str) -> (String, String) {
     let user = unique_user(prefix);
     let password = random_secret("pw");
     let (s, v) = d.register(&user, &password, false);
@@ -69,7 +69,7 @@ fn new_user(d: &Dendrite, prefix: &str) -> (String, String) {
 }
 
 /// `is_deactivated` as stored; None: no such account.
-fn deactivated(d: &Dendrite, localpart: &str) -> Option<bool> {
+pub(crate) fn deactivated(d: &Dendrite, localpart: &str) -> Option<bool> {
     let v = d.sql(&format!(
         "SELECT is_deactivated FROM userapi_accounts WHERE localpart = {} AND server_name = 'localhost';",
         lit(localpart)

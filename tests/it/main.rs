@@ -17,6 +17,7 @@ mod continuwuity_role;
 mod dendrite_backends;
 mod dendrite_lifecycle;
 mod dendrite_lifecycle_facts;
+mod dendrite_listing;
 mod dendrite_server;
 mod hostile;
 mod hostile_backends;
