@@ -95,19 +95,28 @@ impl AccountListing for Checked<dyn AccountListing> {
         each: &mut dyn FnMut(&str, Listed),
     ) -> Result<bool> {
         let mut bad = None;
+        let mut twice = None;
+        let mut seen = std::collections::HashSet::new();
         let complete = self.inner.list_accounts(worth_it, &mut |user_id, listed| {
             if localpart(user_id).is_none_or(str::is_empty) {
                 bad.get_or_insert_with(|| user_id.to_string());
+            } else if !seen.insert(user_id.to_string()) {
+                // A server that pages wrongly (or a loop) lists an account twice.
+                twice.get_or_insert_with(|| user_id.to_string());
             } else {
                 each(user_id, listed);
             }
         })?;
-        match bad {
-            Some(b) => Err(fail!(
+        match (bad, twice) {
+            (Some(b), _) => Err(fail!(
                 "listing the accounts: {} listed '{b}', which is not a user ID; the listing was not used",
                 self.server
             )),
-            None => Ok(complete),
+            (None, Some(t)) => Err(fail!(
+                "listing the accounts: {} listed {t} twice (its pages overlap); the listing was not used and nothing was changed",
+                self.server
+            )),
+            (None, None) => Ok(complete),
         }
     }
 }
@@ -405,5 +414,42 @@ impl TokenService for Checked<dyn TokenService> {
     }
     fn registration_url(&self, name: &str) -> Option<String> {
         self.inner.registration_url(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A listing that sends what it is given, as a server would.
+    struct Sends(Vec<&'static str>);
+
+    impl AccountListing for Sends {
+        fn list_accounts(
+            &self,
+            _worth_it: &dyn Fn(u64) -> bool,
+            each: &mut dyn FnMut(&str, Listed),
+        ) -> Result<bool> {
+            for id in &self.0 {
+                each(id, Listed::default());
+            }
+            Ok(true)
+        }
+    }
+
+    fn list(ids: Vec<&'static str>) -> Result<Vec<String>> {
+        let checked: Checked<dyn AccountListing> = Checked::new("Synapse", Box::new(Sends(ids)));
+        let mut got = Vec::new();
+        checked.list_accounts(&|_| true, &mut |id, _| got.push(id.to_string()))?;
+        Ok(got)
+    }
+
+    #[test]
+    fn a_listing_that_names_an_account_twice_is_not_used() {
+        assert_eq!(list(vec!["@a:x", "@b:x"]).unwrap(), ["@a:x", "@b:x"]);
+        let e = list(vec!["@a:x", "@b:x", "@a:x"]).unwrap_err();
+        assert!(e.0.contains("listed @a:x twice"), "{e}");
+        let e = list(vec!["@a:x", "not-an-id"]).unwrap_err();
+        assert!(e.0.contains("which is not a user ID"), "{e}");
     }
 }

@@ -70,10 +70,15 @@ fn open_api(mut access: Access) -> Result<Server> {
         server.set_tokens(DendriteTokens::new(admin.clone()));
     }
     // Deactivation and reactivation through the database where it is given (no API has them);
-    // a reactivated account's password through the admin API. The listing of long lists reads
-    // the same database (no API lists accounts).
+    // a reactivated account's password through the admin API. The listing of long lists and the
+    // admin flag of existing accounts go through the same database (no API has them either;
+    // Dendrite reads the account type on every request).
     if let Some(database) = access.database {
         server.set_listing(DendriteListing::new(database.clone()));
+        server.set_admin_flags(match &database {
+            Database::Sqlite(path) => DendriteAccounts::Sqlite(path.clone()),
+            Database::Postgres(target) => DendriteAccounts::Postgres(target.clone()),
+        });
         server.set_lifecycle(DendriteLifecycle::new(
             database,
             hs.live_admin().map(DendriteAdmin::new),

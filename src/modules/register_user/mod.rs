@@ -65,6 +65,7 @@ static MODULE_OPTIONS: &[Opt] = &[
     ]),
     Opt::path("database").doc(&[
         "Backend C(dendrite) only: Dendrite's user API database, for I(state=deactivated) and I(reactivate) (Dendrite has no API for them; without I(database) they are refused). Deactivation sets C(userapi_accounts.is_deactivated) and deletes the account's devices (its access tokens) in one transaction; Dendrite caches neither, so the account can no longer log in and its tokens are refused at once. With admin credentials the account first leaves its rooms (C(POST /_dendrite/admin/evacuateUser), as Dendrite's own deactivation does); without them it stays a member of its rooms. Reactivation clears the flag; a I(password) given is set first, through Dendrite's admin API (C(resetPassword), so it needs I(access_token) or I(admin_username) + I(admin_password)); without one (I(create=false)) the account logs in with the password it had. Dendrite has no erasure (I(erase) is refused) and no locks (I(locked) is refused).",
+        "The same database also gives, where no Dendrite API does: the admin flag of existing accounts (I(admin), C(userapi_accounts.account_type), which Dendrite reads on every request), and one read-only listing of C(userapi_accounts) for a I(users) list of 50 or more and for I(exclusive) (guests left out; application services' accounts known by their type).",
         "Written as for module C(user_admin)'s C(dendrite_sqlite) and C(dendrite_postgres) backends - the absolute path of the SQLite file C(dendrite_userapi.db) (Dendrite's C(file:) connection strings are accepted; it is never created), or a libpq URL without password, e.g. C(postgresql://dendrite@127.0.0.1:5432/dendrite) (or libpq C(key=value) words), with TLS as C(sslmode) in the URL says. A URL that contains a password is refused: give it in I(database_password) or I(database_password_file).",
     ]),
     Opt::str("database_password")
@@ -488,8 +489,7 @@ fn register(m: &mut Module, a: &mut Args, server: &Server) -> Result<Outcome> {
         }
         _ => None,
     };
-    if let (Some(ex), Accounts::Many(entries), Some(known)) =
-        (&a.exclusive, &mut a.accounts, known)
+    if let (Some(ex), Accounts::Many(entries), Some(known)) = (&a.exclusive, &mut a.accounts, known)
     {
         let listed = listed.as_ref().ok_or_else(|| {
             fail!("exclusive: the listing of the accounts stopped early; nothing was changed")

@@ -165,7 +165,10 @@ mod tests {
         assert!(!lines[0].contains("user050"));
         assert_eq!(lines[1], "to deactivate, named in no list (1): mallory");
         assert_eq!(lines[2], "unchanged: 9879");
-        assert_eq!(plan.lines(false)[1], "deactivated, named in no list (1): mallory");
+        assert_eq!(
+            plan.lines(false)[1],
+            "deactivated, named in no list (1): mallory"
+        );
     }
 
     #[test]

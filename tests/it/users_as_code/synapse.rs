@@ -43,8 +43,17 @@ fn plan_of(out: &str) -> String {
         .filter(|l| {
             let l = l.trim_start().trim_start_matches('"');
             [
-                "to ", "created", "made", "admin rights", "passwords", "locked", "unlocked",
-                "deactivated", "reactivated", "failed", "unchanged",
+                "to ",
+                "created",
+                "made",
+                "admin rights",
+                "passwords",
+                "locked",
+                "unlocked",
+                "deactivated",
+                "reactivated",
+                "failed",
+                "unchanged",
             ]
             .iter()
             .any(|p| l.starts_with(p))
@@ -66,8 +75,16 @@ fn mdad_lists_and_the_full_list_converge_in_one_call() {
     let s = sqlite();
     let c = Checkout::new();
     let bot = unique_user("baibot");
-    let (alice, sup, plain) = (unique_user("alice"), unique_user("helpdesk"), unique_user("paul"));
-    let (carol, dave, erin) = (unique_user("carol"), unique_user("dave"), unique_user("erin"));
+    let (alice, sup, plain) = (
+        unique_user("alice"),
+        unique_user("helpdesk"),
+        unique_user("paul"),
+    );
+    let (carol, dave, erin) = (
+        unique_user("carol"),
+        unique_user("dave"),
+        unique_user("erin"),
+    );
     let bot_pw = random_secret("bot-pw");
     let alice_pw = random_secret("alice-pw");
     let carol_pw = random_secret("carol-pw");
@@ -85,10 +102,18 @@ fn mdad_lists_and_the_full_list_converge_in_one_call() {
              matrix_bot_baibot_config_user_password: '{bot_pw}'\n\
              matrix_user_creator_users_additional:\n{}{}{}\
              matrix_user_management_users:\n{}{}{}",
-            item(json!({"username": alice, "initial_password": alice_pw, "initial_type": alice_type})),
-            item(json!({"username": sup, "initial_password": "sup-pw-123", "initial_type": "support"})),
-            item(json!({"username": plain, "initial_password": "paul-pw-123", "initial_type": "user"})),
-            item(json!({"username": carol, "password": carol_pw, "admin": carol_admin, "locked": true})),
+            item(
+                json!({"username": alice, "initial_password": alice_pw, "initial_type": alice_type})
+            ),
+            item(
+                json!({"username": sup, "initial_password": "sup-pw-123", "initial_type": "support"})
+            ),
+            item(
+                json!({"username": plain, "initial_password": "paul-pw-123", "initial_type": "user"})
+            ),
+            item(
+                json!({"username": carol, "password": carol_pw, "admin": carol_admin, "locked": true})
+            ),
             item(json!({"username": dave, "password_file": dave_file, "admin": true})),
             item(json!({"username": erin, "state": "deactivated"})),
         )
@@ -107,16 +132,28 @@ fn mdad_lists_and_the_full_list_converge_in_one_call() {
     no_secret(&out);
     let plan = plan_of(&out);
     assert!(
-        plan.contains(&format!("to create (6): {bot}, {alice}, {sup}, {plain}, {carol}, {dave}")),
+        plan.contains(&format!(
+            "to create (6): {bot}, {alice}, {sup}, {plain}, {carol}, {dave}"
+        )),
         "{plan}\n{out}"
     );
-    assert!(plan.contains(&format!("to deactivate (1): {erin}")), "{plan}");
+    assert!(
+        plan.contains(&format!("to deactivate (1): {erin}")),
+        "{plan}"
+    );
     assert!(plan.contains("unchanged: 0"), "{plan}");
-    assert!(out.contains("+++ after: the plan"), "--diff shows the plan: {out}");
+    assert!(
+        out.contains("+++ after: the plan"),
+        "--diff shows the plan: {out}"
+    );
     for n in [&bot, &alice, &carol, &dave] {
         assert!(s.user(&id(n)).is_none(), "--check created {n}");
     }
-    assert_eq!(s.user(&id(&erin)).unwrap()["deactivated"], false, "--check deactivated erin");
+    assert_eq!(
+        s.user(&id(&erin)).unwrap()["deactivated"],
+        false,
+        "--check deactivated erin"
+    );
 
     // The real run: one module call creates them all as declared.
     let (code, out) = c.ansible_playbook(&[
@@ -127,10 +164,18 @@ fn mdad_lists_and_the_full_list_converge_in_one_call() {
     ]);
     assert_eq!(code, 0, "{out}");
     no_secret(&out);
-    assert_eq!(out.matches("TASK [matrix_user_management : Converge the declared Matrix users]").count(), 1, "{out}");
+    assert_eq!(
+        out.matches("TASK [matrix_user_management : Converge the declared Matrix users]")
+            .count(),
+        1,
+        "{out}"
+    );
     assert!(recap(&out).contains("changed=1"), "{out}");
     assert!(plan_of(&out).contains("created (6)"), "{out}");
-    let u = |n: &str| s.user(&id(n)).unwrap_or_else(|| panic!("{n} was not created"));
+    let u = |n: &str| {
+        s.user(&id(n))
+            .unwrap_or_else(|| panic!("{n} was not created"))
+    };
     assert_eq!(u(&bot)["user_type"], "bot");
     assert_eq!(u(&bot)["admin"], false);
     assert_eq!(u(&alice)["admin"], true, "initial_type admin");
@@ -142,13 +187,24 @@ fn mdad_lists_and_the_full_list_converge_in_one_call() {
     assert_eq!(u(&dave)["admin"], true);
     assert_eq!(u(&erin)["deactivated"], true);
     assert!(s.can_login(&bot, &bot_pw) && s.can_login(&alice, &alice_pw));
-    assert!(s.can_login(&dave, &dave_pw), "password_file read on the target");
+    assert!(
+        s.can_login(&dave, &dave_pw),
+        "password_file read on the target"
+    );
     assert!(!s.can_login(&carol, &carol_pw), "carol is locked");
 
     // A re-run changes nothing.
     let (code, out) = c.just(&["ensure-users-created"]);
-    assert_eq!(code, 1, "no such recipe: the tag's other name is for ansible-playbook: {out}");
-    let (code, out) = c.ansible_playbook(&["-i", "inventory/hosts", "setup.yml", "--tags=ensure-users-created"]);
+    assert_eq!(
+        code, 1,
+        "no such recipe: the tag's other name is for ansible-playbook: {out}"
+    );
+    let (code, out) = c.ansible_playbook(&[
+        "-i",
+        "inventory/hosts",
+        "setup.yml",
+        "--tags=ensure-users-created",
+    ]);
     assert_eq!(code, 0, "{out}");
     assert!(recap(&out).contains("changed=0"), "{out}");
     assert!(plan_of(&out).contains("unchanged: 7"), "{out}");
@@ -159,7 +215,10 @@ fn mdad_lists_and_the_full_list_converge_in_one_call() {
     let (code, out) = c.just(&["ensure-matrix-users-created"]);
     assert_eq!(code, 0, "{out}");
     let plan = plan_of(&out);
-    assert!(plan.contains(&format!("made admins (1): {carol}")), "{plan}\n{out}");
+    assert!(
+        plan.contains(&format!("made admins (1): {carol}")),
+        "{plan}\n{out}"
+    );
     assert!(plan.contains("unchanged: 6"), "{plan}");
     assert_eq!(u(&carol)["admin"], true);
     assert_eq!(u(&alice)["admin"], true, "initial_type is create-only");
@@ -182,18 +241,34 @@ fn bad_entries_fail_alone_naming_the_entry() {
         "matrix_user_creator_users_additional:\n{}{}{}{}\
          matrix_user_management_users:\n{}{}",
         item(json!({"username": good, "initial_password": "good-pw-123", "initial_type": "user"})),
-        item(json!({"username": typo, "initial_password": "typo-pw-123", "initial_type": "superuser"})),
-        item(json!({"username": extra, "initial_password": "extra-pw-123", "initial_type": "user", "initial_admin": true})),
+        item(
+            json!({"username": typo, "initial_password": "typo-pw-123", "initial_type": "superuser"})
+        ),
+        item(
+            json!({"username": extra, "initial_password": "extra-pw-123", "initial_type": "user", "initial_admin": true})
+        ),
         item(json!({"username": dup, "initial_password": "dup-pw-1234", "initial_type": "user"})),
-        item(json!({"username": format!("@{foreign}:elsewhere.example"), "password": "foreign-pw-1"})),
+        item(
+            json!({"username": format!("@{foreign}:elsewhere.example"), "password": "foreign-pw-1"})
+        ),
         item(json!({"username": dup, "password": "dup-pw-5678", "admin": true})),
     );
     c.link_mdad_inventory(&vars(s, &lists));
     let (code, out) = c.just(&["ensure-matrix-users-created"]);
     assert_ne!(code, 0, "{out}");
-    assert!(s.user(&id(&good)).is_some(), "the good entry is converged: {out}");
-    assert!(s.user(&id(&dup)).is_some(), "the first of two entries is converged");
-    assert_eq!(s.user(&id(&dup)).unwrap()["admin"], false, "the duplicate was not applied");
+    assert!(
+        s.user(&id(&good)).is_some(),
+        "the good entry is converged: {out}"
+    );
+    assert!(
+        s.user(&id(&dup)).is_some(),
+        "the first of two entries is converged"
+    );
+    assert_eq!(
+        s.user(&id(&dup)).unwrap()["admin"],
+        false,
+        "the duplicate was not applied"
+    );
     for bad in [&typo, &extra, &foreign] {
         assert!(s.user(&id(bad)).is_none(), "{bad} was created: {out}");
     }
@@ -225,7 +300,10 @@ fn appservice_config(dir: &std::path::Path, as_token: &str) -> std::path::PathBu
     let config = dir.join("appservice.yaml");
     std::fs::write(
         &config,
-        format!("app_service_config_files:\n  - {}\n", registration.display()),
+        format!(
+            "app_service_config_files:\n  - {}\n",
+            registration.display()
+        ),
     )
     .unwrap();
     config
@@ -239,7 +317,11 @@ fn appservice_register(s: &Synapse, as_token: &str, name: &str) {
         .json(&json!({"type": "m.login.application_service", "username": name, "inhibit_login": true}))
         .send()
         .unwrap();
-    assert!(r.status().is_success(), "appservice registration: {}", r.text().unwrap());
+    assert!(
+        r.status().is_success(),
+        "appservice registration: {}",
+        r.text().unwrap()
+    );
 }
 
 #[test]
@@ -250,7 +332,9 @@ fn exclusive_deactivates_exactly_the_unnamed_accounts_and_refuses_past_the_limit
     let s = Synapse::start(&[], &[&config]);
     appservice_register(&s, &as_token, "bridged_42");
     let pw = "exclusive-pw-1";
-    for n in ["alice", "bob", "stray1", "stray2", "stray3", "kept_1", "oldbot"] {
+    for n in [
+        "alice", "bob", "stray1", "stray2", "stray3", "kept_1", "oldbot",
+    ] {
         s.register_raw(n, pw, false, true);
     }
     s.register_raw("otheradmin", pw, true, true);
@@ -269,7 +353,17 @@ fn exclusive_deactivates_exactly_the_unnamed_accounts_and_refuses_past_the_limit
         )
     };
     let state = |n: &str| s.user(&id(n)).unwrap()["deactivated"].as_bool().unwrap();
-    let all = ["alice", "bob", "stray1", "stray2", "stray3", "kept_1", "oldbot", "otheradmin", "bridged_42"];
+    let all = [
+        "alice",
+        "bob",
+        "stray1",
+        "stray2",
+        "stray3",
+        "kept_1",
+        "oldbot",
+        "otheradmin",
+        "bridged_42",
+    ];
 
     // Three unnamed accounts, and at most two allowed: refused before anything is written.
     c.link_mdad_inventory(&vars(&s, &settings(2)));
@@ -313,5 +407,9 @@ fn exclusive_deactivates_exactly_the_unnamed_accounts_and_refuses_past_the_limit
     let (code, out) = c.just(&["ensure-matrix-users-created"]);
     assert_eq!(code, 0, "{out}");
     assert!(recap(&out).contains("changed=0"), "{out}");
-    assert_eq!(registrations_logged(&s), before, "a registration attempt on a converged run");
+    assert_eq!(
+        registrations_logged(&s),
+        before,
+        "a registration attempt on a converged run"
+    );
 }
