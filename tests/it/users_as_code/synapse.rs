@@ -399,7 +399,7 @@ fn exclusive_deactivates_exactly_the_unnamed_accounts_and_refuses_past_the_limit
         let expected = n.starts_with("stray");
         assert_eq!(state(n), expected, "{n}: {out}");
     }
-    assert_eq!(s.user(&s.admin_user).unwrap()["deactivated"], false);
+    assert_eq!(s.user(&id(&s.admin_user)).unwrap()["deactivated"], false);
     assert!(!s.can_login("stray1", pw));
 
     // Converged: a re-run changes nothing and registers nothing (one listing finds them all).
