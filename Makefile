@@ -11,6 +11,7 @@
 # make bench-ssh     over SSH: the collection (binary cache cold, warm, off) against Ansible's floor and today's way
 # make bench-scale   a 10,000-user list on Synapse's defaults: import, re-runs with and without credentials
 # make bench-list-users  user_info listing 10,000 accounts against a curl + jq loop and a Python loop
+# make bench-users-as-code  10,000 declared accounts converged in one run, 100 changed, against MDAD's way
 SHELL := /bin/bash
 TARGET := x86_64-unknown-linux-musl
 AARCH64 := aarch64-unknown-linux-musl
@@ -33,7 +34,7 @@ COLLECTION_SOURCES := collection/galaxy.yml collection/meta/runtime.yml docs/col
 	playbooks/setup.yml $(shell find roles -type f)
 
 .PHONY: build build-aarch64 toolchain venvs lint lint-ansible unit integration molecule collection \
-	collection-install test-collection sanity test demo bench bench-ssh bench-scale bench-list-users clean
+	collection-install test-collection sanity test demo bench bench-ssh bench-scale bench-list-users bench-users-as-code clean
 
 ## Installs what a static build needs: the musl targets and Debian's musl-tools.
 toolchain:
@@ -133,6 +134,11 @@ bench-scale: build venvs
 
 bench-list-users: build venvs
 	$(CACHE)/venv-ansible/bin/python bench/list_users.py
+
+## Users as code (issue 20): 10,000 declared accounts on Synapse's defaults, converged in one run
+## (all converged; 100 changed, checked on the server), against MDAD's register_new_matrix_user per entry.
+bench-users-as-code: build venvs
+	$(CACHE)/venv-ansible/bin/python bench/users_as_code.py
 
 clean:
 	cargo clean

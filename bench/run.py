@@ -90,8 +90,9 @@ class Synapse:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def run_module(name, args, measure_rss=False):
-    """Runs a module binary as Ansible does; returns (result, peak RSS in KiB or None)."""
+def exec_module(name, args, measure_rss=False):
+    """Runs a module binary as Ansible does (its arguments in a file, never on the command line);
+    returns (its stdout, peak RSS in KiB or None, wall seconds of the process)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(dict(args, _ansible_check_mode=False, _ansible_diff=False, _ansible_no_log=False), f)
         path = f.name
@@ -99,14 +100,49 @@ def run_module(name, args, measure_rss=False):
         cmd = [os.path.join(LIB, name), path]
         if measure_rss:
             cmd = ["/usr/bin/time", "-f", "%M"] + cmd
+        t = time.perf_counter()
         p = subprocess.run(cmd, capture_output=True, text=True)
-        result = json.loads(p.stdout)
+        secs = time.perf_counter() - t
         rss = int(p.stderr.strip().splitlines()[-1]) if measure_rss else None
-        if result.get("failed"):
-            raise SystemExit(f"{name} failed: {result.get('msg')}")
-        return result, rss
+        return p.stdout, rss, secs
     finally:
         os.unlink(path)
+
+
+def run_module(name, args, measure_rss=False):
+    """Runs a module binary as Ansible does; returns (result, peak RSS in KiB or None)."""
+    out, rss, _ = exec_module(name, args, measure_rss)
+    result = json.loads(out)
+    if result.get("failed"):
+        raise SystemExit(f"{name} failed: {result.get('msg')}")
+    return result, rss
+
+
+# Synapse's own defaults for what tests/servers/synapse.sh relaxes, and its default bcrypt cost.
+DEFAULTS_YAML = """
+bcrypt_rounds: 12
+rc_login:
+  address: {per_second: 0.003, burst_count: 5}
+  account: {per_second: 0.003, burst_count: 5}
+  failed_attempts: {per_second: 0.17, burst_count: 3}
+rc_registration: {per_second: 0.17, burst_count: 3}
+rc_registration_token_validity: {per_second: 0.1, burst_count: 5}
+rc_message: {per_second: 0.2, burst_count: 10}
+rc_admin_redaction: {per_second: 1, burst_count: 50}
+"""
+
+
+def restart_with_defaults(synapse):
+    """Restarts a Synapse started by tests/servers/synapse.sh with Synapse's defaults (on the same
+    port, database and secret): the fast import is done, what follows is measured as deployed."""
+    extra = os.path.join(synapse.dir, "defaults.yaml")
+    with open(extra, "w") as f:
+        f.write(DEFAULTS_YAML)
+    script = os.path.join(REPO, "tests/servers/synapse.sh")
+    port = synapse.url.rsplit(":", 1)[1]
+    subprocess.run([script, "stop", synapse.dir], check=True)
+    env = dict(os.environ, WATCH_PID=str(os.getpid()))
+    subprocess.check_output([script, "start", synapse.dir, port, extra], env=env, text=True)
 
 
 def playbook(path, inventory, extra=()):

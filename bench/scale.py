@@ -16,31 +16,17 @@ import datetime
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import run as common  # noqa: E402  (bench/run.py: Synapse, run_module, LIB)
+import run as common  # noqa: E402  (bench/run.py: Synapse, run_module, restart_with_defaults, LIB)
 
 REPO = common.REPO
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
 WITHOUT = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000
 PASSWORD = "scale-bench-password"
-
-# Synapse's own defaults for what tests/servers/synapse.sh relaxes, and its default bcrypt cost.
-DEFAULTS_YAML = """
-bcrypt_rounds: 12
-rc_login:
-  address: {per_second: 0.003, burst_count: 5}
-  account: {per_second: 0.003, burst_count: 5}
-  failed_attempts: {per_second: 0.17, burst_count: 3}
-rc_registration: {per_second: 0.17, burst_count: 3}
-rc_registration_token_validity: {per_second: 0.1, burst_count: 5}
-rc_message: {per_second: 0.2, burst_count: 10}
-rc_admin_redaction: {per_second: 1, burst_count: 50}
-"""
 
 rows = []
 
@@ -58,17 +44,6 @@ def timed_module(args):
     t = time.perf_counter()
     result, rss = common.run_module("register_user", args, measure_rss=True)
     return time.perf_counter() - t, result, rss
-
-
-def restart_with_defaults(synapse):
-    extra = os.path.join(synapse.dir, "defaults.yaml")
-    with open(extra, "w") as f:
-        f.write(DEFAULTS_YAML)
-    script = os.path.join(REPO, "tests/servers/synapse.sh")
-    port = synapse.url.rsplit(":", 1)[1]
-    subprocess.run([script, "stop", synapse.dir], check=True)
-    env = dict(os.environ, WATCH_PID=str(os.getpid()))
-    subprocess.check_output([script, "start", synapse.dir, port, extra], env=env, text=True)
 
 
 def raw_import(synapse, names, concurrency=8):
@@ -102,7 +77,7 @@ def bench(target, raw):
            f"peak RSS {rss / 1024:.1f} MiB; raw concurrent driver: {raw_secs:.1f} s, {N / raw_secs:.0f} users/s "
            f"({raw_secs / secs * 100:.0f}% of the module's rate)")
 
-    restart_with_defaults(target)
+    common.restart_with_defaults(target)
     print("2. re-runs of the same list, all accounts existing, on Synapse's defaults", flush=True)
     secs, result, rss = timed_module(dict(base, users=listed, concurrency=8, access_token=target.admin_token))
     assert result["existing"] == N and not result["changed"], result["msg"]
