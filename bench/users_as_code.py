@@ -59,9 +59,10 @@ def name(i):
 
 
 def declared(username):
-    """One declared account, as the inventory lists it. Today's register_user entry; with the
-    MDAD options: {"username": username, "initial_password": PASSWORD, "initial_type": "user"}."""
-    return {"username": username, "password": PASSWORD, "admin": False}
+    """One declared account, as matrix-docker-ansible-deploy's matrix_user_creator_users lists it
+    (the tag passes it on as it is; create-only: nothing of it is changed on an existing account).
+    The changed list below mixes in full entries of matrix_user_management_users."""
+    return {"username": username, "initial_password": PASSWORD, "initial_type": "user"}
 
 
 def module(base, users):
