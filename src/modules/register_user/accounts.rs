@@ -240,6 +240,11 @@ impl Account {
         } else {
             update_password
         };
+        let field = if initial.is_some() {
+            "initial_password"
+        } else {
+            "password"
+        };
         let password = match initial {
             Some(p) => Some(p),
             None => args::secret_option(p, "password", "password_file")?,
@@ -251,11 +256,11 @@ impl Account {
         }
         if let Some(password) = &password {
             if password.is_empty() {
-                return Err(fail!("password for '{name}' is empty"));
+                return Err(fail!("{field} for '{name}' is empty"));
             }
             if password.len() > 512 || password.contains('\0') {
                 return Err(fail!(
-                    "password for '{name}' is not accepted by Matrix servers: at most 512 bytes and no NUL character"
+                    "{field} for '{name}' is not accepted by Matrix servers: at most 512 bytes and no NUL character"
                 ));
             }
         }
@@ -336,4 +341,106 @@ pub fn bulk_accounts(
 
 pub fn full_or_local(u: &User) -> String {
     u.id().unwrap_or_else(|| u.localpart.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entries(list: Value) -> Vec<Entry> {
+        bulk_accounts(
+            list.as_array().unwrap(),
+            &Defaults::default(),
+            Some(("example.org", NameSource::Option)),
+        )
+    }
+
+    fn error(e: &Entry) -> String {
+        e.account.as_ref().unwrap_err().0.clone()
+    }
+
+    #[test]
+    fn mdad_entries_are_created_once_with_their_type() {
+        let e = entries(json!([
+            {"username": "bot.baibot", "initial_password": "pw-123456", "initial_type": "bot"},
+            {"username": "alice", "initial_password": "pw-123456", "initial_type": "admin", "origin": "matrix_user_creator_users_additional[0] (alice)"},
+        ]));
+        let bot = e[0].account.as_ref().unwrap();
+        assert_eq!(bot.initial_type, Some(InitialType::Bot));
+        assert_eq!(
+            bot.admin, None,
+            "initial_type never converges an existing account"
+        );
+        assert_eq!(bot.update_password, UpdatePassword::OnCreate);
+        assert_eq!(bot.password.as_deref(), Some("pw-123456"));
+        assert_eq!(e[0].label, "users[0]");
+        assert_eq!(
+            e[1].label,
+            "matrix_user_creator_users_additional[0] (alice)"
+        );
+    }
+
+    #[test]
+    fn bad_mdad_entries_fail_alone_naming_the_entry() {
+        let e = entries(json!([
+            {"username": "a", "initial_password": "pw-123456", "initial_type": "superuser", "origin": "auto[0] (a)"},
+            {"username": "b", "initial_password": "pw-123456"},
+            {"username": "c", "initial_password": "pw-123456", "initial_type": "user", "admin": true},
+            {"username": "d", "initial_password": "pw-123456", "initial_type": "user", "update_password": "always"},
+            {"username": "e", "initial_password": "", "initial_type": "user"},
+            {"username": "f", "initial_password": "pw-123456", "password": "other-pw", "initial_type": "user"},
+            {"username": "g", "initial_password": "pw-123456", "initial_type": "user", "initial_admin": true},
+            {"username": "h", "initial_password": "pw-123456", "initial_type": "user"},
+            {"username": "h", "password": "pw-123456", "origin": "matrix_user_management_users[0] (h)"},
+        ]));
+        assert!(error(&e[0]).starts_with("auto[0] (a): value of initial_type must be one of: admin, user, bot, support, got: superuser"), "{}", error(&e[0]));
+        assert!(
+            error(&e[1]).contains("initial_type is required with initial_password"),
+            "{}",
+            error(&e[1])
+        );
+        assert!(
+            error(&e[2]).contains("initial_type") && error(&e[2]).contains("admin"),
+            "{}",
+            error(&e[2])
+        );
+        assert!(
+            error(&e[3]).contains("set at creation only"),
+            "{}",
+            error(&e[3])
+        );
+        assert!(
+            error(&e[4]).contains("initial_password for 'e' is empty"),
+            "{}",
+            error(&e[4])
+        );
+        assert!(
+            error(&e[5]).contains("initial_password") && error(&e[5]).contains("password"),
+            "{}",
+            error(&e[5])
+        );
+        assert!(error(&e[6]).contains("initial_admin"), "{}", error(&e[6]));
+        assert!(e[7].account.is_ok());
+        assert_eq!(
+            error(&e[8]),
+            "matrix_user_management_users[0] (h): 'h' is already listed as users[7]"
+        );
+    }
+
+    #[test]
+    fn an_entry_sets_its_own_update_password() {
+        let e = entries(json!([
+            {"username": "a", "password": "pw-123456", "update_password": "always"},
+            {"username": "b", "password": "pw-123456"},
+        ]));
+        assert_eq!(
+            e[0].account.as_ref().unwrap().update_password,
+            UpdatePassword::Always
+        );
+        assert_eq!(
+            e[1].account.as_ref().unwrap().update_password,
+            UpdatePassword::OnCreate
+        );
+    }
 }

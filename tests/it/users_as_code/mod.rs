@@ -5,4 +5,5 @@
 //! `matrix_user_management_users`. Every run is checked on the server itself: its admin API (or
 //! database), logins, and its request log.
 
+mod options;
 mod synapse;
