@@ -75,13 +75,8 @@ while True:
 json.dump(users, sys.stdout)
 """
 
-rows = []
-
-
-def report(what, ours, alternative="", note=""):
-    rows.append((what, ours, alternative, note))
-    print(f"  {what}: {ours}" + (f"  vs  {alternative}" if alternative else "") + (f"  ({note})" if note else ""),
-          flush=True)
+report = common.report  # rows: (what, ours, the other way, note)
+rows = common.rows
 
 
 def timed(cmd, env=None, stdin=None):
@@ -185,10 +180,7 @@ def write_report():
              "compared. Wall time of the whole process (module: including its JSON output).\n",
              "| what | user_info | today's way | note |", "|---|---|---|---|"]
     lines += [f"| {w} | {o} | {a} | {n} |" for w, o, a, n in rows]
-    path = os.path.join(REPO, "docs", "benchmarks.md")
-    with open(path, "a") as f:
-        f.write("\n".join(lines) + "\n")
-    print(f"appended to {path}")
+    common.append_section(lines)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,14 @@ def report(what, ours, alternative="", note=""):
           flush=True)
 
 
+def append_section(lines):
+    """Appends a section (its lines) to docs/benchmarks.md, after what other benchmarks wrote."""
+    path = os.path.join(REPO, "docs", "benchmarks.md")
+    with open(path, "a") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"appended to {path}")
+
+
 def ms(seconds):
     return f"{seconds * 1000:.1f} ms"
 

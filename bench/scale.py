@@ -116,10 +116,7 @@ def write_report():
              "limits for the re-runs; imports at bcrypt_rounds 4.\n",
              "| what | result | note |", "|---|---|---|"]
     lines += [f"| {w} | {v} | {n} |" for w, v, n in rows]
-    path = os.path.join(REPO, "docs", "benchmarks.md")
-    with open(path, "a") as f:
-        f.write("\n".join(lines) + "\n")
-    print(f"appended to {path}")
+    common.append_section(lines)
 
 
 if __name__ == "__main__":

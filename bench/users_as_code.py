@@ -45,13 +45,8 @@ RUNS = 5
 PASSWORD = "users-as-code-password"
 NEW, ADMINS, DEACTIVATED = 40, 40, 20  # the 100 changed entries
 
-rows = []  # (what, register_user, MDAD's way, note)
-
-
-def report(what, ours, theirs="", note=""):
-    rows.append((what, ours, theirs, note))
-    print(f"  {what}: {ours}" + (f"  vs  {theirs}" if theirs else "") + (f"  ({note})" if note else ""),
-          flush=True)
+report = common.report  # rows: (what, ours, the other way, note)
+rows = common.rows
 
 
 def name(i):
@@ -247,10 +242,7 @@ def write_report(load_start, load_end):
              "without `docker exec` and Ansible's per-item cost, so a floor for MDAD.\n",
              "| what | register_user | MDAD's way | note |", "|---|---|---|---|"]
     lines += [f"| {w} | {o} | {t} | {n} |" for w, o, t, n in rows]
-    path = os.path.join(REPO, "docs", "benchmarks.md")
-    with open(path, "a") as f:
-        f.write("\n".join(lines) + "\n")
-    print(f"appended to {path}")
+    common.append_section(lines)
 
 
 if __name__ == "__main__":
