@@ -11,6 +11,7 @@ use crate::fail;
 use crate::matrix::{NameSource, User};
 use crate::servers::{self, Capability, Server};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The options of exclusive mode.
 #[derive(Debug, Clone)]
@@ -105,6 +106,71 @@ pub struct Unnamed {
     pub unknown: Vec<String>,
 }
 
+/// Records read at once where the listing does not say whether an application service owns an
+/// account (a bridge's puppets can be thousands; `keep` patterns spare their look-ups).
+const RECORD_READERS: usize = 8;
+
+/// Whether an application service owns each candidate: the listing's word, else its record's
+/// (`Some(None)`: neither says). Stops reading records once more than `max` accounts are known
+/// to be people (the task is refused then): None for the candidates not read, and false.
+fn appservice_standing(
+    server: &Server,
+    candidates: &[(&String, &Listed)],
+    max: usize,
+) -> Result<(Vec<Option<Option<bool>>>, bool)> {
+    type Slot = std::sync::Mutex<Option<Result<Option<bool>>>>;
+    let people = AtomicUsize::new(
+        candidates
+            .iter()
+            .filter(|(_, l)| l.appservice == Some(false))
+            .count(),
+    );
+    // The listing's word where it has one; the others' records are read.
+    let slots: Vec<Slot> = candidates
+        .iter()
+        .map(|(_, l)| Slot::new(l.appservice.map(|a| Ok(Some(a)))))
+        .collect();
+    let unread: Vec<usize> = (0..candidates.len())
+        .filter(|i| candidates[*i].1.appservice.is_none())
+        .collect();
+    let next = AtomicUsize::new(0);
+    let records = server.records();
+    std::thread::scope(|s| {
+        for _ in 0..RECORD_READERS.min(unread.len()) {
+            s.spawn(|| loop {
+                if people.load(Ordering::Relaxed) > max {
+                    break;
+                }
+                let Some(&i) = unread.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    break;
+                };
+                let answer = match records {
+                    Some(records) => records
+                        .record(candidates[i].0)
+                        .map(|r| r.and_then(|r| r.appservice)),
+                    None => Ok(None),
+                };
+                if matches!(answer, Ok(Some(false))) {
+                    people.fetch_add(1, Ordering::Relaxed);
+                }
+                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(answer);
+            });
+        }
+    });
+    let mut standing = Vec::with_capacity(candidates.len());
+    let mut complete = true;
+    for slot in slots {
+        match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(answer) => standing.push(Some(answer?)),
+            None => {
+                complete = false;
+                standing.push(None);
+            }
+        }
+    }
+    Ok((standing, complete))
+}
+
 /// The accounts of `listed` that no entry names and nothing protects, as entries that
 /// deactivate them. Fails, before anything is written, past `max_deactivations`.
 pub fn unnamed(
@@ -136,20 +202,14 @@ pub fn unnamed(
     candidates.sort_by(|a, b| a.0.cmp(b.0));
     // Where the listing does not say whether an application service uses an account, its
     // record does (Synapse's appservice_id); where neither says, the account is kept.
+    let (standing, complete) = appservice_standing(server, &candidates, ex.max_deactivations)?;
     let mut deactivate = Vec::new();
     let mut unknown = Vec::new();
-    for (id, l) in candidates {
-        let appservice = match l.appservice {
-            Some(a) => Some(a),
-            None => match server.records() {
-                Some(records) => records.record(id)?.and_then(|r| r.appservice),
-                None => None,
-            },
-        };
+    for ((id, _), appservice) in candidates.iter().zip(standing) {
         match appservice {
-            Some(true) => {}
-            Some(false) => deactivate.push(id.clone()),
-            None => unknown.push(id.clone()),
+            Some(Some(true)) | None => {}
+            Some(Some(false)) => deactivate.push((*id).clone()),
+            Some(None) => unknown.push((*id).clone()),
         }
     }
     if deactivate.len() > ex.max_deactivations {
@@ -160,7 +220,8 @@ pub fn unnamed(
             .collect();
         let more = deactivate.len().saturating_sub(NAMES_IN_REFUSAL);
         return Err(fail!(
-            "exclusive: {} accounts are named in no entry of users and would be deactivated, more than max_deactivations ({}) allows, so nothing was changed: {}{}. Name the accounts that should stay (in users, or in keep), or raise max_deactivations for this run",
+            "exclusive: {}{} accounts are named in no entry of users and would be deactivated, more than max_deactivations ({}) allows, so nothing was changed: {}{}. Name the accounts that should stay (in users, or in keep), or raise max_deactivations for this run",
+            if complete { "" } else { "at least " },
             deactivate.len(),
             ex.max_deactivations,
             shown.join(", "),
