@@ -5,4 +5,6 @@
 //! `matrix_user_management_users`. Every run is checked on the server itself: its admin API (or
 //! database), logins, and its request log.
 
+mod dendrite;
+mod mas;
 mod synapse;
