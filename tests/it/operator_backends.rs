@@ -23,7 +23,12 @@ use crate::common::*;
 
 /// The vars.yml an MDAD operator keeps (MDAD's examples/vars.yml filled in), for `implementation`,
 /// with MDAD's Postgres superuser password `pg_password`, plus `extra` lines.
-fn vars_yml(implementation: &str, generic_key: &str, pg_password: &str, extra: &str) -> String {
+pub(crate) fn vars_yml(
+    implementation: &str,
+    generic_key: &str,
+    pg_password: &str,
+    extra: &str,
+) -> String {
     format!(
         "---\n\
          matrix_domain: localhost\n\
@@ -35,11 +40,11 @@ fn vars_yml(implementation: &str, generic_key: &str, pg_password: &str, extra: &
     )
 }
 
-fn port_of(url: &str) -> &str {
+pub(crate) fn port_of(url: &str) -> &str {
     url.rsplit(':').next().unwrap()
 }
 
-fn changed_count(out: &str) -> String {
+pub(crate) fn changed_count(out: &str) -> String {
     recap(out)
         .split_whitespace()
         .find(|w| w.starts_with("changed="))
@@ -49,7 +54,7 @@ fn changed_count(out: &str) -> String {
 
 /// A Dendrite on `db` whose registration shared secret is the one MDAD derives from `generic_key`
 /// (`:dendrite.rss`): `tests/servers/dendrite.sh` keeps a `shared-secret` file it finds in DIR.
-fn dendrite_for(generic_key: &str, db: &Database) -> Dendrite {
+pub(crate) fn dendrite_for(generic_key: &str, db: &Database) -> Dendrite {
     let dir = tempfile::Builder::new()
         .prefix("dendrite-mdad-")
         .tempdir()

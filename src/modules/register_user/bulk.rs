@@ -113,9 +113,15 @@ pub fn bulk(
                 }
             }
             Err(e) => {
-                failures.push(e.0.clone());
+                // Every failure names its entry: those found reading it already do.
+                let msg = if e.0.starts_with(label.as_str()) {
+                    e.0.clone()
+                } else {
+                    format!("{label}: {}", e.0)
+                };
+                failures.push(msg.clone());
                 plan.add(Change::Failed, if name.is_empty() { label } else { name });
-                items.push(json!({"index": i, "entry": label, "username": name, "changed": false, "created": false, "failed": true, "msg": e.0}));
+                items.push(json!({"index": i, "entry": label, "username": name, "changed": false, "created": false, "failed": true, "msg": msg}));
             }
         }
     }

@@ -391,14 +391,14 @@ fn refuse_unconfirmed_full_ids(accounts: &mut Accounts) -> Result<()> {
             None => Ok(()),
         },
         Accounts::Many(entries) => {
-            for (i, e) in entries.iter_mut().enumerate() {
+            for e in entries.iter_mut() {
                 let full = e
                     .account
                     .as_ref()
                     .ok()
                     .and_then(|a| a.user.server_name.as_ref().and_then(|_| a.user.id()));
                 if let Some(id) = full {
-                    e.account = Err(fail!("users[{i}]: {}", why(&id)));
+                    e.account = Err(fail!("{}: {}", e.label, why(&id)));
                 }
             }
             Ok(())

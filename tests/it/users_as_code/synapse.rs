@@ -3,6 +3,7 @@
 //! that converges only its account, `--check` that writes nothing, bad entries that fail alone,
 //! and exclusive mode (its own Synapse, since it deactivates what no list names).
 
+use super::{item, plan_of};
 use crate::common::operator::*;
 use crate::common::*;
 use crate::synapse_lifecycle_facts::sqlite;
@@ -28,38 +29,8 @@ fn vars(s: &Synapse, extra: &str) -> String {
     )
 }
 
-/// A YAML flow mapping line item (JSON is YAML).
-fn item(v: Value) -> String {
-    format!("  - {v}\n")
-}
-
 fn id(name: &str) -> String {
     format!("@{name}:localhost")
-}
-
-/// The plan lines the tag printed (its debug task's list).
-fn plan_of(out: &str) -> String {
-    out.lines()
-        .filter(|l| {
-            let l = l.trim_start().trim_start_matches('"');
-            [
-                "to ",
-                "created",
-                "made",
-                "admin rights",
-                "passwords",
-                "locked",
-                "unlocked",
-                "deactivated",
-                "reactivated",
-                "failed",
-                "unchanged",
-            ]
-            .iter()
-            .any(|p| l.starts_with(p))
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Registrations Synapse logged (one line per request to the shared-secret endpoint).
