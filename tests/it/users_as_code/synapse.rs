@@ -384,3 +384,26 @@ fn exclusive_deactivates_exactly_the_unnamed_accounts_and_refuses_past_the_limit
         "a registration attempt on a converged run"
     );
 }
+
+#[test]
+fn a_list_that_is_not_a_list_is_named_and_nothing_runs() {
+    let s = sqlite();
+    let c = Checkout::new();
+    let name = unique_user("notalist");
+    c.link_mdad_inventory(&vars(
+        s,
+        &format!("matrix_user_management_users: '{name}'\n"),
+    ));
+    let (code, out) = c.just(&["ensure-matrix-users-created"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("matrix_user_management_users must each be a list"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("Converge the declared Matrix users] ***\nchanged"),
+        "{out}"
+    );
+    assert!(s.user(&id(&name)).is_none());
+    assert_eq!(out.matches("fatal:").count(), 1, "reported once: {out}");
+}
