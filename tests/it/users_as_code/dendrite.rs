@@ -310,6 +310,46 @@ fn bad_entries_fail_alone_on_dendrite() {
 /// (account_type 4, inserted with SQL as Dendrite stores one: this harness's Dendrite has no
 /// application service configured), the acting admin and the `keep` matches; past
 /// max_deactivations the run fails and nothing is deactivated.
+/// Without MDAD's Postgres published, what needs Dendrite's database stops before anything runs,
+/// naming the vars.yml line; creating accounts alone does not need it.
+#[test]
+fn exclusive_without_the_published_postgres_names_the_line() {
+    let m = shared();
+    let c = Checkout::new();
+    let name = unique_user("nodb");
+    let without_postgres = |extra: &str| {
+        vars_yml(
+            "dendrite",
+            &m.key,
+            &m.pg_password,
+            &format!(
+                "matrix_dendrite_container_http_host_bind_address: '127.0.0.1:{}'\n\
+                 matrix_user_management_access_token: '{}'\n\
+                 matrix_user_management_users:\n{}{extra}",
+                port_of(&m.d.url),
+                m.d.admin_token,
+                item(json!({"username": name, "password": "nodb-pw-1234"})),
+            ),
+        )
+    };
+    c.link_mdad_inventory(&without_postgres(
+        "matrix_user_management_users_exclusive: true\n",
+    ));
+    let (code, out) = c.just(&["ensure-matrix-users-created"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("ensure-matrix-users-created writes the dendrite database here")
+            && out.contains("postgres_container_postgres_bind_port: '127.0.0.1:5432'"),
+        "{out}"
+    );
+    assert!(!m.exists(&name), "ran although refused: {out}");
+    assert_no_secret(&m.secrets(), &out);
+    c.link_mdad_inventory(&without_postgres(""));
+    let (code, out) = c.just(&["ensure-matrix-users-created"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(m.d.account_type(&name), Some(1), "{out}");
+}
+
 #[test]
 fn exclusive_deactivates_exactly_the_unnamed_dendrite_accounts() {
     let m = Mdad::start();
