@@ -375,6 +375,10 @@ fn exclusive_deactivates_exactly_the_unnamed_accounts_and_refuses_past_the_limit
 
     // Converged: a re-run changes nothing and registers nothing (one listing finds them all).
     let before = registrations_logged(&s);
+    assert!(
+        before >= 8,
+        "Synapse's log shows the 8 registrations of the set-up (else this check proves nothing)"
+    );
     let (code, out) = c.just(&["ensure-matrix-users-created"]);
     assert_eq!(code, 0, "{out}");
     assert!(recap(&out).contains("changed=0"), "{out}");
