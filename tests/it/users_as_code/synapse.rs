@@ -411,3 +411,15 @@ fn a_list_that_is_not_a_list_is_named_and_nothing_runs() {
     assert!(s.user(&id(&name)).is_none());
     assert_eq!(out.matches("fatal:").count(), 1, "reported once: {out}");
 }
+
+/// An inventory that declares nothing (MDAD with no bots and no additional users): `ok`, said so.
+#[test]
+fn nothing_declared_is_ok_and_said() {
+    let s = sqlite();
+    let c = Checkout::new();
+    c.link_mdad_inventory(&vars(s, ""));
+    let (code, out) = c.just(&["ensure-matrix-users-created"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("No accounts are declared"), "{out}");
+    assert!(recap(&out).contains("changed=0"), "{out}");
+}
