@@ -31,7 +31,7 @@ fn info(d: &Dendrite, extra: Value) -> Run {
 }
 
 /// What Dendrite's tables hold of an account, in user_info's shape (None: no such account).
-fn stored(d: &Dendrite, localpart: &str) -> Option<Value> {
+pub(crate) fn stored(d: &Dendrite, localpart: &str) -> Option<Value> {
     let row = d.sql(&format!(
         "SELECT account_type, is_deactivated, created_ts FROM userapi_accounts \
          WHERE localpart = {} AND server_name = 'localhost';",
