@@ -318,9 +318,7 @@ fn postgres(
             .iter()
             .map(|p| p as &(dyn postgres::types::ToSql + Sync))
             .collect();
-        let rows = tx
-            .query(&sql, &params)
-            .map_err(|e| pg_read_error(&e, &d))?;
+        let rows = tx.query(&sql, &params).map_err(|e| pg_read_error(&e, &d))?;
         let get = |e: postgres::Error| pg_read_error(&e, &d);
         let rows = rows
             .iter()
@@ -330,8 +328,16 @@ fn postgres(
                     server_name: r.try_get(1).map_err(get)?,
                     account_type: i64::from(r.try_get::<_, i16>(2).map_err(get)?),
                     is_deactivated: r.try_get(3).map_err(get)?,
-                    created_ts: if detail { r.try_get(4).map_err(get)? } else { None },
-                    display_name: if detail { r.try_get(5).map_err(get)? } else { None },
+                    created_ts: if detail {
+                        r.try_get(4).map_err(get)?
+                    } else {
+                        None
+                    },
+                    display_name: if detail {
+                        r.try_get(5).map_err(get)?
+                    } else {
+                        None
+                    },
                 })
             })
             .collect::<Result<Vec<Row>>>()?;

@@ -111,7 +111,12 @@ fn accounts_are_listed_as_dendrite_keeps_them(d: &Dendrite) {
     // Every account of the tag, as Dendrite's tables hold it, in user ID order.
     let r = info(d, json!({"name": tag})).ok();
     assert!(!r.changed());
-    assert_eq!(users(&r), want(&[admin, gone, gone_admin, plain]), "{}", r.stdout);
+    assert_eq!(
+        users(&r),
+        want(&[admin, gone, gone_admin, plain]),
+        "{}",
+        r.stdout
+    );
     assert_eq!(r.json["count"], 4);
     // Creation times are recent (Dendrite wrote them in milliseconds).
     let created = users(&r)[0]["created"].as_str().unwrap().to_string();
@@ -125,7 +130,11 @@ fn accounts_are_listed_as_dendrite_keeps_them(d: &Dendrite) {
     assert_eq!(users(&r), want(&[gone, plain]), "{}", r.stdout);
     let r = info(d, json!({"name": tag, "deactivated": true})).ok();
     assert_eq!(users(&r), want(&[gone, gone_admin]), "{}", r.stdout);
-    let r = info(d, json!({"name": tag, "deactivated": false, "admins": true})).ok();
+    let r = info(
+        d,
+        json!({"name": tag, "deactivated": false, "admins": true}),
+    )
+    .ok();
     assert_eq!(users(&r), want(&[admin]), "{}", r.stdout);
     // Dendrite has no locks: every account counts as unlocked.
     let r = info(d, json!({"name": tag, "locked": true})).ok();
@@ -159,14 +168,22 @@ fn one_account_is_read_by_username(d: &Dendrite) {
     assert_eq!(users(&r), vec![stored(d, &gone).unwrap()], "{}", r.stdout);
     info(d, json!({"username": gone})).fails_with("server_name");
     // The filters apply to one account too.
-    let r = info(d, json!({"username": d.user_id(&gone), "deactivated": false})).ok();
+    let r = info(
+        d,
+        json!({"username": d.user_id(&gone), "deactivated": false}),
+    )
+    .ok();
     assert_eq!(users(&r), Vec::<Value>::new());
     let ghost = format!("{tag}-ghost");
     let r = info(d, json!({"username": d.user_id(&ghost)})).ok();
     assert_eq!((users(&r), &r.json["count"]), (vec![], &json!(0)));
     assert_eq!(stored(d, &ghost), None, "reading never creates");
     // Another server name in the same database holds nothing here.
-    let r = info(d, json!({"username": format!("@{admin}:elsewhere.example")})).ok();
+    let r = info(
+        d,
+        json!({"username": format!("@{admin}:elsewhere.example")}),
+    )
+    .ok();
     assert_eq!(users(&r), Vec::<Value>::new());
 }
 
@@ -176,7 +193,11 @@ fn without_database_it_is_refused_naming_database(d: &Dendrite) {
         json!({"backend": "dendrite", "homeserver_url": d.url, "access_token": d.admin_token}),
     )
     .fails_with("database is not given");
-    assert!(r.stdout.contains("Dendrite has no API that lists"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("Dendrite has no API that lists"),
+        "{}",
+        r.stdout
+    );
     assert!(!r.stdout.contains(&d.admin_token));
     // Its password alone names database.
     run_module(

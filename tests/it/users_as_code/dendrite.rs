@@ -479,7 +479,10 @@ fn list_users_reads_the_dendrite_database() {
                 "matrix_dendrite_container_http_host_bind_address: '127.0.0.1:{}'\n{}",
                 port_of(&d.url),
                 if postgres {
-                    format!("postgres_container_postgres_bind_port: '127.0.0.1:{}'\n", m.pg.port)
+                    format!(
+                        "postgres_container_postgres_bind_port: '127.0.0.1:{}'\n",
+                        m.pg.port
+                    )
                 } else {
                     String::new()
                 }
@@ -532,7 +535,10 @@ fn list_users_reads_the_dendrite_database() {
     let (code, out) = c.just(&["list-users", "admins=yes", &format!("name={tag}")]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(row(&out, &admin), want(&admin, "yes", "active"), "{out}");
-    assert!(row(&out, &plain).is_none() && row(&out, &gone).is_none(), "{out}");
+    assert!(
+        row(&out, &plain).is_none() && row(&out, &gone).is_none(),
+        "{out}"
+    );
     assert!(out.contains("1 account(s)"), "{out}");
     let (code, out) = c.just(&["list-users", "deactivated=yes", &format!("name={tag}")]);
     assert_eq!(code, 0, "{out}");
