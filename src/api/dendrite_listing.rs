@@ -24,12 +24,31 @@ pub const MAX_ACCOUNTS: u64 = 1_000_000;
 
 const COUNT_SQL: &str = "SELECT count(*) FROM userapi_accounts WHERE account_type <> 2";
 
-/// The rows in byte order (SQLite's BINARY, PostgreSQL's "C": the order [`emit`] checks, whatever
-/// the database's collation), one more than the cap (to tell a table that grew past it).
-fn rows_sql(cap: u64, collate: &str) -> String {
+/// The accounts' columns the listing reads; with `detail` (user_info's records) also the
+/// creation time and the display name (Dendrite keeps it in `userapi_profiles`, one row an
+/// account, joined on the same key).
+fn select_sql(detail: bool) -> &'static str {
+    if detail {
+        "SELECT a.localpart, a.server_name, a.account_type, a.is_deactivated, a.created_ts, \
+         p.display_name FROM userapi_accounts a LEFT JOIN userapi_profiles p \
+         ON p.localpart = a.localpart AND p.server_name = a.server_name"
+    } else {
+        "SELECT a.localpart, a.server_name, a.account_type, a.is_deactivated FROM userapi_accounts a"
+    }
+}
+
+/// The rows in byte order (SQLite's BINARY, PostgreSQL's "C": the order [`checked`] checks,
+/// whatever the database's collation), one more than the cap (to tell a table that grew past
+/// it); with `one`, only the account with that localpart (`p1`) and server name (`p2`), the
+/// placeholders of the database's dialect.
+fn rows_sql(cap: u64, collate: &str, detail: bool, one: Option<(&str, &str)>) -> String {
+    let one = match one {
+        Some((p1, p2)) => format!(" AND a.localpart = {p1} AND a.server_name = {p2}"),
+        None => String::new(),
+    };
     format!(
-        "SELECT localpart, server_name, account_type, is_deactivated FROM userapi_accounts \
-         WHERE account_type <> 2 ORDER BY localpart{collate}, server_name{collate} LIMIT {}",
+        "{} WHERE a.account_type <> 2{one} ORDER BY a.localpart{collate}, a.server_name{collate} LIMIT {}",
+        select_sql(detail),
         cap + 1
     )
 }
@@ -52,12 +71,31 @@ impl DendriteListing {
 
 /// One row as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Row {
-    localpart: String,
-    server_name: String,
-    account_type: i64,
+pub(super) struct Row {
+    pub localpart: String,
+    pub server_name: String,
+    pub account_type: i64,
     /// NULL where the column was never written (it has a default, so never in practice).
-    is_deactivated: Option<bool>,
+    pub is_deactivated: Option<bool>,
+    /// Read with `detail` only: `created_ts` (milliseconds since the epoch).
+    pub created_ts: Option<i64>,
+    /// Read with `detail` only: the display name, NULL where the account has no profile row.
+    pub display_name: Option<String>,
+}
+
+impl Row {
+    pub fn user_id(&self) -> String {
+        format!("@{}:{}", self.localpart, self.server_name)
+    }
+}
+
+/// What one read asks for: every account, or one.
+pub(super) enum Scope {
+    All,
+    One {
+        localpart: String,
+        server_name: String,
+    },
 }
 
 /// What the listing says of a row: None for a guest (left out); an account type Dendrite does
@@ -67,16 +105,9 @@ fn listed(
     account_type: i64,
     is_deactivated: Option<bool>,
 ) -> Result<Option<Listed>> {
-    let (admin, appservice) = match account_type {
-        USER => (false, false),
-        GUEST => return Ok(None),
-        ADMIN => (true, false),
-        APPSERVICE => (false, true),
-        other => {
-            return Err(fail!(
-                "listing the accounts: {user_id} has account_type {other} in {WHAT}, which Dendrite does not define (1 user, 2 guest, 3 admin, 4 appservice); the listing was not used"
-            ))
-        }
+    let (admin, appservice) = match kind(user_id, account_type)? {
+        None => return Ok(None),
+        Some(k) => k,
     };
     Ok(Some(Listed {
         admin,
@@ -86,18 +117,34 @@ fn listed(
     }))
 }
 
+/// `(admin, appservice)` of an account type; None for a guest; an account type Dendrite does
+/// not define is refused.
+pub(super) fn kind(user_id: &str, account_type: i64) -> Result<Option<(bool, bool)>> {
+    Ok(Some(match account_type {
+        USER => (false, false),
+        GUEST => return Ok(None),
+        ADMIN => (true, false),
+        APPSERVICE => (false, true),
+        other => {
+            return Err(fail!(
+                "listing the accounts: {user_id} has account_type {other} in {WHAT}, which Dendrite does not define (1 user, 2 guest, 3 admin, 4 appservice); the listing was not used"
+            ))
+        }
+    }))
+}
+
 fn too_many(cap: u64, db: &str) -> crate::ansible::Error {
     fail!(
         "listing the accounts: {db} holds more than {cap} accounts, the most one listing reads; the listing was not used (a shorter users list is looked up account by account)"
     )
 }
 
-/// Hands the rows to `each` as full user IDs, checking that they come in order, each once.
-fn emit(
+/// Hands the rows to `each`, checking that they come in order, each once, at most `cap`.
+pub(super) fn checked(
     rows: impl IntoIterator<Item = Result<Row>>,
     cap: u64,
     db: &str,
-    each: &mut dyn FnMut(&str, Listed),
+    each: &mut dyn FnMut(Row) -> Result<()>,
 ) -> Result<()> {
     let mut n = 0u64;
     let mut last: Option<(String, String)> = None;
@@ -107,7 +154,7 @@ fn emit(
         if n > cap {
             return Err(too_many(cap, db));
         }
-        let key = (row.localpart, row.server_name);
+        let key = (row.localpart.clone(), row.server_name.clone());
         if last.as_ref().is_some_and(|l| *l >= key) {
             return Err(fail!(
                 "listing the accounts: {db} listed @{}:{} out of order or twice; the listing was not used",
@@ -115,13 +162,26 @@ fn emit(
                 key.1
             ));
         }
-        let user_id = format!("@{}:{}", key.0, key.1);
-        if let Some(l) = listed(&user_id, row.account_type, row.is_deactivated)? {
-            each(&user_id, l);
-        }
+        each(row)?;
         last = Some(key);
     }
     Ok(())
+}
+
+/// Hands the rows to `each` as full user IDs, checking that they come in order, each once.
+fn emit(
+    rows: impl IntoIterator<Item = Result<Row>>,
+    cap: u64,
+    db: &str,
+    each: &mut dyn FnMut(&str, Listed),
+) -> Result<()> {
+    checked(rows, cap, db, &mut |row| {
+        let user_id = row.user_id();
+        if let Some(l) = listed(&user_id, row.account_type, row.is_deactivated)? {
+            each(&user_id, l);
+        }
+        Ok(())
+    })
 }
 
 impl AccountListing for DendriteListing {
@@ -130,10 +190,34 @@ impl AccountListing for DendriteListing {
         worth_it: &dyn Fn(u64) -> bool,
         each: &mut dyn FnMut(&str, Listed),
     ) -> Result<bool> {
-        match &self.database {
-            Database::Sqlite(path) => sqlite(path, self.cap, worth_it, each),
-            Database::Postgres(t) => postgres(t, self.cap, worth_it, each),
-        }
+        read(
+            &self.database,
+            self.cap,
+            false,
+            Scope::All,
+            worth_it,
+            &mut |rows, cap, db| emit(rows, cap, db, each),
+        )
+    }
+}
+
+/// Where [`read`] hands its rows: with the cap and the database's name, for [`checked`].
+pub(super) type Rows<'a> =
+    dyn FnMut(&mut dyn Iterator<Item = Result<Row>>, u64, &str) -> Result<()> + 'a;
+
+/// One read-only pass: the count of every account (`worth_it` decides on it; not counted for
+/// one account), then the rows, handed to `rows` (false: not worth it, nothing read).
+pub(super) fn read(
+    database: &Database,
+    cap: u64,
+    detail: bool,
+    scope: Scope,
+    worth_it: &dyn Fn(u64) -> bool,
+    rows: &mut Rows<'_>,
+) -> Result<bool> {
+    match database {
+        Database::Sqlite(path) => sqlite(path, cap, detail, scope, worth_it, rows),
+        Database::Postgres(t) => postgres(t, cap, detail, scope, worth_it, rows),
     }
 }
 
@@ -141,32 +225,48 @@ impl AccountListing for DendriteListing {
 fn sqlite(
     path: &str,
     cap: u64,
+    detail: bool,
+    scope: Scope,
     worth_it: &dyn Fn(u64) -> bool,
-    each: &mut dyn FnMut(&str, Listed),
+    each: &mut Rows<'_>,
 ) -> Result<bool> {
     let mut conn = open_sqlite(path, false, "userapi_accounts", WHAT)?;
     let read = |e: rusqlite::Error| fail!("listing the accounts in {path}: {e}");
     let tx = conn.transaction().map_err(read)?;
-    let total: i64 = tx.query_row(COUNT_SQL, [], |r| r.get(0)).map_err(read)?;
-    let total = u64::try_from(total).unwrap_or(0);
-    if total > cap {
-        return Err(too_many(cap, path));
-    }
-    if !worth_it(total) {
-        return Ok(false);
-    }
-    let mut stmt = tx.prepare(&rows_sql(cap, "")).map_err(read)?;
+    let (sql, params) = match scope {
+        Scope::All => {
+            let total: i64 = tx.query_row(COUNT_SQL, [], |r| r.get(0)).map_err(read)?;
+            let total = u64::try_from(total).unwrap_or(0);
+            if total > cap {
+                return Err(too_many(cap, path));
+            }
+            if !worth_it(total) {
+                return Ok(false);
+            }
+            (rows_sql(cap, "", detail, None), vec![])
+        }
+        Scope::One {
+            localpart,
+            server_name,
+        } => (
+            rows_sql(cap, "", detail, Some(("?1", "?2"))),
+            vec![localpart, server_name],
+        ),
+    };
+    let mut stmt = tx.prepare(&sql).map_err(read)?;
     let rows = stmt
-        .query_map([], |r| {
+        .query_map(rusqlite::params_from_iter(params.iter()), |r| {
             Ok(Row {
                 localpart: r.get(0)?,
                 server_name: r.get(1)?,
                 account_type: r.get(2)?,
                 is_deactivated: r.get(3)?,
+                created_ts: if detail { r.get(4)? } else { None },
+                display_name: if detail { r.get(5)? } else { None },
             })
         })
         .map_err(read)?;
-    emit(rows.map(|r| r.map_err(read)), cap, path, each)?;
+    each(&mut rows.map(|r| r.map_err(read)), cap, path)?;
     Ok(true)
 }
 
@@ -175,24 +275,38 @@ fn sqlite(
 fn postgres(
     t: &PostgresTarget,
     cap: u64,
+    detail: bool,
+    scope: Scope,
     worth_it: &dyn Fn(u64) -> bool,
-    each: &mut dyn FnMut(&str, Listed),
+    each: &mut Rows<'_>,
 ) -> Result<bool> {
     let db = format!("PostgreSQL {}", t.display);
-    let d = db.clone();
-    let total = t.run(move |client| {
-        let row = client
-            .query_one(COUNT_SQL, &[])
-            .map_err(|e| pg_read_error(&e, &d))?;
-        row.try_get::<_, i64>(0).map_err(|e| pg_read_error(&e, &d))
-    })?;
-    let total = u64::try_from(total).unwrap_or(0);
-    if total > cap {
-        return Err(too_many(cap, &db));
-    }
-    if !worth_it(total) {
-        return Ok(false);
-    }
+    let (sql, params) = match scope {
+        Scope::All => {
+            let d = db.clone();
+            let total = t.run(move |client| {
+                let row = client
+                    .query_one(COUNT_SQL, &[])
+                    .map_err(|e| pg_read_error(&e, &d))?;
+                row.try_get::<_, i64>(0).map_err(|e| pg_read_error(&e, &d))
+            })?;
+            let total = u64::try_from(total).unwrap_or(0);
+            if total > cap {
+                return Err(too_many(cap, &db));
+            }
+            if !worth_it(total) {
+                return Ok(false);
+            }
+            (rows_sql(cap, " COLLATE \"C\"", detail, None), vec![])
+        }
+        Scope::One {
+            localpart,
+            server_name,
+        } => (
+            rows_sql(cap, " COLLATE \"C\"", detail, Some(("$1", "$2"))),
+            vec![localpart, server_name],
+        ),
+    };
     let d = db.clone();
     let rows = t.run(move |client| {
         let mut tx = client
@@ -200,9 +314,11 @@ fn postgres(
             .read_only(true)
             .start()
             .map_err(|e| pg_read_error(&e, &d))?;
-        let rows = tx
-            .query(&rows_sql(cap, " COLLATE \"C\""), &[])
-            .map_err(|e| pg_read_error(&e, &d))?;
+        let params: Vec<&(dyn postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p as &(dyn postgres::types::ToSql + Sync))
+            .collect();
+        let rows = tx.query(&sql, &params).map_err(|e| pg_read_error(&e, &d))?;
         let get = |e: postgres::Error| pg_read_error(&e, &d);
         let rows = rows
             .iter()
@@ -212,19 +328,29 @@ fn postgres(
                     server_name: r.try_get(1).map_err(get)?,
                     account_type: i64::from(r.try_get::<_, i16>(2).map_err(get)?),
                     is_deactivated: r.try_get(3).map_err(get)?,
+                    created_ts: if detail {
+                        r.try_get(4).map_err(get)?
+                    } else {
+                        None
+                    },
+                    display_name: if detail {
+                        r.try_get(5).map_err(get)?
+                    } else {
+                        None
+                    },
                 })
             })
             .collect::<Result<Vec<Row>>>()?;
         tx.rollback().map_err(|e| pg_read_error(&e, &d))?;
         Ok(rows)
     })?;
-    emit(rows.into_iter().map(Ok), cap, &db, each)?;
+    each(&mut rows.into_iter().map(Ok), cap, &db)?;
     Ok(true)
 }
 
 fn pg_read_error(e: &postgres::Error, db: &str) -> crate::ansible::Error {
     if is_undefined_table(e) {
-        fail!("{db} has no userapi_accounts table: is it {WHAT}?")
+        fail!("{db} has no userapi_accounts or userapi_profiles table: is it {WHAT}?")
     } else {
         fail!("listing the accounts in {db}: {}", pg_error(e))
     }
@@ -373,6 +499,8 @@ mod tests {
                 server_name: "example.org".into(),
                 account_type: USER,
                 is_deactivated: Some(false),
+                created_ts: None,
+                display_name: None,
             })
         };
         for rows in [vec![row("a"), row("a")], vec![row("b"), row("a")]] {

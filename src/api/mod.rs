@@ -16,6 +16,7 @@ pub mod dendrite_accounts;
 pub mod dendrite_admin;
 pub mod dendrite_lifecycle;
 pub mod dendrite_listing;
+pub mod dendrite_records;
 pub mod dendrite_tokens;
 pub mod mas_lifecycle;
 pub mod mas_records;

@@ -25,7 +25,7 @@ static MODULE_OPTIONS: &[Opt] = &[
             "C(synapse) - Synapse's admin API (C(GET /_synapse/admin/v3/users), one account C(GET /_synapse/admin/v2/users/<user_id>)), with the admin credentials.",
             "C(tuwunel) - tuwunel's copy of that API, with the admin credentials. tuwunel keeps no creation time (C(created) is null) and no user types.",
             "C(mas) - the users of Matrix Authentication Service (with I(api_url) and I(client_id) + I(client_secret), or I(access_token)). MAS keeps no display name and no user type.",
-            "C(dendrite) - refused with the reason: Dendrite's admin API has no endpoint that lists or reads accounts (only password resets, registration tokens, evacuations and purges), and its client API finds only users that share a room or are public. Its accounts are in its user API database (C(userapi_accounts)), which this module does not read yet.",
+            "C(dendrite) - Dendrite's user API database (I(database)), read-only: Dendrite's admin API has no endpoint that lists or reads accounts (only password resets, registration tokens, evacuations and purges), and its client API finds only users that share a room or are public. Without I(database) it is refused with that reason. Admin credentials are not needed (given, they tell the server name for a localpart in I(username)). Dendrite has no user types and no locks (C(user_type) and C(locked) are null); the creation time is C(userapi_accounts.created_ts), the display name C(userapi_profiles.display_name). Accounts of every server name the database holds are listed.",
             "C(continuwuity) - refused naming its admin-room command (C(!admin users list-users)): it has no API that lists accounts.",
         ]),
     Opt::str("username").aliases(&["user"]).doc(&[
@@ -39,6 +39,14 @@ static MODULE_OPTIONS: &[Opt] = &[
         .choices(&["regular", "bot", "support"])
         .doc(&["Only accounts of this Synapse user type; C(regular) - accounts without one. tuwunel and MAS have no user types: all their accounts are C(regular)."]),
     Opt::str("name").doc(&["Only accounts whose user ID contains this text (not case-sensitive)."]),
+    Opt::path("database").doc(&[
+        "Backends that read accounts from their database only (C(dendrite)), required there: Dendrite's user API database, read-only (C(userapi_accounts), with C(userapi_profiles) for display names) in one read transaction, with a cap of 1000000 accounts (a larger table is refused, never read in part).",
+        "Written as for module C(register_user) - the absolute path of the SQLite file C(dendrite_userapi.db) (Dendrite's C(file:) connection strings are accepted; it is never created), or a libpq URL without password, e.g. C(postgresql://dendrite@127.0.0.1:5432/dendrite) (or libpq C(key=value) words), with TLS as C(sslmode) in the URL says. A URL that contains a password is refused: give it in I(database_password) or I(database_password_file).",
+    ]),
+    Opt::str("database_password")
+        .no_log()
+        .doc(&["The PostgreSQL password of the user in I(database)."]),
+    Opt::path("database_password_file").doc(&["A file on the target holding only the PostgreSQL password; surrounding whitespace is removed."]),
 ];
 
 pub static SPEC: Spec = Spec {
@@ -53,6 +61,7 @@ pub static SPEC: Spec = Spec {
         ADMIN_CREDENTIALS_EXCLUSIVE,
         MAS_SECRET_EXCLUSIVE,
         MAS_CLIENT_EXCLUSIVE,
+        &["database_password", "database_password_file"],
     ],
     required_one_of: &[],
     required_together: &[ADMIN_CREDENTIALS_TOGETHER],
@@ -65,7 +74,8 @@ pub static MODULE: ModuleDef = ModuleDef {
     run,
 };
 
-/// The backends that list accounts, and those refused with their reason (dendrite).
+/// The backends that list accounts (through their API or their database), and those refused
+/// with their reason (continuwuity).
 fn backend_choices() -> &'static [&'static str] {
     servers::record_backends()
 }
@@ -116,15 +126,44 @@ impl Args {
                 ));
             }
         }
+        // A server whose API cannot list accounts is read in its database (no admin needed).
+        let by_database = !backend.offers(Capability::Records);
+        let database = if by_database {
+            let database = args::homeserver_database(p)?;
+            if database.is_none() {
+                let why = servers::instead(backend, Capability::Records)
+                    .map(|hint| format!(": {hint}"))
+                    .unwrap_or_default();
+                return Err(fail!(
+                    "backend {name} lists accounts from its database only, and database is not given{why}"
+                ));
+            }
+            database
+        } else {
+            for o in ["database", "database_password", "database_password_file"] {
+                if p.is_given(o) {
+                    return Err(fail!(
+                        "{o} is for the backends that read accounts in their database ({}), not {name}, whose API lists them",
+                        servers::names_offering_only(Capability::RecordsByDatabase).join(", ")
+                    ));
+                }
+            }
+            None
+        };
         let access = match backend.reach {
             Reach::Mas => args::mas(p)?,
-            _ => Access {
-                admin: Some(args::admin_credentials(p)?.ok_or_else(|| {
-                    fail!("backend {name} needs admin credentials: access_token, or admin_username and admin_password")
-                })?),
-                connection: Some(args::connection(p, "homeserver_url")?),
-                ..Access::default()
-            },
+            _ => {
+                let admin = args::admin_credentials(p)?;
+                if admin.is_none() && !by_database {
+                    return Err(fail!("backend {name} needs admin credentials: access_token, or admin_username and admin_password"));
+                }
+                Access {
+                    admin,
+                    connection: Some(args::connection(p, "homeserver_url")?),
+                    database,
+                    ..Access::default()
+                }
+            }
         };
         Ok(Args {
             user,
@@ -214,17 +253,17 @@ static USER_FIELDS: &[Ret] = &[
 ];
 
 static DOC: ModuleDoc = ModuleDoc {
-    short_description: "List Matrix accounts (Synapse, tuwunel, MAS)",
+    short_description: "List Matrix accounts (Synapse, tuwunel, MAS, Dendrite)",
     description: &[
-        "Lists the accounts of a homeserver, all of them or one (I(username)), optionally filtered by admin flag, deactivation, lock, user type and a part of the user ID, in the same shape on Synapse, tuwunel and Matrix Authentication Service.",
+        "Lists the accounts of a homeserver, all of them or one (I(username)), optionally filtered by admin flag, deactivation, lock, user type and a part of the user ID, in the same shape on Synapse, tuwunel, Matrix Authentication Service and Dendrite (its database).",
         "Listings are paged (1000 accounts a request) with a cap on the number of pages and a check that every page moves forward: a server that repeats a page, lists something that is not a user ID or lists an account twice fails the task, and no partial list is ever returned as a result.",
         "Read-only; safe in check mode (with I(access_token) or MAS client credentials it reads the same in check mode).",
     ],
     check_mode: "Read-only: the same as a normal run, except that with I(admin_username) check mode does not log in and reads nothing.",
     diff_mode: "Changes nothing.",
     notes: &[
-        "Dendrite has no API that lists or reads accounts; the module does not offer it.",
-        "Deactivated and locked accounts are included unless the filters leave them out; Synapse guests are never listed.",
+        "Dendrite has no API that lists or reads accounts; the module reads its user API database (I(database)) instead, read-only.",
+        "Deactivated and locked accounts are included unless the filters leave them out; Synapse and Dendrite guests are never listed.",
         "On Synapse and tuwunel the admin and deactivation filters are sent to the server; on MAS every user is read (1000 a page) and filtered by the module, since MAS's filters were recorded on single pages only. Every filter is applied again to what the server answered.",
     ],
     examples: r#"- name: Every admin on Synapse
@@ -238,6 +277,13 @@ static DOC: ModuleDoc = ModuleDoc {
     access_token: "{{ matrix_admin_access_token }}"
     username: "@alice:example.org"
   register: alice
+
+- name: Deactivated accounts of Dendrite, from its database
+  user_info:
+    backend: dendrite
+    database: postgresql://dendrite@127.0.0.1:5432/dendrite_userapi
+    database_password_file: /matrix/dendrite/database-password
+    deactivated: true
 
 - name: Locked users of a MAS-delegated homeserver
   user_info:

@@ -26,6 +26,9 @@ pub enum Capability {
     Tokens,
     /// Report accounts in full, one or all (user_info).
     Records,
+    /// Report accounts in full read from the server's database, its API having no way (the
+    /// `database` option besides the URL).
+    RecordsByDatabase,
     /// Deactivate and reactivate accounts through the server's API (admin credentials).
     Lifecycle,
     /// Deactivate and reactivate accounts through the server's database, its API having no way
@@ -38,12 +41,21 @@ pub enum Capability {
 }
 
 impl Capability {
+    /// The same done through the server's database, where that is a capability of its own.
+    pub fn by_database(self) -> Option<Capability> {
+        match self {
+            Capability::Lifecycle => Some(Capability::LifecycleByDatabase),
+            Capability::Records => Some(Capability::RecordsByDatabase),
+            _ => None,
+        }
+    }
+
     pub fn what(self) -> &'static str {
         match self {
             Capability::Register => "create accounts",
             Capability::AdminFlag => "set the admin flag of accounts",
             Capability::Tokens => "keep registration tokens",
-            Capability::Records => "list accounts",
+            Capability::Records | Capability::RecordsByDatabase => "list accounts",
             Capability::Lifecycle | Capability::LifecycleByDatabase => "deactivate accounts",
             Capability::Locks => "lock accounts",
             Capability::Passwords => "set the password of existing accounts",

@@ -1,6 +1,6 @@
 //! Dendrite: shared-secret registration (its own rules), public look-ups, its admin API for
-//! passwords and registration tokens, and its account table for the admin flag and the account
-//! lifecycle (Dendrite has no API for them).
+//! passwords and registration tokens, and its account table for the admin flag, the account
+//! lifecycle and user_info's records (Dendrite has no API for them).
 
 use super::backend::{Access, Backend, Capability, DatabaseKind, Reach, Server};
 use super::homeserver::Homeserver;
@@ -9,6 +9,7 @@ use crate::api::dendrite_accounts::DendriteAccounts;
 use crate::api::dendrite_admin::DendriteAdmin;
 use crate::api::dendrite_lifecycle::DendriteLifecycle;
 use crate::api::dendrite_listing::DendriteListing;
+use crate::api::dendrite_records::DendriteRecords;
 use crate::api::dendrite_tokens::DendriteTokens;
 use crate::api::shared_secret;
 use crate::api::token_registration;
@@ -24,12 +25,13 @@ pub static API: Backend = Backend {
         Capability::Register,
         Capability::Tokens,
         Capability::LifecycleByDatabase,
+        Capability::RecordsByDatabase,
         Capability::Passwords,
     ],
     limits_public_lookups: false,
     instead: &[(
         Capability::Records,
-        "Dendrite has no API that lists or reads accounts (its admin API resets passwords, manages registration tokens, evacuates and purges; its client API finds only users who share a room or are public); its accounts are in the userapi_accounts table of its user API database, which user_info does not read yet",
+        "Dendrite has no API that lists or reads accounts (its admin API resets passwords, manages registration tokens, evacuates and purges; its client API finds only users who share a room or are public); its accounts are in the userapi_accounts table of its user API database: give database (a SQLite file, or a postgresql:// URL), which is then read",
     )],
     open: open_api,
 };
@@ -72,9 +74,10 @@ fn open_api(mut access: Access) -> Result<Server> {
     // Deactivation and reactivation through the database where it is given (no API has them);
     // a reactivated account's password through the admin API. The listing of long lists and the
     // admin flag of existing accounts go through the same database (no API has them either;
-    // Dendrite reads the account type on every request).
+    // Dendrite reads the account type on every request), and so do user_info's records.
     if let Some(database) = access.database {
         server.set_listing(DendriteListing::new(database.clone()));
+        server.set_records(DendriteRecords::new(database.clone()));
         server.set_admin_flags(match &database {
             Database::Sqlite(path) => DendriteAccounts::Sqlite(path.clone()),
             Database::Postgres(target) => DendriteAccounts::Postgres(target.clone()),

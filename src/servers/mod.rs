@@ -56,7 +56,7 @@ pub fn names_offering(c: Capability) -> &'static [&'static str] {
         Capability::Register => &REGISTER,
         Capability::AdminFlag => &ADMIN_FLAG,
         Capability::Tokens => &TOKENS,
-        Capability::Records => &RECORDS,
+        Capability::Records | Capability::RecordsByDatabase => &RECORDS,
         Capability::Lifecycle | Capability::LifecycleByDatabase => &LIFECYCLE,
         Capability::Locks => &LOCKS,
         Capability::Passwords => &PASSWORDS,
@@ -64,15 +64,37 @@ pub fn names_offering(c: Capability) -> &'static [&'static str] {
     cell.get_or_init(|| {
         BACKENDS
             .iter()
-            .filter(|b| match c {
-                Capability::Lifecycle | Capability::LifecycleByDatabase => {
-                    b.offers(Capability::Lifecycle) || b.offers(Capability::LifecycleByDatabase)
-                }
-                _ => b.offers(c),
-            })
+            .filter(|b| able(b, c))
             .map(|b| b.name)
             .collect()
     })
+}
+
+/// The capability that `c` is, or is done through the database of (Records for
+/// RecordsByDatabase).
+fn through_api(c: Capability) -> Capability {
+    match c {
+        Capability::LifecycleByDatabase => Capability::Lifecycle,
+        Capability::RecordsByDatabase => Capability::Records,
+        c => c,
+    }
+}
+
+/// Whether `b` can do `c`, through its API or through its database (which the module then
+/// needs: `database`).
+pub fn able(b: &Backend, c: Capability) -> bool {
+    let api = through_api(c);
+    b.offers(api) || api.by_database().is_some_and(|d| b.offers(d))
+}
+
+/// The names of the backends that offer exactly `c` (e.g. RecordsByDatabase: those whose
+/// modules then need `database`).
+pub fn names_offering_only(c: Capability) -> Vec<&'static str> {
+    BACKENDS
+        .iter()
+        .filter(|b| b.offers(c))
+        .map(|b| b.name)
+        .collect()
 }
 
 /// The `backend` choices of a module that needs `c`: the backends that can, then those that
@@ -83,7 +105,7 @@ fn choices(c: Capability, cell: &'static OnceLock<Vec<&'static str>>) -> &'stati
         names.extend(
             BACKENDS
                 .iter()
-                .filter(|b| !b.offers(c) && instead(b, c).is_some())
+                .filter(|b| !able(b, c) && instead(b, c).is_some())
                 .map(|b| b.name),
         );
         names
@@ -116,14 +138,7 @@ pub fn record_backends() -> &'static [&'static str] {
 
 /// What `backend` names to do instead of `c`, where it cannot (e.g. an admin-room command).
 pub fn instead(backend: &Backend, c: Capability) -> Option<&'static str> {
-    let same = |x: Capability| {
-        x == c
-            || matches!(
-                (x, c),
-                (Capability::Lifecycle, Capability::LifecycleByDatabase)
-                    | (Capability::LifecycleByDatabase, Capability::Lifecycle)
-            )
-    };
+    let same = |x: Capability| through_api(x) == through_api(c);
     backend
         .instead
         .iter()
@@ -151,11 +166,12 @@ pub fn cannot(what: &str, backend: &Backend, c: Capability) -> crate::ansible::E
     }
 }
 
-/// The backend of option `option` that can do `c`: any other is refused before any request,
-/// naming those that can (and what to do instead, where the backend names it).
+/// The backend of option `option` that can do `c` (through its API or its database): any other
+/// is refused before any request, naming those that can (and what to do instead, where the
+/// backend names it).
 pub fn require(option: &str, name: &str, c: Capability) -> Result<&'static Backend> {
     match named(name) {
-        Some(b) if b.offers(c) => Ok(b),
+        Some(b) if able(b, c) => Ok(b),
         Some(b) if instead(b, c).is_some() => Err(cannot(option, b, c)),
         _ => Err(fail!(
             "{option} {name} cannot {}; the backends that can: {}",

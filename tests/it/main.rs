@@ -19,6 +19,7 @@ mod dendrite_lifecycle;
 mod dendrite_lifecycle_facts;
 mod dendrite_listing;
 mod dendrite_server;
+mod dendrite_user_info;
 mod hostile;
 mod hostile_backends;
 mod mas_backend;

@@ -446,3 +446,106 @@ fn exclusive_deactivates_exactly_the_unnamed_dendrite_accounts() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(changed_count(&out), "changed=0", "{out}");
 }
+
+/// list-users on Dendrite reads its database (Dendrite has no API that lists accounts) through
+/// MDAD's published Postgres, with no admin credentials: the table shows each account as
+/// `userapi_accounts` holds it, and the filters narrow it. Without the published Postgres it
+/// stops before anything runs, naming the vars.yml line.
+#[test]
+fn list_users_reads_the_dendrite_database() {
+    let m = shared();
+    let d = &m.d;
+    let c = Checkout::new();
+    let tag = unique_user("lst");
+    let (admin, plain, gone) = (
+        format!("{tag}-admin"),
+        format!("{tag}-plain"),
+        format!("{tag}-gone"),
+    );
+    for (name, is_admin) in [(&admin, true), (&plain, false), (&gone, false)] {
+        let (st, v) = d.register(name, &random_secret("pw"), is_admin);
+        assert_eq!(st, 200, "{v}");
+    }
+    d.sql(&format!(
+        "UPDATE userapi_accounts SET is_deactivated = TRUE WHERE localpart = {} AND server_name = 'localhost';",
+        lit(&gone)
+    ));
+    let vars = |postgres: bool| {
+        vars_yml(
+            "dendrite",
+            &m.key,
+            &m.pg_password,
+            &format!(
+                "matrix_dendrite_container_http_host_bind_address: '127.0.0.1:{}'\n{}",
+                port_of(&d.url),
+                if postgres {
+                    format!(
+                        "postgres_container_postgres_bind_port: '127.0.0.1:{}'\n",
+                        m.pg.port
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+        )
+    };
+    c.link_mdad_inventory(&vars(false));
+    let (code, out) = c.just(&["list-users"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("list-users reads the dendrite database here")
+            && out.contains("postgres_container_postgres_bind_port: '127.0.0.1:5432'"),
+        "{out}"
+    );
+    assert_no_secret(&m.secrets(), &out);
+
+    c.link_mdad_inventory(&vars(true));
+    // The table's row of `name`: user ID, admin, type, state, created.
+    let row = |out: &str, name: &str| -> Option<Vec<String>> {
+        let id = d.user_id(name);
+        out.lines()
+            .find(|l| l.contains(&format!("\"{id} ")))
+            .map(|l| {
+                l.split_whitespace()
+                    .map(|w| w.trim_matches(|c| c == '"' || c == ',').to_string())
+                    .collect()
+            })
+    };
+    let want = |name: &str, admin: &str, state: &str| {
+        let created = crate::dendrite_user_info::stored(d, name).unwrap()["created"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        Some(vec![
+            d.user_id(name),
+            admin.to_string(),
+            "regular".to_string(),
+            state.to_string(),
+            created,
+        ])
+    };
+    let (code, out) = c.just(&["list-users", &format!("name={tag}")]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(row(&out, &admin), want(&admin, "yes", "active"), "{out}");
+    assert_eq!(row(&out, &plain), want(&plain, "no", "active"), "{out}");
+    assert_eq!(row(&out, &gone), want(&gone, "no", "deactivated"), "{out}");
+    assert!(out.contains("3 account(s)"), "{out}");
+    assert_no_secret(&m.secrets(), &out);
+
+    let (code, out) = c.just(&["list-users", "admins=yes", &format!("name={tag}")]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(row(&out, &admin), want(&admin, "yes", "active"), "{out}");
+    assert!(
+        row(&out, &plain).is_none() && row(&out, &gone).is_none(),
+        "{out}"
+    );
+    assert!(out.contains("1 account(s)"), "{out}");
+    let (code, out) = c.just(&["list-users", "deactivated=yes", &format!("name={tag}")]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(row(&out, &gone), want(&gone, "no", "deactivated"), "{out}");
+    assert!(out.contains("1 account(s)"), "{out}");
+    let (code, out) = c.just(&["list-users", &format!("username={plain}")]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(row(&out, &plain), want(&plain, "no", "active"), "{out}");
+    assert!(out.contains("1 account(s)"), "{out}");
+}
