@@ -30,6 +30,17 @@ pub static CONNECTION_OPTIONS: &[Opt] = &[
     ]),
 ];
 
+/// The PostgreSQL password of `database`, for the modules that read or write a homeserver's
+/// database (user_admin's database backends, Dendrite's lifecycle and listings).
+pub static DATABASE_PASSWORD_OPTIONS: &[Opt] = &[
+    Opt::str("database_password")
+        .no_log()
+        .doc(&["The PostgreSQL password of the user in I(database)."]),
+    Opt::path("database_password_file").doc(&[
+        "A file on the target holding only the PostgreSQL password; surrounding whitespace is removed.",
+    ]),
+];
+
 /// An admin's credentials on the homeserver: a token, or a login for the duration of the task.
 pub static ADMIN_CREDENTIAL_OPTIONS: &[Opt] = &[
     Opt::str("access_token")

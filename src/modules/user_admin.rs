@@ -11,8 +11,8 @@ use crate::ansible::{
 };
 use crate::args::{
     self, ADMIN_CREDENTIALS_EXCLUSIVE, ADMIN_CREDENTIALS_TOGETHER, ADMIN_CREDENTIAL_OPTIONS,
-    CONNECTION_OPTIONS, MAS_CLIENT_EXCLUSIVE, MAS_CLIENT_OPTIONS, MAS_SECRET_EXCLUSIVE,
-    MAS_URL_OPTIONS,
+    CONNECTION_OPTIONS, DATABASE_PASSWORD_OPTIONS, MAS_CLIENT_EXCLUSIVE, MAS_CLIENT_OPTIONS,
+    MAS_SECRET_EXCLUSIVE, MAS_URL_OPTIONS,
 };
 use crate::capabilities::AdminChange;
 use crate::database::{self, Database};
@@ -46,10 +46,6 @@ static MODULE_OPTIONS: &[Opt] = &[
         "C(synapse_sqlite), C(dendrite_sqlite) - the absolute path of the SQLite file: Synapse's C(homeserver.db), Dendrite's user API database (C(dendrite_userapi.db); Dendrite's C(file:) connection strings are accepted). It is never created; a wrong path fails.",
         "C(synapse_postgres), C(dendrite_postgres) - a libpq URL without password, e.g. C(postgresql://synapse@127.0.0.1:5432/synapse) (or libpq C(key=value) words). TLS follows C(sslmode) in the URL as in libpq - C(disable); C(prefer) (the default) and C(require) encrypt without checking the certificate; C(verify-ca) and C(verify-full) check it against C(sslrootcert) (a PEM file named in the URL) or the system's CAs plus I(ca_path). A URL that contains a password is refused: give it in I(database_password) or I(database_password_file).",
     ]),
-    Opt::str("database_password")
-        .no_log()
-        .doc(&["The PostgreSQL password of the user in I(database)."]),
-    Opt::path("database_password_file").doc(&["A file on the target holding only the PostgreSQL password; surrounding whitespace is removed."]),
     Opt::str("server_name").doc(&["The server name, to build the user ID from a localpart."]),
 ];
 
@@ -59,6 +55,7 @@ pub static SPEC: Spec = Spec {
         ADMIN_CREDENTIAL_OPTIONS,
         MAS_URL_OPTIONS,
         MAS_CLIENT_OPTIONS,
+        DATABASE_PASSWORD_OPTIONS,
         CONNECTION_OPTIONS,
     ],
     mutually_exclusive: &[

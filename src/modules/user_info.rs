@@ -6,8 +6,8 @@
 use crate::ansible::{Kind, Module, ModuleDef, ModuleDoc, Opt, Outcome, Params, Result, Ret, Spec};
 use crate::args::{
     self, ADMIN_CREDENTIALS_EXCLUSIVE, ADMIN_CREDENTIALS_TOGETHER, ADMIN_CREDENTIAL_OPTIONS,
-    CONNECTION_OPTIONS, MAS_CLIENT_EXCLUSIVE, MAS_CLIENT_OPTIONS, MAS_SECRET_EXCLUSIVE,
-    MAS_URL_OPTIONS,
+    CONNECTION_OPTIONS, DATABASE_PASSWORD_OPTIONS, MAS_CLIENT_EXCLUSIVE, MAS_CLIENT_OPTIONS,
+    MAS_SECRET_EXCLUSIVE, MAS_URL_OPTIONS,
 };
 use crate::capabilities::{AccountFilter, AccountRecord};
 use crate::fail;
@@ -43,10 +43,6 @@ static MODULE_OPTIONS: &[Opt] = &[
         "Backends that read accounts from their database only (C(dendrite)), required there: Dendrite's user API database, read-only (C(userapi_accounts), with C(userapi_profiles) for display names) in one read transaction, with a cap of 1000000 accounts (a larger table is refused, never read in part).",
         "Written as for module C(register_user) - the absolute path of the SQLite file C(dendrite_userapi.db) (Dendrite's C(file:) connection strings are accepted; it is never created), or a libpq URL without password, e.g. C(postgresql://dendrite@127.0.0.1:5432/dendrite) (or libpq C(key=value) words), with TLS as C(sslmode) in the URL says. A URL that contains a password is refused: give it in I(database_password) or I(database_password_file).",
     ]),
-    Opt::str("database_password")
-        .no_log()
-        .doc(&["The PostgreSQL password of the user in I(database)."]),
-    Opt::path("database_password_file").doc(&["A file on the target holding only the PostgreSQL password; surrounding whitespace is removed."]),
 ];
 
 pub static SPEC: Spec = Spec {
@@ -55,6 +51,7 @@ pub static SPEC: Spec = Spec {
         ADMIN_CREDENTIAL_OPTIONS,
         MAS_URL_OPTIONS,
         MAS_CLIENT_OPTIONS,
+        DATABASE_PASSWORD_OPTIONS,
         CONNECTION_OPTIONS,
     ],
     mutually_exclusive: &[

@@ -8,8 +8,8 @@
 use crate::ansible::{Kind, Module, ModuleDef, Opt, Outcome, Params, Result, Spec};
 use crate::args::{
     self, ADMIN_CREDENTIALS_EXCLUSIVE, ADMIN_CREDENTIALS_TOGETHER, ADMIN_CREDENTIAL_OPTIONS,
-    CONNECTION_OPTIONS, MAS_CLIENT_EXCLUSIVE, MAS_CLIENT_OPTIONS, MAS_SECRET_EXCLUSIVE,
-    MAS_URL_OPTIONS,
+    CONNECTION_OPTIONS, DATABASE_PASSWORD_OPTIONS, MAS_CLIENT_EXCLUSIVE, MAS_CLIENT_OPTIONS,
+    MAS_SECRET_EXCLUSIVE, MAS_URL_OPTIONS,
 };
 use crate::fail;
 use crate::matrix::{validate_server_name, NameSource, User};
@@ -68,10 +68,6 @@ static MODULE_OPTIONS: &[Opt] = &[
         "The same database also gives, where no Dendrite API does: the admin flag of existing accounts (I(admin), C(userapi_accounts.account_type), which Dendrite reads on every request), and one read-only listing of C(userapi_accounts) for a I(users) list of 50 or more and for I(exclusive) (guests left out; application services' accounts known by their type).",
         "Written as for module C(user_admin)'s C(dendrite_sqlite) and C(dendrite_postgres) backends - the absolute path of the SQLite file C(dendrite_userapi.db) (Dendrite's C(file:) connection strings are accepted; it is never created), or a libpq URL without password, e.g. C(postgresql://dendrite@127.0.0.1:5432/dendrite) (or libpq C(key=value) words), with TLS as C(sslmode) in the URL says. A URL that contains a password is refused: give it in I(database_password) or I(database_password_file).",
     ]),
-    Opt::str("database_password")
-        .no_log()
-        .doc(&["The PostgreSQL password of the user in I(database)."]),
-    Opt::path("database_password_file").doc(&["A file on the target holding only the PostgreSQL password; surrounding whitespace is removed."]),
     Opt::list("users", Kind::Dict)
         .suboptions(USER_OPTIONS)
         .doc(&["Many accounts in one task. A bad or refused entry fails that entry only; the task then fails with a summary after every other entry is done, and a re-run converges."]),
@@ -100,6 +96,7 @@ pub static SPEC: Spec = Spec {
         ADMIN_CREDENTIAL_OPTIONS,
         MAS_URL_OPTIONS,
         MAS_CLIENT_OPTIONS,
+        DATABASE_PASSWORD_OPTIONS,
         CONNECTION_OPTIONS,
     ],
     mutually_exclusive: &[
