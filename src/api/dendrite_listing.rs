@@ -357,7 +357,7 @@ fn pg_read_error(e: &postgres::Error, db: &str) -> crate::ansible::Error {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -397,16 +397,21 @@ mod tests {
         assert!(e.0.contains("account_type 7") && e.0.contains(u), "{e}");
     }
 
-    fn db(rows: &str) -> (tempfile::TempDir, String) {
+    /// A SQLite user API database with Dendrite v0.13's schema and `rows` (SQL) in it, for the
+    /// listing's and the records' unit tests.
+    pub(crate) fn db(rows: &str) -> (tempfile::TempDir, String) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dendrite_userapi.db");
         let c = rusqlite::Connection::open(&path).unwrap();
-        // Dendrite v0.13's schema (userapi/storage/sqlite3/accounts_table.go).
+        // userapi/storage/sqlite3/accounts_table.go, profile_table.go.
         c.execute_batch(&format!(
             "CREATE TABLE userapi_accounts (localpart TEXT NOT NULL, server_name TEXT NOT NULL,
                created_ts BIGINT NOT NULL, password_hash TEXT, appservice_id TEXT,
                is_deactivated BOOLEAN DEFAULT 0, account_type INTEGER NOT NULL);
              CREATE UNIQUE INDEX userapi_accounts_idx ON userapi_accounts(localpart, server_name);
+             CREATE TABLE userapi_profiles (localpart TEXT NOT NULL, server_name TEXT NOT NULL,
+               display_name TEXT, avatar_url TEXT);
+             CREATE UNIQUE INDEX userapi_profiles_idx ON userapi_profiles(localpart, server_name);
              {rows}"
         ))
         .unwrap();

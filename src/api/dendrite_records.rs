@@ -119,25 +119,7 @@ impl AccountRecords for DendriteRecords {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn db(rows: &str) -> (tempfile::TempDir, String) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("dendrite_userapi.db");
-        let c = rusqlite::Connection::open(&path).unwrap();
-        // Dendrite v0.13's schema (userapi/storage/sqlite3/accounts_table.go, profile_table.go).
-        c.execute_batch(&format!(
-            "CREATE TABLE userapi_accounts (localpart TEXT NOT NULL, server_name TEXT NOT NULL,
-               created_ts BIGINT NOT NULL, password_hash TEXT, appservice_id TEXT,
-               is_deactivated BOOLEAN DEFAULT 0, account_type INTEGER NOT NULL);
-             CREATE UNIQUE INDEX userapi_accounts_idx ON userapi_accounts(localpart, server_name);
-             CREATE TABLE userapi_profiles (localpart TEXT NOT NULL, server_name TEXT NOT NULL,
-               display_name TEXT, avatar_url TEXT);
-             CREATE UNIQUE INDEX userapi_profiles_idx ON userapi_profiles(localpart, server_name);
-             {rows}"
-        ))
-        .unwrap();
-        (dir, path.to_str().unwrap().to_string())
-    }
+    use crate::api::dendrite_listing::tests::db;
 
     const ROWS: &str = "
         INSERT INTO userapi_accounts VALUES ('carol', 'example.org', 1700000000123, 'x', NULL, 1, 1);

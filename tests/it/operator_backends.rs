@@ -66,18 +66,10 @@ pub(crate) fn dendrite_for(generic_key: &str, db: &Database) -> Dendrite {
     d
 }
 
-/// MDAD with `matrix_authentication_service_enabled: true`: register-user creates the account in
-/// (fake) MAS with its password, admin flag and e-mail address, a re-run changes nothing,
-/// update-user-admin demotes, and the token recipes create, list and revoke MAS registration
-/// tokens. MAS's URL comes from MDAD's `matrix_authentication_service_config_http_public_base`
-/// (which MDAD derives as https://matrix.<domain>/auth/; here the fake's loopback URL), its admin
-/// client from the vars.yml lines the README documents.
-#[test]
-fn mas_enabled_makes_every_tag_use_mas() {
-    let mas = FakeMas::start();
-    let key = random_secret("generic-key");
-    let c = Checkout::new();
-    let extra = format!(
+/// The vars.yml lines that make MDAD use MAS: enabled, its URL, and an admin client as the README
+/// documents (MDAD has none for automation).
+pub(crate) fn mas_lines(mas: &FakeMas) -> String {
+    format!(
         "matrix_authentication_service_enabled: true\n\
          matrix_authentication_service_config_http_public_base: '{url}/'\n\
          matrix_authentication_service_config_clients_custom:\n\
@@ -92,7 +84,21 @@ fn mas_enabled_makes_every_tag_use_mas() {
         url = mas.url,
         id = mas.admin_client_id,
         secret = mas.admin_client_secret,
-    );
+    )
+}
+
+/// MDAD with `matrix_authentication_service_enabled: true`: register-user creates the account in
+/// (fake) MAS with its password, admin flag and e-mail address, a re-run changes nothing,
+/// update-user-admin demotes, and the token recipes create, list and revoke MAS registration
+/// tokens. MAS's URL comes from MDAD's `matrix_authentication_service_config_http_public_base`
+/// (which MDAD derives as https://matrix.<domain>/auth/; here the fake's loopback URL), its admin
+/// client from the vars.yml lines the README documents.
+#[test]
+fn mas_enabled_makes_every_tag_use_mas() {
+    let mas = FakeMas::start();
+    let key = random_secret("generic-key");
+    let c = Checkout::new();
+    let extra = mas_lines(&mas);
     c.link_mdad_inventory(&vars_yml("synapse", &key, "not-used", &extra));
     // MAS's default policy (minimum_complexity 3) refuses weak passwords, as a real MAS does.
     let password = random_secret("John-Strong-Passphrase");

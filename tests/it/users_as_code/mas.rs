@@ -9,7 +9,7 @@ use super::{item, plan_of};
 use crate::common::fake_mas::FakeMas;
 use crate::common::operator::*;
 use crate::common::*;
-use crate::operator_backends::{changed_count, vars_yml};
+use crate::operator_backends::{changed_count, mas_lines, vars_yml};
 use serde_json::{json, Value};
 
 /// The vars.yml: MAS enabled, its URL and an admin client as the README documents, plus `extra`.
@@ -18,23 +18,7 @@ fn vars(mas: &FakeMas, key: &str, extra: &str) -> String {
         "synapse",
         key,
         "not-used",
-        &format!(
-            "matrix_authentication_service_enabled: true\n\
-             matrix_authentication_service_config_http_public_base: '{url}/'\n\
-             matrix_authentication_service_config_clients_custom:\n\
-             \x20 - client_id: '{id}'\n\
-             \x20   client_auth_method: client_secret_basic\n\
-             \x20   client_secret: '{secret}'\n\
-             matrix_authentication_service_configuration_extension_yaml: |\n\
-             \x20 policy:\n\
-             \x20   data:\n\
-             \x20     admin_clients:\n\
-             \x20       - '{id}'\n\
-             {extra}",
-            url = mas.url,
-            id = mas.admin_client_id,
-            secret = mas.admin_client_secret,
-        ),
+        &format!("{}{extra}", mas_lines(mas)),
     )
 }
 
